@@ -1,0 +1,133 @@
+//! Accounts: who a user is, how they prove it, and the axum-login backend
+//! (passport-local's strategy + serializeUser/deserializeUser in one).
+
+mod password;
+mod username;
+
+use std::fmt;
+
+use axum_login::{AuthUser, AuthnBackend};
+use sqlx::FromRow;
+
+pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_RULE, Password};
+pub use username::{InvalidUsername, USERNAME_RULE, Username};
+
+use crate::db::{self, Pool};
+
+pub type AuthSession = axum_login::AuthSession<Accounts>;
+
+#[derive(Clone, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    password_hash: String,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User").field("id", &self.id).field("username", &self.username).finish()
+    }
+}
+
+impl AuthUser for User {
+    type Id = i64;
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Sessions carry this; when the password changes, every old session
+    /// stops matching and is logged out.
+    fn session_auth_hash(&self) -> &[u8] {
+        self.password_hash.as_bytes()
+    }
+}
+
+/// What the login form submits.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Password,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("That username is taken. Choose another one.")]
+    Taken,
+    #[error(transparent)]
+    Failed(#[from] AccountsError),
+}
+
+/// The account store over sqlx.
+#[derive(Clone)]
+pub struct Accounts {
+    pool: Pool,
+    hasher: Hasher,
+}
+
+impl Accounts {
+    pub fn new(pool: Pool, hasher: Hasher) -> Self {
+        Self { pool, hasher }
+    }
+
+    /// Creates the account. Two racing registrations of one name are settled
+    /// by the unique index: exactly one insert wins, the other is `Taken`.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn register(&self, username: &Username, password: &Password) -> Result<User, RegisterError> {
+        let password_hash = self.hasher.hash(password).await.map_err(AccountsError::from)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        sqlx::query_as(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)
+             RETURNING id, username, password_hash",
+        )
+        .bind(username.as_str())
+        .bind(&password_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if db::is_unique_violation(&e) { RegisterError::Taken } else { AccountsError::from(e).into() }
+        })
+    }
+
+    async fn find_by_name(&self, name: &str) -> Result<Option<User>, sqlx::Error> {
+        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)")
+            .bind(name.trim())
+            .fetch_optional(&self.pool)
+            .await
+    }
+}
+
+impl AuthnBackend for Accounts {
+    type User = User;
+    type Credentials = Credentials;
+    type Error = AccountsError;
+
+    /// Unknown names go through the same argon2 work as known ones, so
+    /// neither the words nor the time of the answer tell them apart.
+    #[tracing::instrument(skip_all)]
+    async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, AccountsError> {
+        let user = match Username::parse(&creds.username) {
+            Ok(name) => self.find_by_name(name.as_str()).await?,
+            Err(InvalidUsername) => None,
+        };
+        let phc = user.as_ref().map(|u| u.password_hash.as_str());
+        let matches = self.hasher.verify(&creds.password, phc).await?;
+        Ok(user.filter(|_| matches))
+    }
+
+    async fn get_user(&self, id: &i64) -> Result<Option<User>, AccountsError> {
+        Ok(sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,66 @@
+use std::fmt;
+
+/// A valid username: 3 to 32 characters of `A-Z a-z 0-9 _ . -`.
+/// Holding one means it has been checked; names are ASCII, so comparing
+/// `to_ascii_lowercase()` forms is exactly "unique without regard to case".
+#[derive(Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+pub const USERNAME_RULE: &str =
+    "Usernames are 3 to 32 characters: letters, digits, underscore, dot or hyphen.";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{USERNAME_RULE}")]
+pub struct InvalidUsername;
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, InvalidUsername> {
+        let raw = raw.trim();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+        if (3..=32).contains(&raw.len()) && raw.chars().all(allowed) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidUsername)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_documented_alphabet() {
+        for ok in ["abc", "Alice_99", "a.b-c", &"x".repeat(32), "  bob  "] {
+            assert!(Username::parse(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for bad in ["", "ab", &"x".repeat(33), "a b c", "ünï", "al/ce", "<script>", "a\u{0}bc"] {
+            assert_eq!(Username::parse(bad), Err(InvalidUsername), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trims_surrounding_space() {
+        assert_eq!(Username::parse("  bob ").unwrap().as_str(), "bob");
+    }
+}

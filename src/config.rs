@@ -1,0 +1,157 @@
+//! Every setting, read once from flags, the environment or `.env`.
+//!
+//! One clap struct: each field is a flag with an environment fallback, so
+//! `LISTEN_ADDR=… lobby` and `lobby --listen-addr …` mean the same thing.
+//! `.env.example` documents each of them.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use clap::{Parser, Subcommand};
+use url::Url;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "lobby", version, about = "A small, fast, self-hosted chat server")]
+pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Where accounts, sessions and messages live. SQLite files are created if missing.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://lobby.db")]
+    pub database_url: DatabaseUrl,
+
+    /// The address and port to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen_addr: SocketAddr,
+
+    /// The origin users reach the server at (scheme, host, port). Defaults to
+    /// http:// + the listen address; an https URL makes the session cookie Secure.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// How long a session lives after login, e.g. "7d", "12h".
+    #[arg(long, env = "SESSION_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
+
+    /// How often expired sessions are deleted from the database.
+    #[arg(long, env = "SESSION_CLEANUP_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub session_cleanup_interval: Duration,
+
+    #[command(flatten)]
+    pub argon2: HashCost,
+
+    #[command(flatten)]
+    pub database: DatabaseTuning,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Apply the migrations and exit.
+    Migrate,
+}
+
+/// argon2id cost. The defaults are OWASP's first recommendation.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HashCost {
+    /// Memory per hash, in KiB.
+    #[arg(long = "argon2-memory-kib", env = "ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    #[arg(long = "argon2-iterations", env = "ARGON2_ITERATIONS", default_value_t = 2)]
+    pub iterations: u32,
+    /// Lanes per hash.
+    #[arg(long = "argon2-parallelism", env = "ARGON2_PARALLELISM", default_value_t = 1)]
+    pub parallelism: u32,
+    /// Hashes computed at once (0 = one per CPU core). More only queue on the cores.
+    #[arg(long = "hash-concurrency", env = "HASH_CONCURRENCY", default_value_t = 0)]
+    pub concurrency: usize,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatabaseTuning {
+    /// Connections in the pool.
+    #[arg(long = "db-max-connections", env = "DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub max_connections: u32,
+    /// How long a statement waits for a lock held by another writer.
+    #[arg(long = "db-busy-timeout", env = "DB_BUSY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub busy_timeout: Duration,
+    /// How long a request waits for a free pooled connection before answering 503.
+    #[arg(long = "db-acquire-timeout", env = "DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub acquire_timeout: Duration,
+    /// SQLite durability: NORMAL survives a process crash, FULL also a power loss.
+    #[arg(long = "sqlite-synchronous", env = "SQLITE_SYNCHRONOUS", default_value = "normal")]
+    pub sqlite_synchronous: Synchronous,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+impl Config {
+    /// Settings for tests and embedding: defaults for everything, no flags read.
+    pub fn defaults() -> Self {
+        // Parsing an empty command line cannot fail: every field has a default.
+        Config::parse_from(["lobby"])
+    }
+}
+
+/// A database URL whose password never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                f.write_str(url.as_str())
+            }
+            _ => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_database_urls_are_hidden() {
+        let url = DatabaseUrl::new("postgres://lobby:hunter22@db/lobby");
+        assert_eq!(url.to_string(), "postgres://lobby:***@db/lobby");
+        assert!(!format!("{url:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn defaults_suit_production() {
+        let c = Config::defaults();
+        assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.argon2.memory_kib, 19456);
+        assert_eq!(c.session_lifetime, Duration::from_secs(7 * 24 * 3600));
+    }
+}

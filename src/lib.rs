@@ -1,0 +1,21 @@
+//! Lobby: a chat server where people log in through a web form and only a
+//! logged-in session can open the live connection.
+//!
+//! A map of the modules, in the order a request meets them:
+//!
+//! - [`config`]: every setting, from flags, the environment or `.env`.
+//! - [`db`]: the engine seam: pool, pragmas, embedded migrations, session store type.
+//! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
+//! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
+//! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
+//! - [`telemetry`]: tracing set-up.
+
+pub mod accounts;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod telemetry;
+pub mod web;
+
+pub use app::{Application, StartError};
+pub use config::Config;

@@ -1,0 +1,116 @@
+//! The login, registration and logout forms (passport-local's routes).
+
+use axum::{
+    Form,
+    extract::{State, rejection::FormRejection},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    AppState,
+    error::AppError,
+    next::local_path,
+    pages::{HomePage, render},
+};
+use crate::accounts::{AuthSession, Credentials, Password, RegisterError, Username};
+
+/// The exact words for every failed login, whether or not the name exists.
+pub const INVALID_LOGIN: &str = "Invalid username or password.";
+
+/// Form fields are optional here so a missing one is a clear 422, not a
+/// generic deserialisation error.
+#[derive(Debug, Deserialize)]
+pub struct AccountForm {
+    username: Option<String>,
+    password: Option<String>,
+    next: Option<String>,
+}
+
+impl AccountForm {
+    fn fields(self) -> Option<(String, String, Option<String>)> {
+        Some((self.username?, self.password?, self.next))
+    }
+}
+
+const MISSING_FIELDS: &str = "Enter both a username and a password.";
+
+pub async fn login(
+    mut auth: AuthSession,
+    form: Result<Form<AccountForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form?;
+    let Some((username, password, next)) = form.fields() else {
+        return Ok(login_failed(StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new(), None));
+    };
+    let creds = Credentials { username: username.clone(), password: Password::for_login(password) };
+    let Some(user) = auth.authenticate(creds).await? else {
+        tracing::info!("login refused");
+        return Ok(login_failed(StatusCode::UNAUTHORIZED, INVALID_LOGIN, username, next));
+    };
+    // A new session id at every login, even over an existing login, so an
+    // id planted or seen before login is worthless after it.
+    auth.session.cycle_id().await?;
+    auth.login(&user).await?;
+    tracing::info!(user.id = user.id, "logged in");
+    let target = local_path(next.as_deref()).unwrap_or("/profile");
+    Ok(Redirect::to(target).into_response())
+}
+
+fn login_failed(status: StatusCode, message: &str, username: String, next: Option<String>) -> Response {
+    let page = HomePage {
+        login_error: Some(message.to_owned()),
+        login_username: username,
+        next: local_path(next.as_deref()).unwrap_or_default().to_owned(),
+        ..HomePage::default()
+    };
+    render(status, &page)
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    mut auth: AuthSession,
+    form: Result<Form<AccountForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form?;
+    let Some((username, password, _)) = form.fields() else {
+        return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new()));
+    };
+    let name = match Username::parse(&username) {
+        Ok(name) => name,
+        Err(e) => return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), username)),
+    };
+    let password = match Password::parse(password) {
+        Ok(p) => p,
+        Err(e) => return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), username)),
+    };
+    let user = match state.accounts.register(&name, &password).await {
+        Ok(user) => user,
+        Err(RegisterError::Taken) => {
+            let message = RegisterError::Taken.to_string();
+            return Ok(register_failed(StatusCode::CONFLICT, &message, username));
+        }
+        Err(RegisterError::Failed(e)) => return Err(e.into()),
+    };
+    tracing::info!(user.id = user.id, "registered");
+    auth.session.cycle_id().await?;
+    auth.login(&user).await?;
+    Ok(Redirect::to("/profile").into_response())
+}
+
+fn register_failed(status: StatusCode, message: &str, username: String) -> Response {
+    let page = HomePage {
+        register_error: Some(message.to_owned()),
+        register_username: username,
+        ..HomePage::default()
+    };
+    render(status, &page)
+}
+
+/// Ends the session: the row is deleted from the store, and every live
+/// socket opened with it is closed (4401).
+pub async fn logout(mut auth: AuthSession) -> Result<Response, AppError> {
+    auth.logout().await?;
+    Ok(Redirect::to("/").into_response())
+}

@@ -1,0 +1,131 @@
+//! The one error type of the web layer. 4xx answers carry a message the user
+//! can act on; 5xx details are logged with their whole chain and the user
+//! sees a plain apology.
+
+use axum::{
+    extract::rejection::{FormRejection, QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use super::pages::render_error;
+use crate::accounts::{Accounts, AccountsError};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("page not found")]
+    NotFound,
+    #[error("cross-origin request refused")]
+    CrossOrigin,
+    #[error("{message}")]
+    BadRequest { status: StatusCode, message: String },
+    /// The database (or the session store in it) did not answer: try later.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
+
+impl From<AccountsError> for AppError {
+    fn from(err: AccountsError) -> Self {
+        match err {
+            AccountsError::Database(e) => Self::Unavailable(e.into()),
+            AccountsError::Hashing(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<axum_login::Error<Accounts>> for AppError {
+    fn from(err: axum_login::Error<Accounts>) -> Self {
+        match err {
+            // Session errors come from the session store, which is the database.
+            axum_login::Error::Session(e) => Self::Unavailable(e.into()),
+            axum_login::Error::Backend(e) => e.into(),
+        }
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(err: tower_sessions::session::Error) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
+
+impl From<FormRejection> for AppError {
+    fn from(rejection: FormRejection) -> Self {
+        Self::BadRequest {
+            status: rejection.status(),
+            message: format!("The form could not be read: {}", rejection.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest { status: StatusCode::BAD_REQUEST, message: rejection.body_text() }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            Self::NotFound => {
+                (StatusCode::NOT_FOUND, "Page not found", "There is nothing at this address.".to_owned())
+            }
+            Self::CrossOrigin => (
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This request came from another site, so it was not carried out.".to_owned(),
+            ),
+            Self::BadRequest { status, message } => (*status, "Bad request", message.clone()),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Lobby cannot reach its database right now. Please try again in a moment.".to_owned(),
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Sorry, something went wrong on our side. Please try again.".to_owned(),
+            ),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %error_chain(&self), "request failed");
+        }
+        render_error(status, title, &message)
+    }
+}
+
+/// "outer: inner: innermost", so a log line explains itself.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn chains_are_printed_whole() {
+        let err = AppError::Unavailable("disk on fire".into());
+        assert_eq!(error_chain(&err), "the database is unavailable: disk on fire");
+        assert!(err.source().is_some());
+    }
+}

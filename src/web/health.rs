@@ -1,0 +1,22 @@
+use std::time::Duration;
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde_json::{Value, json};
+
+use crate::db::{self, Pool};
+
+/// 200 when the database takes a write, 503 otherwise. Bounded in time so a
+/// load balancer's probe gets an answer even when the database hangs.
+pub async fn healthz(State(pool): State<Pool>) -> (StatusCode, Json<Value>) {
+    match tokio::time::timeout(Duration::from_secs(3), db::check_writable(&pool)).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        }
+        Err(_) => {
+            tracing::warn!("health check: database did not answer in time");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! HTTP: the router, its shared state and the layers around it.
+
+mod auth;
+pub mod error;
+mod health;
+mod next;
+pub mod origin;
+mod pages;
+mod site;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRef, MatchedPath, Request},
+    http::{StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use axum_login::AuthManagerLayerBuilder;
+use tower_http::{services::ServeDir, trace::TraceLayer};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+pub use auth::INVALID_LOGIN;
+use error::AppError;
+use origin::PublicOrigin;
+
+use crate::{
+    accounts::Accounts,
+    db::{Pool, SessionStore},
+};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "lobby_session";
+
+/// Forms are a username and a password of at most 1 KiB: 16 KiB is plenty.
+const FORM_BODY_LIMIT: usize = 16 * 1024;
+
+/// What every handler may reach. Each field is cheap to clone (handles to
+/// shared state), as axum clones the state per request.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub pool: Pool,
+    pub accounts: Accounts,
+    pub origin: PublicOrigin,
+}
+
+pub struct SessionSettings {
+    pub store: SessionStore,
+    pub lifetime: std::time::Duration,
+    /// Mark the cookie Secure (the public URL is https).
+    pub secure: bool,
+}
+
+pub fn router(state: AppState, sessions: SessionSettings) -> Router {
+    let lifetime = time::Duration::try_from(sessions.lifetime).unwrap_or(time::Duration::days(7));
+    let session_layer = SessionManagerLayer::new(sessions.store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_secure(sessions.secure)
+        .with_expiry(Expiry::OnInactivity(lifetime));
+    let auth_layer = AuthManagerLayerBuilder::new(state.accounts.clone(), session_layer).build();
+
+    let with_session = Router::new()
+        .route("/", get(site::home))
+        .route("/login", post(auth::login))
+        .route("/register", post(auth::register))
+        .route("/profile", get(site::profile))
+        .route("/chat", get(site::chat))
+        .route("/logout", get(auth::logout).post(auth::logout))
+        .fallback(site::not_found)
+        .layer(auth_layer)
+        .layer(middleware::map_response(session_store_failure));
+
+    // Health and static files need no session: keep them out of its layers.
+    let without_session = Router::new()
+        .route("/healthz", get(health::healthz))
+        .nest_service("/public", ServeDir::new(public_dir()).fallback(get(site::not_found)));
+
+    with_session
+        .merge(without_session)
+        .layer(middleware::from_fn_with_state(state.origin.clone(), origin::guard))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// The session layers answer a failing store (the database) with a bare,
+/// empty 500. Only they do that (our own errors always carry a page), so such
+/// a response means "database unavailable": give it our 503 page instead.
+async fn session_store_failure(response: Response) -> Response {
+    let bare = response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response.headers().contains_key(header::CONTENT_TYPE);
+    if bare { AppError::Unavailable("the session store failed".into()).into_response() } else { response }
+}
+
+/// One span per request, named by the matched route (not the raw path, which
+/// would make every `/public/…` file its own span name).
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request.extensions().get::<MatchedPath>().map_or("(unmatched)", |p| p.as_str());
+    tracing::info_span!("request", method = %request.method(), route)
+}
+
+/// `public/` beside the crate when run from a checkout; otherwise relative to
+/// the working directory.
+fn public_dir() -> std::path::PathBuf {
+    let beside_crate = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public");
+    if beside_crate.is_dir() { beside_crate } else { "public".into() }
+}

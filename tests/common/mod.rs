@@ -1,0 +1,185 @@
+//! Starts the real app on 127.0.0.1:0 with a fresh temporary SQLite file,
+//! and gives tests a real HTTP client with a cookie jar.
+#![allow(dead_code)] // each test binary uses its own part of these helpers
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use lobby::{Application, Config, config::DatabaseUrl};
+use reqwest::{StatusCode, header};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub db_path: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    // Kept alive so the database outlives the app; dropped with the test.
+    pub dir: Arc<TempDir>,
+}
+
+/// The settings every test starts from: port 0, a database in `dir`.
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config::defaults();
+    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    config.database_url = DatabaseUrl::new(format!("sqlite://{}", dir.path().join("lobby.db").display()));
+    config.public_url = None;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(TempDir::new().unwrap());
+    start(dir, tweak).await
+}
+
+/// Starts an app on the database in `dir` (used to restart on the same file).
+pub async fn start(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        lobby::telemetry::init();
+    }
+    let mut config = test_config(&dir);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("the app starts");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        db_path: dir.path().join("lobby.db"),
+        stop: Some(stop),
+        task: Some(task),
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects so
+    /// tests see the 303s themselves.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A client with no cookie jar, for sending hand-made cookies.
+    pub fn bare_client(&self) -> reqwest::Client {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    }
+
+    pub async fn register(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/register"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, client: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        client
+            .post(self.url("/login"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `username` with a fresh client and returns it, logged in.
+    pub async fn user(&self, username: &str) -> reqwest::Client {
+        let client = self.client();
+        let res = self.register(&client, username, "correct horse battery").await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "registering {username}");
+        client
+    }
+
+    /// Opens its own connection to the app's database file.
+    pub async fn db(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display())).await.unwrap()
+    }
+
+    /// Stops the app and waits for it to finish.
+    pub async fn stop(mut self) -> Arc<TempDir> {
+        self.shutdown().await;
+        self.dir.clone()
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the app stops within 10 s")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The value of our session cookie in a response's Set-Cookie headers.
+pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    set_cookie_header(res).and_then(|h| {
+        let first = h.split(';').next()?;
+        let (name, value) = first.split_once('=')?;
+        (name.trim() == lobby::web::SESSION_COOKIE).then(|| value.to_owned())
+    })
+}
+
+pub fn set_cookie_header(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(lobby::web::SESSION_COOKIE))
+        .map(str::to_owned)
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// Polls `check` every 20 ms until it holds or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
