@@ -2,7 +2,7 @@
 //! address reported, so tests start the real app on port 0; the shutdown
 //! signal is passed in, so tests can stop it too.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::session_store::ExpiredDeletion;
@@ -12,6 +12,7 @@ use crate::{
     accounts::{Accounts, HashError, Hasher},
     config::Config,
     db::{self, DbError, Pool},
+    realtime::{Realtime, RealtimeSettings, RealtimeTasks, hub::HubSettings, rate::Rate},
     web::{self, AppState, SessionSettings, origin::PublicOrigin},
 };
 
@@ -19,12 +20,16 @@ use crate::{
 pub enum StartError {
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error("could not load the chat history: {0}")]
+    History(#[from] sqlx::Error),
     #[error("could not listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Hashing(#[from] HashError),
     #[error("PUBLIC_URL {0} must be an http:// or https:// URL")]
     PublicUrl(Url),
+    #[error("PING_TIMEOUT ({timeout:?}) must be shorter than PING_INTERVAL ({interval:?})")]
+    PingTimeout { timeout: Duration, interval: Duration },
 }
 
 pub struct Application {
@@ -32,12 +37,18 @@ pub struct Application {
     router: axum::Router,
     pool: Pool,
     public_url: Url,
+    realtime: Realtime,
+    realtime_tasks: RealtimeTasks,
     session_cleanup: JoinHandle<()>,
 }
 
 impl Application {
     /// Opens (and migrates) the database, binds the listener and wires the app.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        let live = &config.live;
+        if live.ping_timeout >= live.ping_interval {
+            return Err(StartError::PingTimeout { timeout: live.ping_timeout, interval: live.ping_interval });
+        }
         let pool = db::connect(&config.database_url, &config.database).await?;
         db::migrate(&pool).await?;
 
@@ -49,7 +60,6 @@ impl Application {
         let public_url = match config.public_url.clone() {
             Some(url) if matches!(url.scheme(), "http" | "https") => url,
             Some(url) => return Err(StartError::PublicUrl(url)),
-            // Parsing "http://" + a socket address cannot fail.
             None => Url::parse(&format!("http://{local_addr}")).map_err(|_| StartError::Bind {
                 addr: local_addr,
                 source: std::io::Error::other("listen address is not a URL host"),
@@ -57,12 +67,15 @@ impl Application {
         };
 
         let hasher = Hasher::new(&config.argon2).await?;
+        let store = db::session_store(&pool);
+        let (realtime, realtime_tasks) =
+            Realtime::start(pool.clone(), store.clone(), realtime_settings(&config)).await?;
         let state = AppState {
             pool: pool.clone(),
             accounts: Accounts::new(pool.clone(), hasher),
             origin: PublicOrigin::of(&public_url),
+            realtime: realtime.clone(),
         };
-        let store = db::session_store(&pool);
         let session_cleanup =
             tokio::spawn(delete_expired_sessions(store.clone(), config.session_cleanup_interval));
         let sessions = SessionSettings {
@@ -71,7 +84,7 @@ impl Application {
             secure: public_url.scheme() == "https",
         };
         let router = web::router(state, sessions);
-        Ok(Self { listener, router, pool, public_url, session_cleanup })
+        Ok(Self { listener, router, pool, public_url, realtime, realtime_tasks, session_cleanup })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -83,22 +96,49 @@ impl Application {
         &self.public_url
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets requests
-    /// in flight finish, and closes the pool.
+    /// Serves until `shutdown` resolves. Then, in order: queued chat messages
+    /// are committed and published, sockets are closed with 1001, the
+    /// listener stops and requests in flight finish, the sequencer commits
+    /// anything sent meanwhile, and the pool is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        tracing::info!(addr = %self.local_addr(), public_url = %self.public_url, "listening");
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
-        self.session_cleanup.abort();
-        self.pool.close().await;
+        let Self { listener, router, pool, public_url, realtime, realtime_tasks, session_cleanup } = self;
+        tracing::info!(addr = %listener.local_addr()?, %public_url, "listening");
+        let sockets_closed = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            realtime.close_sockets().await;
+        };
+        let served = axum::serve(listener, router).with_graceful_shutdown(sockets_closed).await;
+        realtime_tasks.finish().await;
+        session_cleanup.abort();
+        pool.close().await;
         tracing::info!("stopped");
         served
     }
 }
 
+fn realtime_settings(config: &Config) -> RealtimeSettings {
+    let live = &config.live;
+    RealtimeSettings {
+        hub: HubSettings {
+            event_backlog: live.event_backlog,
+            chat_rate: Rate { burst: live.chat_burst, per_second: live.chat_rate },
+            count_interval: Duration::from_millis(50),
+            ping_interval: live.ping_interval,
+            ping_timeout: live.ping_timeout,
+            max_connections: if live.max_connections == 0 { usize::MAX } else { live.max_connections },
+        },
+        send_timeout: live.send_timeout,
+        session_check_interval: live.session_check_interval,
+        read_buffer: 4 * 1024,
+        write_buffer: 4 * 1024,
+    }
+}
+
 /// The background task that deletes expired sessions. A failed sweep is
 /// logged and retried on the next tick: it must not end the task.
-async fn delete_expired_sessions(store: db::SessionStore, period: std::time::Duration) {
-    let mut tick = tokio::time::interval(period.max(std::time::Duration::from_secs(1)));
+async fn delete_expired_sessions(store: db::SessionStore, period: Duration) {
+    let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
     loop {
         tick.tick().await;
         if let Err(e) = store.delete_expired().await {

@@ -41,6 +41,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub database: DatabaseTuning,
+
+    #[command(flatten)]
+    pub live: LiveTuning,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +75,7 @@ pub struct HashCost {
 pub struct DatabaseTuning {
     /// Connections in the pool.
     #[arg(long = "db-max-connections", env = "DB_MAX_CONNECTIONS", default_value_t = 8)]
-    pub max_connections: u32,
+    pub pool_size: u32,
     /// How long a statement waits for a lock held by another writer.
     #[arg(long = "db-busy-timeout", env = "DB_BUSY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub busy_timeout: Duration,
@@ -82,6 +85,36 @@ pub struct DatabaseTuning {
     /// SQLite durability: NORMAL survives a process crash, FULL also a power loss.
     #[arg(long = "sqlite-synchronous", env = "SQLITE_SYNCHRONOUS", default_value = "normal")]
     pub sqlite_synchronous: Synchronous,
+}
+
+/// The WebSocket side: liveness, chat rate, limits.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LiveTuning {
+    /// How often the server pings each connection.
+    #[arg(long, env = "PING_INTERVAL", default_value = "25s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+    /// How long a connection has to answer a ping before it is closed and counted out.
+    /// Must be shorter than PING_INTERVAL.
+    #[arg(long, env = "PING_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub ping_timeout: Duration,
+    /// Chat messages a user (all tabs together) may send in a burst.
+    #[arg(long, env = "CHAT_BURST", default_value_t = 20)]
+    pub chat_burst: u32,
+    /// Chat messages per second that refill the burst.
+    #[arg(long, env = "CHAT_RATE", default_value_t = 5.0)]
+    pub chat_rate: f64,
+    /// A socket that does not take a write within this long is closed.
+    #[arg(long, env = "SEND_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub send_timeout: Duration,
+    /// How often open sockets' sessions are checked for expiry (logout closes them at once).
+    #[arg(long, env = "SESSION_CHECK_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub session_check_interval: Duration,
+    /// Events a socket may fall behind before it is caught up from the history or closed (1013).
+    #[arg(long, env = "EVENT_BACKLOG", default_value_t = 1024)]
+    pub event_backlog: usize,
+    /// The most WebSocket connections held at once (0 = as many as the open-file limit allows).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +178,12 @@ mod tests {
         let url = DatabaseUrl::new("postgres://lobby:hunter22@db/lobby");
         assert_eq!(url.to_string(), "postgres://lobby:***@db/lobby");
         assert!(!format!("{url:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Config::command().debug_assert();
     }
 
     #[test]

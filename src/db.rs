@@ -45,7 +45,7 @@ pub async fn connect(url: &DatabaseUrl, tuning: &DatabaseTuning) -> Result<Pool,
         .busy_timeout(tuning.busy_timeout)
         .foreign_keys(true);
     SqlitePoolOptions::new()
-        .max_connections(tuning.max_connections.max(1))
+        .max_connections(tuning.pool_size.max(1))
         .acquire_timeout(tuning.acquire_timeout)
         .connect_with(options)
         .await

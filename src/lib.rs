@@ -7,6 +7,7 @@
 //! - [`db`]: the engine seam: pool, pragmas, embedded migrations, session store type.
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
 //! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
+//! - [`realtime`]: the WebSocket: hub, sequencer, history, one task per connection.
 //! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
 //! - [`telemetry`]: tracing set-up.
 
@@ -14,6 +15,7 @@ pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod realtime;
 pub mod telemetry;
 pub mod web;
 

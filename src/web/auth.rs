@@ -110,7 +110,11 @@ fn register_failed(status: StatusCode, message: &str, username: String) -> Respo
 
 /// Ends the session: the row is deleted from the store, and every live
 /// socket opened with it is closed (4401).
-pub async fn logout(mut auth: AuthSession) -> Result<Response, AppError> {
+pub async fn logout(State(state): State<AppState>, mut auth: AuthSession) -> Result<Response, AppError> {
+    let session = auth.session.id();
     auth.logout().await?;
+    if let Some(session) = session {
+        state.realtime.hub.end_session(&session);
+    }
     Ok(Redirect::to("/").into_response())
 }

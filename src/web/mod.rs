@@ -7,6 +7,7 @@ mod next;
 pub mod origin;
 mod pages;
 mod site;
+mod ws;
 
 use axum::{
     Router,
@@ -27,6 +28,7 @@ use origin::PublicOrigin;
 use crate::{
     accounts::Accounts,
     db::{Pool, SessionStore},
+    realtime::Realtime,
 };
 
 /// The session cookie's name.
@@ -42,6 +44,7 @@ pub struct AppState {
     pub pool: Pool,
     pub accounts: Accounts,
     pub origin: PublicOrigin,
+    pub realtime: Realtime,
 }
 
 pub struct SessionSettings {
@@ -69,6 +72,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/profile", get(site::profile))
         .route("/chat", get(site::chat))
         .route("/logout", get(auth::logout).post(auth::logout))
+        .route("/ws", get(ws::upgrade))
         .fallback(site::not_found)
         .layer(auth_layer)
         .layer(middleware::map_response(session_store_failure));

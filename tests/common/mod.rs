@@ -2,6 +2,8 @@
 //! and gives tests a real HTTP client with a cookie jar.
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
+pub mod ws;
+
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use lobby::{Application, Config, config::DatabaseUrl};
@@ -109,6 +111,20 @@ impl TestApp {
         let res = self.register(&client, username, "correct horse battery").await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "registering {username}");
         client
+    }
+
+    /// Registers `username` and returns the session cookie ("name=value").
+    pub async fn cookie(&self, username: &str) -> String {
+        let res = self.register(&self.bare_client(), username, "correct horse battery").await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "registering {username}");
+        format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap())
+    }
+
+    /// Logs `username` in again: a second, separate session.
+    pub async fn login_cookie(&self, username: &str) -> String {
+        let res = self.login(&self.bare_client(), username, "correct horse battery").await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "logging in {username}");
+        format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap())
     }
 
     /// Opens its own connection to the app's database file.

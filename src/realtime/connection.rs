@@ -1,0 +1,269 @@
+//! One task per socket. It owns the socket and waits on everything that can
+//! concern it in one `select!`: a frame from the client, an event for all, a
+//! new count, a ping beat, the end of its session, and server shutdown.
+//! The `Presence` guard it holds counts it out however the task ends.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::{
+    Realtime,
+    hub::{Beat, Event, Identity},
+    protocol::{ChatText, ClientEvent, Refusal, close},
+    rate::{Rate, TokenBucket},
+};
+
+/// Refused frames a client may send in a burst, and per second after, before
+/// it is closed for flooding (1008).
+const REFUSALS: Rate = Rate { burst: 30, per_second: 2.0 };
+/// Events written before one flush when a backlog is waiting.
+const FLUSH_BATCH: usize = 64;
+
+/// Why the task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client went away (close frame, EOF, reset, failed write).
+    Gone,
+    /// We close with this code.
+    Close(u16, &'static str),
+}
+
+pub async fn run<S>(mut socket: S, realtime: Realtime, who: Identity, since: Option<i64>)
+where
+    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
+{
+    let hub = realtime.hub.clone();
+    // Subscribe before the snapshot, so a message committed in between is
+    // either in the history or in the stream (and skipped by id if in both).
+    let mut events = hub.subscribe();
+    let mut counts = hub.counts();
+    let mut beats = hub.beats();
+    beats.borrow_and_update();
+    let shutdown = hub.shutdown_token();
+    let (presence, session_ended, count) = hub.join(who);
+    counts.mark_unchanged();
+    let who = presence.identity();
+    let send_timeout = realtime.settings.send_timeout;
+
+    let snapshot = realtime.history.snapshot(since);
+    let mut last_sent = snapshot.last_id;
+    let mut count_sent = count.value;
+    let opened = async {
+        socket.feed(Message::Text(count.frame)).await?;
+        socket.feed(Message::Text(snapshot.frame)).await?;
+        socket.flush().await
+    };
+    if !matches!(tokio::time::timeout(send_timeout, opened).await, Ok(Ok(()))) {
+        return;
+    }
+
+    let mut refusals = TokenBucket::full(REFUSALS);
+    let mut awaiting_pong: Option<u64> = None;
+
+    let end = loop {
+        let step = tokio::select! {
+            _ = session_ended.cancelled() => Err(End::Close(close::SESSION_ENDED, "session ended")),
+            _ = shutdown.cancelled() => {
+                // Deliver what was already published, then say goodbye.
+                let _ = forward_backlog(&mut socket, &mut events, &mut last_sent, &realtime, send_timeout).await;
+                Err(End::Close(close::GOING_AWAY, "server shutting down"))
+            }
+            frame = socket.next() => {
+                awaiting_pong = None;
+                match frame {
+                    Some(Ok(message)) => on_frame(&mut socket, message, &realtime, who, &mut refusals).await,
+                    Some(Err(e)) if is_too_big(&e) => Err(End::Close(close::TOO_BIG, "frame too large")),
+                    Some(Err(_)) | None => Err(End::Gone),
+                }
+            }
+            event = events.recv() => {
+                on_event(&mut socket, event, &mut events, &mut last_sent, &realtime, send_timeout).await
+            }
+            Ok(()) = counts.changed() => {
+                let count = counts.borrow_and_update().clone();
+                if count.value == count_sent {
+                    Ok(())
+                } else {
+                    count_sent = count.value;
+                    send(&mut socket, Message::Text(count.frame), send_timeout).await
+                }
+            }
+            Ok(()) = beats.changed() => {
+                let beat = *beats.borrow_and_update();
+                match (Beat::of(beat), awaiting_pong) {
+                    // A ping went unanswered past the timeout (or a whole round).
+                    (_, Some(pinged)) if pinged < beat => Err(End::Gone),
+                    (Beat::Ping, _) => {
+                        awaiting_pong = Some(beat);
+                        send(&mut socket, Message::Ping(Default::default()), send_timeout).await
+                    }
+                    (Beat::Check, _) => Ok(()),
+                }
+            }
+        };
+        if let Err(end) = step {
+            break end;
+        }
+    };
+    if let End::Close(code, reason) = end {
+        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        let _ = send(&mut socket, Message::Close(Some(frame)), send_timeout).await;
+    }
+    tracing::debug!(user.id = who.user_id, ?end, "connection ended");
+    // `presence` drops here (or wherever this future is dropped): counted out.
+}
+
+async fn on_frame<S>(
+    socket: &mut S,
+    message: Message,
+    realtime: &Realtime,
+    who: &Identity,
+    refusals: &mut TokenBucket,
+) -> Result<(), End>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    let text = match message {
+        Message::Text(text) => text,
+        Message::Binary(_) => return Err(End::Close(close::UNSUPPORTED, "binary frames are not accepted")),
+        Message::Close(_) => return Err(End::Gone),
+        // Pongs (and pings, which the library answers) only show liveness.
+        Message::Ping(_) | Message::Pong(_) => return Ok(()),
+    };
+    let outcome = match ClientEvent::parse(text.as_str()) {
+        Ok(ClientEvent::ChatMessage(raw)) => post(realtime, who, &raw).await,
+        Err(refusal) => Err(refusal),
+    };
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(refusal) => {
+            if !refusals.try_take(REFUSALS) {
+                return Err(End::Close(close::POLICY, "too many refused frames"));
+            }
+            send(socket, Message::Text(refusal.frame()), realtime.settings.send_timeout).await
+        }
+    }
+}
+
+/// Validates, rate-limits and commits a message. It reaches everyone,
+/// this socket included, through the event stream once committed.
+async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<(), Refusal> {
+    let text = ChatText::parse(raw)?;
+    if !realtime.hub.take_chat_token(who.user_id) {
+        return Err(Refusal::RateLimited);
+    }
+    realtime
+        .sequencer
+        .post(who.user_id, who.username.clone(), text)
+        .await
+        .map_err(|_| Refusal::Unavailable)?;
+    Ok(())
+}
+
+async fn on_event<S>(
+    socket: &mut S,
+    first: Result<Event, RecvError>,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    last_sent: &mut i64,
+    realtime: &Realtime,
+    send_timeout: Duration,
+) -> Result<(), End>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    let write = async {
+        match first {
+            Ok(event) => feed_event(socket, event, last_sent).await?,
+            Err(RecvError::Lagged(_)) => catch_up(socket, last_sent, realtime).await?,
+            Err(RecvError::Closed) => return Err(End::Close(close::GOING_AWAY, "server shutting down")),
+        }
+        // Whatever else is already waiting goes out in the same flush.
+        for _ in 0..FLUSH_BATCH {
+            match events.try_recv() {
+                Ok(event) => feed_event(socket, event, last_sent).await?,
+                Err(TryRecvError::Lagged(_)) => catch_up(socket, last_sent, realtime).await?,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        socket.flush().await.map_err(|_| End::Gone)
+    };
+    tokio::time::timeout(send_timeout, write).await.unwrap_or(Err(End::Gone))
+}
+
+async fn feed_event<S>(socket: &mut S, event: Event, last_sent: &mut i64) -> Result<(), End>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    let frame = match event {
+        // Already in the history this socket was sent.
+        Event::Chat { id, .. } if id <= *last_sent => return Ok(()),
+        Event::Chat { id, frame } => {
+            *last_sent = id;
+            frame
+        }
+        Event::Notice(frame) => frame,
+    };
+    socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)
+}
+
+/// The socket fell further behind than the event stream keeps: send the
+/// messages it missed from the history, or close it with 1013 if even the
+/// history no longer has them (the client reconnects with `since`).
+async fn catch_up<S>(socket: &mut S, last_sent: &mut i64, realtime: &Realtime) -> Result<(), End>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    let Some(missed) = realtime.history.after(*last_sent) else {
+        return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
+    };
+    for (id, frame) in missed {
+        *last_sent = id;
+        socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)?;
+    }
+    Ok(())
+}
+
+/// At shutdown: send what is still queued for this socket.
+async fn forward_backlog<S>(
+    socket: &mut S,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    last_sent: &mut i64,
+    realtime: &Realtime,
+    send_timeout: Duration,
+) -> Result<(), End>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    loop {
+        match events.try_recv() {
+            Ok(event) => on_event(socket, Ok(event), events, last_sent, realtime, send_timeout).await?,
+            Err(TryRecvError::Lagged(n)) => {
+                on_event(socket, Err(RecvError::Lagged(n)), events, last_sent, realtime, send_timeout).await?
+            }
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return Ok(()),
+        }
+    }
+}
+
+async fn send<S>(socket: &mut S, message: Message, send_timeout: Duration) -> Result<(), End>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    // A client that does not read for this long is stuck or gone.
+    match tokio::time::timeout(send_timeout, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(End::Gone),
+    }
+}
+
+/// Did the library refuse a frame over our size limit?
+fn is_too_big(error: &axum::Error) -> bool {
+    let inner = std::error::Error::source(error);
+    matches!(
+        inner.and_then(|e| e.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}

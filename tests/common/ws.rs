@@ -1,0 +1,169 @@
+//! A real WebSocket client for tests (tokio-tungstenite), speaking the
+//! contract's `{"event", "data"}` frames.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue, protocol::CloseFrame},
+};
+
+pub type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct Ws {
+    pub stream: Stream,
+    /// The last `user count` seen.
+    pub count: Option<u64>,
+}
+
+/// What a socket saw before it ended, or the next frame.
+#[derive(Debug)]
+pub enum Seen {
+    Event(String, Value),
+    Closed(Option<u16>),
+}
+
+/// Opens `/ws` with an optional session cookie and extra headers; on a
+/// refused upgrade, the HTTP status.
+pub async fn connect(
+    base: &str,
+    cookie: Option<&str>,
+    query: &str,
+    headers: &[(&'static str, &str)],
+) -> Result<Ws, u16> {
+    let url = format!("{}/ws{query}", base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("cookie", HeaderValue::from_str(cookie).unwrap());
+    }
+    for (k, v) in headers {
+        request.headers_mut().insert(*k, HeaderValue::from_str(v).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((stream, _)) => Ok(Ws { stream, count: None }),
+        Err(tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
+        Err(e) => panic!("unexpected connect error: {e}"),
+    }
+}
+
+/// Opens `/ws` over a TCP connection with a tiny receive buffer: a reader
+/// that stops reading fills it at once, so the server really sees it stall.
+pub async fn connect_stalling(base: &str, cookie: &str, query: &str) -> Ws {
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let mut request = format!("ws://{addr}/ws{query}").into_client_request().unwrap();
+    request.headers_mut().insert("cookie", HeaderValue::from_str(cookie).unwrap());
+    let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await.unwrap();
+    Ws { stream, count: None }
+}
+
+impl Ws {
+    pub async fn open(base: &str, cookie: &str) -> Ws {
+        connect(base, Some(cookie), "", &[]).await.expect("the upgrade is accepted")
+    }
+
+    pub async fn emit(&mut self, event: &str, data: Value) {
+        self.send_text(json!({ "event": event, "data": data }).to_string()).await;
+    }
+
+    pub async fn chat(&mut self, text: &str) {
+        self.emit("chat message", json!(text)).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.stream.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next event or the close, within `within`; panics on silence.
+    pub async fn next_within(&mut self, within: Duration) -> Seen {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(frame) => frame,
+                Err(_) => panic!("no frame within {within:?}"),
+            };
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let v: Value = serde_json::from_str(text.as_str()).expect("frames are JSON");
+                    let event = v["event"].as_str().expect("frames name their event").to_owned();
+                    if event == "user count" {
+                        self.count = v["data"].as_u64();
+                    }
+                    return Seen::Event(event, v["data"].clone());
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Seen::Closed(frame.map(|f: CloseFrame| f.code.into()));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Seen::Closed(None),
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Seen {
+        self.next_within(Duration::from_secs(5)).await
+    }
+
+    /// Reads until an event named `name` comes; returns its data.
+    pub async fn until(&mut self, name: &str) -> Value {
+        loop {
+            match self.next().await {
+                Seen::Event(event, data) if event == name => return data,
+                Seen::Event(..) => continue,
+                Seen::Closed(code) => panic!("closed ({code:?}) while waiting for {name}"),
+            }
+        }
+    }
+
+    /// Reads until the socket has seen `user count` == n.
+    pub async fn until_count(&mut self, n: u64) {
+        while self.count != Some(n) {
+            if let Seen::Closed(code) = self.next().await {
+                panic!("closed ({code:?}) while waiting for count {n}, last {:?}", self.count);
+            }
+        }
+    }
+
+    /// Reads until the close; returns its code.
+    pub async fn until_closed(&mut self, within: Duration) -> Option<u16> {
+        loop {
+            if let Seen::Closed(code) = self.next_within(within).await {
+                return code;
+            }
+        }
+    }
+
+    /// Keeps reading (so pings are answered and counts noted) for `period`.
+    pub async fn read_for(&mut self, period: Duration) {
+        let deadline = tokio::time::Instant::now() + period;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, self.stream.next()).await {
+            if let Message::Text(text) = frame {
+                let v: Value = serde_json::from_str(text.as_str()).unwrap();
+                if v["event"] == "user count" {
+                    self.count = v["data"].as_u64();
+                }
+            }
+        }
+    }
+
+    /// Reads everything available for `quiet` with nothing new.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<(String, Value)> {
+        let mut seen = Vec::new();
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(quiet, self.stream.next()).await {
+            if let Message::Text(text) = frame {
+                let v: Value = serde_json::from_str(text.as_str()).unwrap();
+                let event = v["event"].as_str().unwrap().to_owned();
+                if event == "user count" {
+                    self.count = v["data"].as_u64();
+                }
+                seen.push((event, v["data"].clone()));
+            }
+        }
+        seen
+    }
+}
