@@ -12,13 +12,13 @@ mod ws;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, FromRef, MatchedPath, Request},
-    http::{StatusCode, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use axum_login::AuthManagerLayerBuilder;
-use tower_http::{services::ServeDir, trace::TraceLayer};
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 pub use auth::INVALID_LOGIN;
@@ -82,12 +82,30 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/healthz", get(health::healthz))
         .nest_service("/public", ServeDir::new(public_dir()).fallback(get(site::not_found)));
 
-    with_session
+    let app = with_session
         .merge(without_session)
         .layer(middleware::from_fn_with_state(state.origin.clone(), origin::guard))
-        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+    with_security_headers(app)
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Headers that tell browsers to run only our own script and styles (no
+/// inline code, so injected markup cannot run), not to sniff types, not to
+/// frame the pages, and not to leak paths to other sites.
+fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                       connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    let headers = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (HeaderName::from_static("referrer-policy"), "same-origin"),
+    ];
+    headers.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)))
+    })
 }
 
 /// The session layers answer a failing store (the database) with a bare,
