@@ -119,14 +119,26 @@ impl Application {
 
 fn realtime_settings(config: &Config) -> RealtimeSettings {
     let live = &config.live;
+    let ceiling = crate::limits::raise_open_files().map(crate::limits::connection_ceiling);
+    let max_connections = match (live.max_connections, ceiling) {
+        (0, Some(ceiling)) => ceiling,
+        (0, None) => usize::MAX,
+        (configured, Some(ceiling)) => configured.min(ceiling),
+        (configured, None) => configured,
+    };
+    tracing::info!(
+        max_connections,
+        "WebSocket connection ceiling (from the open-file limit and MAX_CONNECTIONS)"
+    );
     RealtimeSettings {
         hub: HubSettings {
             event_backlog: live.event_backlog,
             chat_rate: Rate { burst: live.chat_burst, per_second: live.chat_rate },
-            count_interval: Duration::from_millis(50),
+            count_quiet: live.count_quiet,
+            count_max_delay: live.count_max_delay,
             ping_interval: live.ping_interval,
             ping_timeout: live.ping_timeout,
-            max_connections: if live.max_connections == 0 { usize::MAX } else { live.max_connections },
+            max_connections,
         },
         send_timeout: live.send_timeout,
         session_check_interval: live.session_check_interval,

@@ -112,6 +112,14 @@ pub struct LiveTuning {
     /// Events a socket may fall behind before it is caught up from the history or closed (1013).
     #[arg(long, env = "EVENT_BACKLOG", default_value_t = 1024)]
     pub event_backlog: usize,
+    /// `user count` goes out once joins and leaves pause this long (keep it well
+    /// under 100ms: the contract's bound after the last change)…
+    #[arg(long, env = "COUNT_QUIET", default_value = "30ms", value_parser = humantime::parse_duration)]
+    pub count_quiet: Duration,
+    /// …or this long after the first change while they keep coming (a storm of
+    /// joins costs each socket about one count frame per this period).
+    #[arg(long, env = "COUNT_MAX_DELAY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub count_max_delay: Duration,
     /// The most WebSocket connections held at once (0 = as many as the open-file limit allows).
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,

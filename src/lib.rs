@@ -9,12 +9,14 @@
 //! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
 //! - [`realtime`]: the WebSocket: hub, sequencer, history, one task per connection.
 //! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
+//! - [`limits`]: the open-file limit and the connection ceiling it sets.
 //! - [`telemetry`]: tracing set-up.
 
 pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod limits;
 pub mod realtime;
 pub mod telemetry;
 pub mod web;

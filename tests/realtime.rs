@@ -557,3 +557,18 @@ async fn a_reader_that_stalls_is_caught_up_or_told_to_reconnect_and_loses_nothin
     // server's 16-event backlog: the server had to catch up or close.
     assert!(told_to_reconnect || ids.len() == 3000, "caught up from the history without a gap");
 }
+
+#[tokio::test]
+async fn past_the_connection_ceiling_upgrades_get_503_and_nothing_is_counted() {
+    let app = spawn_app_with(|c| c.live.max_connections = 2).await;
+    let cookie = app.cookie("alice").await;
+    let mut first = Ws::open(&app.base, &cookie).await;
+    let _second = Ws::open(&app.base, &cookie).await;
+    first.until_count(2).await;
+    assert_eq!(connect(&app.base, Some(&cookie), "", &[]).await.err(), Some(503));
+    assert!(first.drain(Duration::from_millis(200)).await.iter().all(|(e, _)| e != "user count"));
+    // Room again once one closes.
+    drop(_second);
+    first.until_count(1).await;
+    assert!(connect(&app.base, Some(&cookie), "", &[]).await.is_ok());
+}

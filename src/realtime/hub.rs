@@ -53,9 +53,11 @@ pub struct HubSettings {
     /// the history (or closed with 1013).
     pub event_backlog: usize,
     pub chat_rate: Rate,
-    /// The shortest gap between two published counts: a burst of joins
-    /// costs each socket one frame per gap, not one per join.
-    pub count_interval: Duration,
+    /// A count is published once joins and leaves pause this long…
+    pub count_quiet: Duration,
+    /// …or this long after the first unpublished change, if they never pause.
+    /// A storm of joins so costs each socket about one frame per this period.
+    pub count_max_delay: Duration,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub max_connections: usize,
@@ -288,23 +290,36 @@ impl Drop for Presence {
     }
 }
 
-/// Publishes the count: at once after a quiet spell, then at most once per
-/// `count_interval` while joins and leaves keep coming.
+/// Publishes the count on a trailing edge: when joins and leaves pause for
+/// `count_quiet`, or `count_max_delay` after the first change if they do not.
+/// Every publish costs one frame per socket, so a storm of N joins costs each
+/// socket a handful of frames instead of N, and the true count still goes out
+/// within `count_quiet` of the last change.
 async fn publish_counts(shared: Arc<Shared>) {
+    let HubSettings { count_quiet, count_max_delay, .. } = shared.settings;
     loop {
         tokio::select! {
             _ = shared.count_changed.notified() => {}
             _ = shared.shutdown.cancelled() => return,
         }
-        let value = shared.state.lock().unwrap_or_else(|p| p.into_inner()).connections;
-        shared.count.send_if_modified(|count| {
-            let changed = count.value != value;
-            if changed {
-                *count = Count::of(value);
+        let deadline = tokio::time::Instant::now() + count_max_delay;
+        loop {
+            let quiet_until = (tokio::time::Instant::now() + count_quiet).min(deadline);
+            tokio::select! {
+                _ = shared.count_changed.notified() => {
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(quiet_until) => break,
+                _ = shared.shutdown.cancelled() => return,
             }
-            changed
-        });
-        tokio::time::sleep(shared.settings.count_interval).await;
+        }
+        // Always publish, even a value equal to the last one published: a
+        // socket that joined since was sent its own exact count, which may
+        // differ (2 → join: 3 → leave: 2). Each socket skips a value it has.
+        let value = shared.state.lock().unwrap_or_else(|p| p.into_inner()).connections;
+        shared.count.send_replace(Count::of(value));
     }
 }
 

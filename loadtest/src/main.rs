@@ -1,0 +1,79 @@
+//! lobby-load: measures a Lobby server through its real contract.
+//!
+//! Each scenario prints a readable summary on stderr and one JSON line of
+//! figures on stdout. By default the server is started from the release
+//! binary on a fresh database (with the chat rate limit raised, so a few
+//! sender connections can drive any rate); `--url` and `--pid` aim at a
+//! running one instead.
+
+mod client;
+mod fleet;
+mod reader;
+mod scenarios;
+mod server;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "lobby-load", about = "Load generator and benchmark for Lobby")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub scenario: Scenario,
+    /// A running server to measure (with --pid for its memory), instead of starting one.
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+    #[arg(long, global = true)]
+    pub pid: Option<u32>,
+    /// The server binary to start.
+    #[arg(long, global = true, default_value = "target/release/lobby")]
+    pub server_bin: PathBuf,
+    /// Accounts to spread the sockets over (each has several tabs).
+    #[arg(long, global = true, default_value_t = 50)]
+    pub users: usize,
+    /// Spread client sockets over 127.0.0.2, .3, … (this many addresses; 0 = 127.0.0.1 only).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub source_addrs: u8,
+    /// WebSocket handshakes in flight at once.
+    #[arg(long, global = true, default_value_t = 512)]
+    pub parallel: usize,
+    /// Client processes to hold the sockets (idle): each process may open only
+    /// as many files as the machine's per-process limit.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub procs: usize,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Scenario {
+    /// Hold N idle authenticated connections: server RSS per connection, counts exact.
+    Idle { n: usize },
+    /// Open N as fast as possible: time to the true count, count frames per connection.
+    Storm { n: usize },
+    /// N receivers, RATE messages per second for SECS: deliveries/s, latency, loss.
+    Fanout { n: usize, rate: f64, secs: f64 },
+    /// Hold N, and ROUNDS times drop 10% abruptly and reopen as many: counts exact at the end.
+    Churn { n: usize, rounds: usize },
+    /// N concurrent logins in the middle of a fanout (RECEIVERS, RATE, SECS): the fanout's p99 during them.
+    Logins { n: usize, receivers: usize, rate: f64, secs: f64 },
+    /// Authenticated GET /profile for SECS over CONNS keep-alive connections: requests per second.
+    Http { secs: f64, conns: usize },
+    /// (internal) One client process of a multi-process `idle`.
+    #[command(hide = true)]
+    Hold { conns: usize, total: usize, offset: usize, cookies: PathBuf },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    // The tool holds thousands of sockets too.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    match scenarios::run(&cli).await {
+        Ok(figures) => println!("{figures}"),
+        Err(e) => {
+            eprintln!("lobby-load: {e}");
+            std::process::exit(1);
+        }
+    }
+}
