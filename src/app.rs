@@ -142,7 +142,7 @@ fn realtime_settings(config: &Config) -> RealtimeSettings {
         },
         send_timeout: live.send_timeout,
         session_check_interval: live.session_check_interval,
-        read_buffer: 4 * 1024,
+        read_buffer: 1024,
         write_buffer: 4 * 1024,
     }
 }

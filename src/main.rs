@@ -9,6 +9,7 @@ async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let config = Config::parse();
     lobby::telemetry::init();
+    lobby::limits::return_large_blocks();
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -123,13 +123,20 @@ async fn idle_in_processes(
     }
     settle().await;
     let rss_after = server.rss_kib();
-    // Closing stdin lets go; the last line says whether counts were still exact.
+    // Every child checks its counts before any lets go (a child that let go
+    // first would change the others' counts); then closing stdin lets go.
     let mut exact = ready;
-    for (child, reader) in children.iter_mut().zip(&mut readers) {
-        drop(child.stdin.take());
+    for child in &mut children {
+        let stdin = child.stdin.as_mut().ok_or("no stdin")?;
+        writeln!(stdin, "check").map_err(|e| e.to_string())?;
+    }
+    for reader in &mut readers {
         let mut line = String::new();
         tokio::task::block_in_place(|| reader.read_line(&mut line)).map_err(|e| e.to_string())?;
         exact &= serde_json::from_str::<Value>(&line).is_ok_and(|v| v["exact"] == true);
+    }
+    for child in &mut children {
+        drop(child.stdin.take());
         let _ = child.wait();
     }
     Ok((exact, rss_after))
@@ -154,11 +161,22 @@ async fn hold(
     let reached = fleet.wait_all_at(total as u64, Duration::from_secs(120)).await.is_some();
     println!("{}", json!({"exact": reached}));
     let _ = std::io::stdout().flush();
-    // Hold until the parent closes our stdin.
-    let _ = tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await;
+    // "check" from the parent: are the counts still exact? Then hold until
+    // the parent closes our stdin.
+    let (checked, check) = tokio::sync::oneshot::channel();
+    let released = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::stdin().lines();
+        let _ = lines.next();
+        let _ = checked.send(());
+        lines.count()
+    });
+    let _ = check.await;
     let exact = fleet.all_at(total as u64);
+    println!("{}", json!({"exact": exact}));
+    let _ = std::io::stdout().flush();
+    let _ = released.await;
     fleet.finish().await;
-    Ok(json!({"exact": exact}))
+    Ok(json!({"exact": exact, "released": true}))
 }
 
 async fn storm(cli: &Cli, server: &Server, n: usize) -> Result<Value, String> {

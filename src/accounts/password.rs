@@ -1,12 +1,15 @@
 //! Passwords: the validated type, and argon2id hashing off the async workers.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
     password_hash::{SaltString, rand_core::OsRng},
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::HashCost;
 
@@ -49,36 +52,56 @@ pub enum HashError {
     Params(argon2::Error),
     #[error("password hashing failed: {0}")]
     Hash(argon2::password_hash::Error),
-    #[error("the hashing task was lost: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    #[error("the password hashing threads have stopped")]
+    Stopped,
+    #[error("could not start a password hashing thread: {0}")]
+    Spawn(std::io::Error),
 }
 
-/// Hashes and verifies on tokio's blocking pool, at most `permits` at a time,
-/// so a burst of logins queues here instead of starving the sockets.
+/// Hashes and verifies on threads of its own, never on the async workers.
+///
+/// Why not tokio's blocking pool: each argon2 run allocates its memory cost
+/// (19 MiB), and glibc keeps a freed block that size resident in the arena of
+/// whichever thread ran it, so hashing spread over the blocking pool's many
+/// threads left hundreds of MiB resident. A fixed set of threads bounds that
+/// at threads x memory cost. They also run at a lower CPU priority, so a burst
+/// of logins queues here while sockets keep their latency.
 #[derive(Clone)]
 pub struct Hasher {
-    argon2: Arc<Argon2<'static>>,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Unknown usernames are verified against this hash of a random password,
     /// so the answer for them takes as long as for a real account.
     dummy_hash: Arc<str>,
 }
+
+type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+
+/// Hashes waiting for a thread; past this, callers wait to queue.
+const QUEUE: usize = 1024;
 
 impl Hasher {
     pub async fn new(cost: &HashCost) -> Result<Self, HashError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(HashError::Params)?;
         let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
-        let permits = match cost.concurrency {
+        let threads = match cost.concurrency {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let (jobs, queue) = mpsc::channel::<Job>(QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let (argon2, queue) = (argon2.clone(), queue.clone());
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || hashing_thread(&argon2, &queue))
+                .map_err(HashError::Spawn)?;
+        }
+        let mut hasher = Self { jobs, dummy_hash: Arc::from("") };
         let dummy_password = SaltString::generate(&mut OsRng).to_string();
-        let dummy_hash = {
-            let argon2 = argon2.clone();
-            tokio::task::spawn_blocking(move || hash_with(&argon2, dummy_password.as_bytes())).await??
-        };
-        Ok(Self { argon2, permits: Arc::new(Semaphore::new(permits)), dummy_hash: dummy_hash.into() })
+        hasher.dummy_hash =
+            hasher.run(move |argon2| hash_with(argon2, dummy_password.as_bytes())).await??.into();
+        Ok(hasher)
     }
 
     /// The argon2id PHC string for a new password.
@@ -110,10 +133,36 @@ impl Hasher {
         &self,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        // The semaphore is never closed, so acquire cannot fail.
-        let _permit = self.permits.acquire().await.ok();
-        let argon2 = self.argon2.clone();
-        Ok(tokio::task::spawn_blocking(move || work(&argon2)).await?)
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move |argon2| {
+            let _ = done.send(work(argon2));
+        });
+        self.jobs.send(job).await.map_err(|_| HashError::Stopped)?;
+        result.await.map_err(|_| HashError::Stopped)
+    }
+}
+
+/// Takes jobs until every `Hasher` is dropped.
+fn hashing_thread(argon2: &Argon2<'static>, queue: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        // One thread waits on the queue at a time; the others wait for the lock.
+        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
+        match job {
+            Some(job) => job(argon2),
+            None => return,
+        }
+    }
+}
+
+/// Nice 10 for the calling thread (Linux sets priority per thread): under
+/// contention the socket workers get most of the CPU, hashing the rest.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; `0` names the
+    // calling thread. Failure leaves the priority as it was, which is fine.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

@@ -47,6 +47,10 @@ pub async fn upgrade(
         Err(rejection) => return rejection.into_response(),
     };
     if !realtime.hub.has_room() {
+        tracing::warn!(
+            connections = realtime.hub.connections(),
+            "connection ceiling reached: upgrade refused"
+        );
         return (StatusCode::SERVICE_UNAVAILABLE, "The server is full. Try again in a moment.")
             .into_response();
     }
