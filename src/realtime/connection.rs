@@ -19,6 +19,8 @@ use super::{
 /// Refused frames a client may send in a burst, and per second after, before
 /// it is closed for flooding (1008).
 const REFUSALS: Rate = Rate { burst: 30, per_second: 2.0 };
+/// How long we wait for the client's Close after sending ours.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 /// Events written before one flush when a backlog is waiting.
 const FLUSH_BATCH: usize = 64;
 
@@ -108,12 +110,27 @@ where
             break end;
         }
     };
+    let user_id = who.user_id;
+    // Counted out now: what follows is only the goodbye.
+    drop(presence);
     if let End::Close(code, reason) = end {
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        let _ = send(&mut socket, Message::Close(Some(frame)), send_timeout).await;
+        if send(&mut socket, Message::Close(Some(frame)), send_timeout).await.is_ok() {
+            // The closing handshake: read (and drop) what the client still
+            // sends until its Close. Closing with unread data would make the
+            // kernel reset the connection, and a reset can overtake our close
+            // frame, so the client would never learn the code.
+            let drained = async {
+                while let Some(Ok(message)) = socket.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drained).await;
+        }
     }
-    tracing::debug!(user.id = who.user_id, ?end, "connection ended");
-    // `presence` drops here (or wherever this future is dropped): counted out.
+    tracing::debug!(user.id = user_id, ?end, "connection ended");
 }
 
 async fn on_frame<S>(
