@@ -4,6 +4,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
+use axum::serve::ListenerExt;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::session_store::ExpiredDeletion;
 use url::Url;
@@ -67,17 +68,19 @@ impl Application {
         };
 
         let hasher = Hasher::new(&config.argon2).await?;
-        let store = db::session_store(&pool);
+        let database_sessions = db::session_store(&pool);
+        let store =
+            crate::session_cache::CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
         let (realtime, realtime_tasks) =
             Realtime::start(pool.clone(), store.clone(), realtime_settings(&config)).await?;
         let state = AppState {
             pool: pool.clone(),
-            accounts: Accounts::new(pool.clone(), hasher),
+            accounts: Accounts::new(pool.clone(), hasher, config.cache_ttl),
             origin: PublicOrigin::of(&public_url),
             realtime: realtime.clone(),
         };
         let session_cleanup =
-            tokio::spawn(delete_expired_sessions(store.clone(), config.session_cleanup_interval));
+            tokio::spawn(delete_expired_sessions(database_sessions, config.session_cleanup_interval));
         let sessions = SessionSettings {
             store,
             lifetime: config.session_lifetime,
@@ -108,6 +111,12 @@ impl Application {
             tracing::info!("shutting down");
             realtime.close_sockets().await;
         };
+        // Chat frames are small and must leave at once: no Nagle delay.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, router).with_graceful_shutdown(sockets_closed).await;
         realtime_tasks.finish().await;
         session_cleanup.abort();

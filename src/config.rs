@@ -36,6 +36,12 @@ pub struct Config {
     #[arg(long, env = "SESSION_CLEANUP_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
     pub session_cleanup_interval: Duration,
 
+    /// How long a session or user read from the database is reused before it is read
+    /// again. A logout elsewhere (another server on the same database) takes effect
+    /// here within this long; on this server it is immediate. 0s turns caching off.
+    #[arg(long, env = "SESSION_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+
     #[command(flatten)]
     pub argon2: HashCost,
 
@@ -66,7 +72,7 @@ pub struct HashCost {
     /// Lanes per hash.
     #[arg(long = "argon2-parallelism", env = "ARGON2_PARALLELISM", default_value_t = 1)]
     pub parallelism: u32,
-    /// Hashes computed at once (0 = one per CPU core). More only queue on the cores.
+    /// Hashes computed at once (0 = one per CPU core but one, which is left to the sockets).
     #[arg(long = "hash-concurrency", env = "HASH_CONCURRENCY", default_value_t = 0)]
     pub concurrency: usize,
 }

@@ -57,6 +57,9 @@ pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The session store the app uses: the database one behind a short-lived cache.
+pub type Sessions = crate::session_cache::CachedSessions<SessionStore>;
+
 pub fn session_store(pool: &Pool) -> SessionStore {
     SessionStore::new(pool.clone())
 }

@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: every setting, from flags, the environment or `.env`.
 //! - [`db`]: the engine seam: pool, pragmas, embedded migrations, session store type.
+//! - [`session_cache`]: a short-lived read-through copy of sessions in front of the database.
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
 //! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
 //! - [`realtime`]: the WebSocket: hub, sequencer, history, one task per connection.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod limits;
 pub mod realtime;
+pub mod session_cache;
 pub mod telemetry;
 pub mod web;
 

@@ -487,3 +487,27 @@ where
     }
     out
 }
+
+/// Two servers on one database (behind a load balancer): a session made on
+/// one works on the other, and a logout on one reaches the other within the
+/// cache's time-to-live.
+#[tokio::test]
+async fn two_servers_share_sessions_and_logouts() {
+    let ttl = Duration::from_millis(300);
+    let a = spawn_app_with(|c| c.cache_ttl = ttl).await;
+    let b = start(a.dir.clone(), |c| c.cache_ttl = ttl).await;
+    let client = a.bare_client();
+    let res = a.register(&client, "sybil", PASSWORD).await;
+    let cookie = format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap());
+    let profile =
+        |app: &TestApp| app.bare_client().get(app.url("/profile")).header("cookie", cookie.clone()).send();
+    assert_eq!(profile(&b).await.unwrap().status(), StatusCode::OK, "b knows a's session");
+
+    a.bare_client().get(a.url("/logout")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(profile(&a).await.unwrap().status(), StatusCode::SEE_OTHER, "at once where it happened");
+    let b_forgot = eventually(ttl + Duration::from_millis(500), || async {
+        profile(&b).await.unwrap().status() == StatusCode::SEE_OTHER
+    })
+    .await;
+    assert!(b_forgot, "the other server sees the logout within the TTL");
+}

@@ -95,6 +95,7 @@ pub async fn open(base: &str, cookie: &str, query: &str, sources: Sources, i: us
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
     // Closing a socket on purpose resets it (no FIN handshake): the abrupt drop churn needs.
     #[allow(deprecated)]
     let _ = tcp.set_linger(Some(Duration::ZERO));

@@ -71,11 +71,15 @@ pub enum RegisterError {
 pub struct Accounts {
     pool: Pool,
     hasher: Hasher,
+    /// Users by id, for a few seconds: every request with a session asks.
+    /// Entries change only at registration (new ids), so staleness is moot.
+    recent: moka::sync::Cache<i64, User>,
 }
 
 impl Accounts {
-    pub fn new(pool: Pool, hasher: Hasher) -> Self {
-        Self { pool, hasher }
+    pub fn new(pool: Pool, hasher: Hasher, cache_ttl: std::time::Duration) -> Self {
+        let recent = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build();
+        Self { pool, hasher, recent }
     }
 
     /// Creates the account. Two racing registrations of one name are settled
@@ -125,9 +129,17 @@ impl AuthnBackend for Accounts {
     }
 
     async fn get_user(&self, id: &i64) -> Result<Option<User>, AccountsError> {
-        Ok(sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        if let Some(user) = self.recent.get(id) {
+            return Ok(Some(user));
+        }
+        let user: Option<User> =
+            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(user) = &user {
+            self.recent.insert(user.id, user.clone());
+        }
+        Ok(user)
     }
 }

@@ -84,8 +84,10 @@ impl Hasher {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(HashError::Params)?;
         let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
+        // By default one core is left to the sockets: a burst of logins
+        // then barely moves their latency (see BENCHMARKS.md, logins).
         let threads = match cost.concurrency {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
             n => n,
         };
         let (jobs, queue) = mpsc::channel::<Job>(QUEUE);

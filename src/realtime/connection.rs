@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio_stream::wrappers::WatchStream;
 
 use super::{
     Realtime,
@@ -41,12 +42,13 @@ where
     // Subscribe before the snapshot, so a message committed in between is
     // either in the history or in the stream (and skipped by id if in both).
     let mut events = hub.subscribe();
-    let mut counts = hub.counts();
-    let mut beats = hub.beats();
-    beats.borrow_and_update();
+    // Streams over the watches keep one registration alive across loop turns
+    // (a fresh `changed()` each turn would lock each watch's waiter list,
+    // shared by every socket, twice per event).
+    let mut counts = WatchStream::from_changes(hub.counts());
+    let mut beats = WatchStream::from_changes(hub.beats());
     let shutdown = hub.shutdown_token();
     let (presence, session_ended, count) = hub.join(who);
-    counts.mark_unchanged();
     let who = presence.identity();
     let send_timeout = realtime.settings.send_timeout;
 
@@ -62,13 +64,17 @@ where
         return;
     }
 
+    // Registered once, not once per loop turn (they are polled by reference).
+    let session_ended = session_ended.cancelled();
+    let shutdown = shutdown.cancelled();
+    tokio::pin!(session_ended, shutdown);
     let mut refusals = TokenBucket::full(REFUSALS);
     let mut awaiting_pong: Option<u64> = None;
 
     let end = loop {
         let step = tokio::select! {
-            _ = session_ended.cancelled() => Err(End::Close(close::SESSION_ENDED, "session ended")),
-            _ = shutdown.cancelled() => {
+            _ = &mut session_ended => Err(End::Close(close::SESSION_ENDED, "session ended")),
+            _ = &mut shutdown => {
                 // Deliver what was already published, then say goodbye.
                 let _ = forward_backlog(&mut socket, &mut events, &mut last_sent, &realtime, send_timeout).await;
                 Err(End::Close(close::GOING_AWAY, "server shutting down"))
@@ -84,8 +90,7 @@ where
             event = events.recv() => {
                 on_event(&mut socket, event, &mut events, &mut last_sent, &realtime, send_timeout).await
             }
-            Ok(()) = counts.changed() => {
-                let count = counts.borrow_and_update().clone();
+            Some(count) = counts.next() => {
                 if count.value == count_sent {
                     Ok(())
                 } else {
@@ -93,8 +98,7 @@ where
                     send(&mut socket, Message::Text(count.frame), send_timeout).await
                 }
             }
-            Ok(()) = beats.changed() => {
-                let beat = *beats.borrow_and_update();
+            Some(beat) = beats.next() => {
                 match (Beat::of(beat), awaiting_pong) {
                     // A ping went unanswered past the timeout (or a whole round).
                     (_, Some(pinged)) if pinged < beat => Err(End::Gone),

@@ -19,7 +19,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::task::JoinHandle;
 use tower_sessions::SessionStore as _;
 
-use crate::db::{Pool, SessionStore};
+use crate::db::{Pool, Sessions};
 use history::History;
 use hub::{Hub, HubSettings};
 use sequencer::Sequencer;
@@ -54,7 +54,7 @@ pub struct RealtimeTasks {
 impl Realtime {
     pub async fn start(
         pool: Pool,
-        store: SessionStore,
+        store: Sessions,
         settings: RealtimeSettings,
     ) -> Result<(Self, RealtimeTasks), sqlx::Error> {
         let history = Arc::new(sequencer::load_recent(&pool).await?);
@@ -90,7 +90,7 @@ impl RealtimeTasks {
 
 /// Logout closes a session's sockets at once; this catches the rest: sessions
 /// that expired, or were ended by another server sharing the database.
-async fn watch_sessions(hub: Hub, store: SessionStore, every: Duration) {
+async fn watch_sessions(hub: Hub, store: Sessions, every: Duration) {
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

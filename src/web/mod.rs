@@ -27,7 +27,7 @@ use origin::PublicOrigin;
 
 use crate::{
     accounts::Accounts,
-    db::{Pool, SessionStore},
+    db::{Pool, Sessions},
     realtime::Realtime,
 };
 
@@ -48,7 +48,7 @@ pub struct AppState {
 }
 
 pub struct SessionSettings {
-    pub store: SessionStore,
+    pub store: Sessions,
     pub lifetime: std::time::Duration,
     /// Mark the cookie Secure (the public URL is https).
     pub secure: bool,
