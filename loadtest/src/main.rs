@@ -70,7 +70,15 @@ async fn main() {
     // The tool holds thousands of sockets too.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     match scenarios::run(&cli).await {
-        Ok(figures) => println!("{figures}"),
+        Ok(figures) => {
+            println!("{figures}");
+            // A benchmark that finds a wrong count or a lost message has found a bug.
+            let fanout = figures.get("fanout").unwrap_or(&figures);
+            if figures["counts_exact"] == false || fanout["lost"].as_u64().is_some_and(|lost| lost > 0) {
+                eprintln!("lobby-load: FAILED: a count was wrong or a message was lost");
+                std::process::exit(2);
+            }
+        }
         Err(e) => {
             eprintln!("lobby-load: {e}");
             std::process::exit(1);

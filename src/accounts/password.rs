@@ -157,14 +157,15 @@ fn hashing_thread(argon2: &Argon2<'static>, queue: &Mutex<mpsc::Receiver<Job>>) 
     }
 }
 
-/// Nice 10 for the calling thread (Linux sets priority per thread): under
-/// contention the socket workers get most of the CPU, hashing the rest.
+/// Nice 19 for the calling thread (Linux sets priority per thread): under
+/// contention the socket workers get nearly all the CPU, yet hashing is never
+/// starved outright (SCHED_IDLE would be, on a busy machine).
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority only reads its integer arguments; `0` names the
     // calling thread. Failure leaves the priority as it was, which is fine.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every lobby-load scenario and appends one JSON line per run to
+# target/bench/results.jsonl (summaries go to the terminal).
+#
+#   loadtest/bench.sh           full sizes, 3 runs each, release build (about 15 minutes)
+#   loadtest/bench.sh --smoke   a few hundred connections, a few seconds, once each (CI)
+#
+# Any run that finds a wrong count or a lost message fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-full}
+mkdir -p target/bench
+out=target/bench/results.jsonl
+
+if [ "$mode" = "--smoke" ]; then
+  cargo build --quiet -p lobby -p lobby-load
+  tool=(target/debug/lobby-load --server-bin target/debug/lobby)
+  runs=1
+  scenarios=(
+    "idle 300"
+    "storm 300"
+    "fanout 200 20 3"
+    "churn 300 3"
+    "logins 10 100 10 4"
+    "http 2 8"
+  )
+else
+  cargo build --quiet --release -p lobby -p lobby-load
+  tool=(target/release/lobby-load)
+  runs=3
+  scenarios=(
+    "--procs 2 idle 19000"
+    "storm 10000"
+    "fanout 10000 10 10"
+    "fanout 1000 200 8"
+    "churn 5000 10"
+    "logins 100 1000 10 12"
+    "http 5 32"
+  )
+fi
+
+for scenario in "${scenarios[@]}"; do
+  for run in $(seq 1 "$runs"); do
+    echo "== $scenario (run $run of $runs)" >&2
+    # shellcheck disable=SC2086
+    "${tool[@]}" $scenario | tee -a "$out"
+  done
+done
+echo "results appended to $out" >&2
