@@ -1,31 +1,39 @@
 //! A short-lived, read-through copy of recently used sessions in front of the
-//! database store, so a page view does not cost a session query.
+//! database store, so a page view or an upgrade does not cost a session query.
 //!
+//! - Concurrent misses for one session share one database read (a storm of
+//!   tabs opening with one cookie must not queue hundreds of identical reads).
 //! - A write reaches the database first; only once it succeeded is the copy
 //!   updated, so the cache is never ahead of the database.
-//! - A delete (logout) leaves a tombstone once the row is gone: a load that
-//!   read the row just before cannot put the session back into the cache.
+//! - A delete (logout) leaves a tombstone once the row is gone, checked on
+//!   every load: a read racing the delete cannot bring the session back.
 //! - A logout on *another* server sharing the database reaches this one
 //!   within the time-to-live, which is why it is short (`SESSION_CACHE_TTL`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tower_sessions::{
     SessionStore,
     session::{Id, Record},
-    session_store::Result,
+    session_store::{Error, Result},
 };
 
 #[derive(Debug, Clone)]
 pub struct CachedSessions<S> {
     store: S,
-    /// `None` is a tombstone: deleted here, whatever a racing load read.
-    recent: moka::sync::Cache<Id, Option<Record>>,
+    /// What the database said (`None`: no such session), for a few seconds.
+    recent: moka::future::Cache<Id, Option<Record>>,
+    /// Sessions deleted here; outlives any copy in `recent`.
+    deleted: moka::sync::Cache<Id, ()>,
 }
 
 impl<S> CachedSessions<S> {
     pub fn new(store: S, ttl: Duration, capacity: u64) -> Self {
-        Self { store, recent: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
+        Self {
+            store,
+            recent: moka::future::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
+            deleted: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl * 2).build(),
+        }
     }
 
     pub fn inner(&self) -> &S {
@@ -41,33 +49,38 @@ fn live(record: Record) -> Option<Record> {
 impl<S: SessionStore + Clone> SessionStore for CachedSessions<S> {
     async fn create(&self, record: &mut Record) -> Result<()> {
         self.store.create(record).await?;
-        self.recent.insert(record.id, Some(record.clone()));
+        self.recent.insert(record.id, Some(record.clone())).await;
         Ok(())
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
         self.store.save(record).await?;
-        self.recent.insert(record.id, Some(record.clone()));
+        self.recent.insert(record.id, Some(record.clone())).await;
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        if let Some(cached) = self.recent.get(id) {
-            return Ok(cached.and_then(live));
+        if self.deleted.contains_key(id) {
+            return Ok(None);
         }
-        let loaded = self.store.load(id).await?;
-        // Only where nothing is cached: a tombstone written meanwhile wins.
-        let entry = self.recent.entry(*id).or_insert(loaded);
-        Ok(entry.into_value().and_then(live))
+        let loaded = self
+            .recent
+            .try_get_with(*id, self.store.load(id))
+            .await
+            .map_err(|e: Arc<Error>| Error::Backend(e.to_string()))?;
+        // Deleted while we were reading: the tombstone wins.
+        if self.deleted.contains_key(id) {
+            return Ok(None);
+        }
+        Ok(loaded.and_then(live))
     }
 
     /// The tombstone goes in only once the row is gone: a failed delete
-    /// (the user still logged in, as the database says) changes nothing, and
-    /// a load racing the delete either cached before it (overwritten here) or
-    /// finds the tombstone.
+    /// (the user still logged in, as the database says) changes nothing.
     async fn delete(&self, id: &Id) -> Result<()> {
         self.store.delete(id).await?;
-        self.recent.insert(*id, None);
+        self.deleted.insert(*id, ());
+        self.recent.invalidate(id).await;
         Ok(())
     }
 }
@@ -98,6 +111,7 @@ mod tests {
         assert!(sessions.load(&r.id).await.unwrap().is_some());
         // Loaded from the database after the cache is emptied.
         sessions.recent.invalidate_all();
+        sessions.recent.run_pending_tasks().await;
         assert!(sessions.load(&r.id).await.unwrap().is_some());
         sessions.delete(&r.id).await.unwrap();
         assert!(sessions.load(&r.id).await.unwrap().is_none());
@@ -110,18 +124,58 @@ mod tests {
         let mut r = record(time::Duration::hours(1));
         sessions.create(&mut r).await.unwrap();
         sessions.delete(&r.id).await.unwrap();
-        // A load that had read the row before the delete tries to cache it now.
-        let stale = Some(r.clone());
-        let kept = sessions.recent.entry(r.id).or_insert(stale).into_value();
-        assert!(kept.is_none(), "the tombstone stays");
-        assert!(sessions.load(&r.id).await.unwrap().is_none());
+        // A load that had read the row before the delete caches it now.
+        sessions.recent.insert(r.id, Some(r.clone())).await;
+        assert!(sessions.load(&r.id).await.unwrap().is_none(), "the tombstone wins");
+    }
+
+    /// The database store, counting the loads that reach it.
+    #[derive(Debug, Clone)]
+    struct Counting(tower_sessions_sqlx_store::SqliteStore, Arc<std::sync::atomic::AtomicUsize>);
+
+    #[async_trait::async_trait]
+    impl SessionStore for Counting {
+        async fn create(&self, record: &mut Record) -> Result<()> {
+            self.0.create(record).await
+        }
+        async fn save(&self, record: &Record) -> Result<()> {
+            self.0.save(record).await
+        }
+        async fn load(&self, id: &Id) -> Result<Option<Record>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Slow enough that the other loads arrive while this one runs.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.0.load(id).await
+        }
+        async fn delete(&self, id: &Id) -> Result<()> {
+            self.0.delete(id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_read() {
+        let database = store().await.store;
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sessions = CachedSessions::new(Counting(database, reads.clone()), Duration::from_secs(60), 100);
+        let mut r = record(time::Duration::hours(1));
+        sessions.store.0.create(&mut r).await.unwrap();
+        let loads: Vec<_> = (0..50)
+            .map(|_| {
+                let sessions = sessions.clone();
+                tokio::spawn(async move { sessions.load(&r.id).await.unwrap() })
+            })
+            .collect();
+        for load in loads {
+            assert!(load.await.unwrap().is_some());
+        }
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1, "fifty misses, one database read");
     }
 
     #[tokio::test]
     async fn an_expired_copy_is_not_a_session() {
         let sessions = store().await;
         let r = record(time::Duration::seconds(-1));
-        sessions.recent.insert(r.id, Some(r.clone()));
+        sessions.recent.insert(r.id, Some(r.clone())).await;
         assert!(sessions.load(&r.id).await.unwrap().is_none());
     }
 }

@@ -33,7 +33,9 @@ impl Server {
             .env("CHAT_RATE", "1000000")
             .current_dir(dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // The server logs to stdout; ours carries the JSON figures, so its
+            // logs join our stderr.
+            .stdout(stderr_copy())
             .stderr(Stdio::inherit());
         for (k, v) in env {
             command.env(k, v);
@@ -95,4 +97,9 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+fn stderr_copy() -> Stdio {
+    use std::os::fd::AsFd;
+    std::io::stderr().as_fd().try_clone_to_owned().map_or_else(|_| Stdio::null(), Stdio::from)
 }

@@ -73,12 +73,12 @@ pub struct Accounts {
     hasher: Hasher,
     /// Users by id, for a few seconds: every request with a session asks.
     /// Entries change only at registration (new ids), so staleness is moot.
-    recent: moka::sync::Cache<i64, User>,
+    recent: moka::future::Cache<i64, Option<User>>,
 }
 
 impl Accounts {
     pub fn new(pool: Pool, hasher: Hasher, cache_ttl: std::time::Duration) -> Self {
-        let recent = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build();
+        let recent = moka::future::Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build();
         Self { pool, hasher, recent }
     }
 
@@ -110,6 +110,11 @@ impl Accounts {
     }
 }
 
+/// A query error shared by every request that waited on the same query.
+fn unshare(error: &std::sync::Arc<sqlx::Error>) -> sqlx::Error {
+    sqlx::Error::Protocol(error.to_string())
+}
+
 impl AuthnBackend for Accounts {
     type User = User;
     type Credentials = Credentials;
@@ -128,18 +133,11 @@ impl AuthnBackend for Accounts {
         Ok(user.filter(|_| matches))
     }
 
+    /// Concurrent requests for one user share one query (see `recent`).
     async fn get_user(&self, id: &i64) -> Result<Option<User>, AccountsError> {
-        if let Some(user) = self.recent.get(id) {
-            return Ok(Some(user));
-        }
-        let user: Option<User> =
-            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        if let Some(user) = &user {
-            self.recent.insert(user.id, user.clone());
-        }
-        Ok(user)
+        let query = sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool);
+        self.recent.try_get_with(*id, query).await.map_err(|e| AccountsError::Database(unshare(&e)))
     }
 }
