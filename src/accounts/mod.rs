@@ -66,9 +66,12 @@ pub enum RegisterError {
     Failed(#[from] AccountsError),
 }
 
-/// The account store over sqlx.
+/// The account store over sqlx. axum-login clones the backend for every
+/// request, so it is one `Arc` to clone.
 #[derive(Clone)]
-pub struct Accounts {
+pub struct Accounts(std::sync::Arc<AccountsInner>);
+
+pub struct AccountsInner {
     pool: Pool,
     hasher: Hasher,
     /// Users by id, for a few seconds: every request with a session asks.
@@ -76,10 +79,17 @@ pub struct Accounts {
     recent: moka::future::Cache<i64, Option<User>>,
 }
 
+impl std::ops::Deref for Accounts {
+    type Target = AccountsInner;
+    fn deref(&self) -> &AccountsInner {
+        &self.0
+    }
+}
+
 impl Accounts {
     pub fn new(pool: Pool, hasher: Hasher, cache_ttl: std::time::Duration) -> Self {
         let recent = moka::future::Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build();
-        Self { pool, hasher, recent }
+        Self(std::sync::Arc::new(AccountsInner { pool, hasher, recent }))
     }
 
     /// Creates the account. Two racing registrations of one name are settled

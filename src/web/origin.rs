@@ -13,20 +13,21 @@ use url::Url;
 
 use super::error::AppError;
 
-/// The scheme://host:port users reach us at (from `PUBLIC_URL`).
+/// The scheme://host:port users reach us at (from `PUBLIC_URL`). The guard
+/// middleware gets a clone per request, hence the `Arc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicOrigin(String);
+pub struct PublicOrigin(std::sync::Arc<str>);
 
 impl PublicOrigin {
     pub fn of(url: &Url) -> Self {
-        Self(url.origin().ascii_serialization())
+        Self(url.origin().ascii_serialization().into())
     }
 
     /// Is `origin` (an `Origin` header value) us? Either the configured
     /// public origin, or, as in Go, an origin whose host is the `Host` the
     /// request was sent to.
     fn is_ours(&self, origin: &str, headers: &HeaderMap) -> bool {
-        if origin == self.0 {
+        if origin == &*self.0 {
             return true;
         }
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
