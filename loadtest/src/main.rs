@@ -48,7 +48,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug, Clone)]
 pub enum Scenario {
     /// Hold N idle authenticated connections: server RSS per connection, counts exact.
-    Idle { n: usize },
+    Idle {
+        n: usize,
+        /// Chat messages (150 characters each) posted first, so every socket is sent a
+        /// history (the last 50) as it opens, as in real use.
+        #[arg(long, default_value_t = 0)]
+        history: usize,
+    },
     /// Open N as fast as possible: time to the true count, count frames per connection.
     Storm { n: usize },
     /// N receivers, RATE messages per second for SECS: deliveries/s, latency, loss.

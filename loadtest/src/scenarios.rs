@@ -35,7 +35,7 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
         _ => Server::start(&cli.server_bin, &[]).await?,
     };
     match cli.scenario.clone() {
-        Scenario::Idle { n } => idle(cli, &server, n).await,
+        Scenario::Idle { n, history } => idle(cli, &server, n, history).await,
         Scenario::Storm { n } => storm(cli, &server, n).await,
         Scenario::Fanout { n, rate, secs } => fanout(cli, &server, n, rate, secs, None).await,
         Scenario::Churn { n, rounds } => churn(cli, &server, n, rounds).await,
@@ -56,8 +56,9 @@ async fn settle() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 }
 
-async fn idle(cli: &Cli, server: &Server, n: usize) -> Result<Value, String> {
+async fn idle(cli: &Cli, server: &Server, n: usize, history: usize) -> Result<Value, String> {
     let cookies = client::accounts(&server.base, cli.users.min(n).max(1)).await?;
+    post_history(&server.base, &cookies[0], history).await?;
     settle().await;
     let rss_before = server.rss_kib();
     let started = Instant::now();
@@ -80,7 +81,29 @@ async fn idle(cli: &Cli, server: &Server, n: usize) -> Result<Value, String> {
         started.elapsed().as_secs_f64()
     );
     Ok(json!({"scenario": "idle", "n": n, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
-              "kib_per_conn": per_conn, "counts_exact": exact, "procs": cli.procs.max(1)}))
+              "kib_per_conn": per_conn, "counts_exact": exact, "procs": cli.procs.max(1), "history": history}))
+}
+
+/// Posts `count` messages of 150 characters and waits until the last one is back.
+async fn post_history(base: &str, cookie: &str, count: usize) -> Result<(), String> {
+    if count == 0 {
+        return Ok(());
+    }
+    let mut ws = client::open(base, cookie, "", Sources(0), 0).await?;
+    let text = "x".repeat(150);
+    for _ in 0..count {
+        let frame = json!({"event": "chat message", "data": text}).to_string();
+        ws.send(Message::text(frame)).await.map_err(|e| e.to_string())?;
+    }
+    let mut seen = 0;
+    while seen < count {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.as_str().starts_with(r#"{"event":"chat message""#) => seen += 1,
+            Some(Ok(_)) => {}
+            _ => return Err("the history poster's socket closed".into()),
+        }
+    }
+    Ok(())
 }
 
 /// `idle` over several client processes: each holds its share, says when all
