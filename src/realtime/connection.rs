@@ -5,10 +5,20 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_stream::wrappers::WatchStream;
+use tungstenite::{
+    Message, Utf8Bytes,
+    protocol::{
+        CloseFrame,
+        frame::{
+            Frame,
+            coding::{CloseCode, Data, OpCode},
+        },
+    },
+};
 
 use super::{
     Realtime,
@@ -22,6 +32,11 @@ use super::{
 const REFUSALS: Rate = Rate { burst: 30, per_second: 2.0 };
 /// How long we wait for the client's Close after sending ours.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+/// Larger frames (a long history) go out as a fragmented message in pieces
+/// this big. The WebSocket library keeps its write buffer at the size of the
+/// largest frame it ever formatted, so one 12 KB history frame would stay
+/// resident for the socket's life; pieces keep that buffer small.
+const PIECE: usize = 1024;
 /// Events written before one flush when a backlog is waiting.
 const FLUSH_BATCH: usize = 64;
 
@@ -36,7 +51,7 @@ enum End {
 
 pub async fn run<S>(mut socket: S, realtime: Realtime, who: Identity, since: Option<i64>)
 where
-    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     let hub = realtime.hub.clone();
     // Subscribe before the snapshot, so a message committed in between is
@@ -57,7 +72,7 @@ where
     let mut count_sent = count.value;
     let opened = async {
         socket.feed(Message::Text(count.frame)).await?;
-        socket.feed(Message::Text(snapshot.frame)).await?;
+        feed_in_pieces(&mut socket, snapshot.frame).await?;
         socket.flush().await
     };
     if !matches!(tokio::time::timeout(send_timeout, opened).await, Ok(Ok(()))) {
@@ -118,7 +133,7 @@ where
     // Counted out now: what follows is only the goodbye.
     drop(presence);
     if let End::Close(code, reason) = end {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
         if send(&mut socket, Message::Close(Some(frame)), send_timeout).await.is_ok() {
             // The closing handshake: read (and drop) what the client still
             // sends until its Close. Closing with unread data would make the
@@ -145,14 +160,15 @@ async fn on_frame<S>(
     refusals: &mut TokenBucket,
 ) -> Result<(), End>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     let text = match message {
         Message::Text(text) => text,
         Message::Binary(_) => return Err(End::Close(close::UNSUPPORTED, "binary frames are not accepted")),
         Message::Close(_) => return Err(End::Gone),
-        // Pongs (and pings, which the library answers) only show liveness.
-        Message::Ping(_) | Message::Pong(_) => return Ok(()),
+        // Pongs (and pings, which the library answers) only show liveness;
+        // raw frames are never handed to us when reading.
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
     };
     let outcome = match ClientEvent::parse(text.as_str()) {
         Ok(ClientEvent::ChatMessage(raw)) => post(realtime, who, &raw).await,
@@ -193,7 +209,7 @@ async fn on_event<S>(
     send_timeout: Duration,
 ) -> Result<(), End>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     let write = async {
         match first {
@@ -216,7 +232,7 @@ where
 
 async fn feed_event<S>(socket: &mut S, event: Event, last_sent: &mut i64) -> Result<(), End>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     let frame = match event {
         // Already in the history this socket was sent.
@@ -235,7 +251,7 @@ where
 /// history no longer has them (the client reconnects with `since`).
 async fn catch_up<S>(socket: &mut S, last_sent: &mut i64, realtime: &Realtime) -> Result<(), End>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     let Some(missed) = realtime.history.after(*last_sent) else {
         return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
@@ -256,7 +272,7 @@ async fn forward_backlog<S>(
     send_timeout: Duration,
 ) -> Result<(), End>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     loop {
         match events.try_recv() {
@@ -271,7 +287,7 @@ where
 
 async fn send<S>(socket: &mut S, message: Message, send_timeout: Duration) -> Result<(), End>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     // A client that does not read for this long is stuck or gone.
     match tokio::time::timeout(send_timeout, socket.send(message)).await {
@@ -281,10 +297,27 @@ where
 }
 
 /// Did the library refuse a frame over our size limit?
-fn is_too_big(error: &axum::Error) -> bool {
-    let inner = std::error::Error::source(error);
-    matches!(
-        inner.and_then(|e| e.downcast_ref::<tungstenite::Error>()),
-        Some(tungstenite::Error::Capacity(_))
-    )
+fn is_too_big(error: &tungstenite::Error) -> bool {
+    matches!(error, tungstenite::Error::Capacity(_))
+}
+
+/// Queues a text message as one frame if it is small; otherwise sends it as
+/// a fragmented message of `PIECE`-sized frames (see `PIECE`). Fragments of a text message
+/// need not end on character boundaries; only the whole must be UTF-8.
+async fn feed_in_pieces<S>(socket: &mut S, text: Utf8Bytes) -> Result<(), tungstenite::Error>
+where
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    if text.len() <= PIECE {
+        return socket.feed(Message::Text(text)).await;
+    }
+    let bytes = Bytes::from(text);
+    let count = bytes.len().div_ceil(PIECE);
+    for i in 0..count {
+        let piece = bytes.slice(i * PIECE..((i + 1) * PIECE).min(bytes.len()));
+        let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
+        // Flushed one by one: queued together they would grow the buffer again.
+        socket.send(Message::Frame(Frame::message(piece, opcode, i + 1 == count))).await?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::{collections::VecDeque, sync::RwLock};
 
-use axum::extract::ws::Utf8Bytes;
+use tungstenite::Utf8Bytes;
 
 use super::protocol::{chat_data, history_frame};
 

@@ -7,10 +7,10 @@ use std::{
     time::Duration,
 };
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tower_sessions::session::Id as SessionId;
+use tungstenite::Utf8Bytes;
 
 use super::{
     protocol::{UserNotice, frame},

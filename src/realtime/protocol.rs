@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
-use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
+use tungstenite::Utf8Bytes;
 
 /// Close codes of the contract.
 pub mod close {
