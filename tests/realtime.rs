@@ -273,24 +273,10 @@ async fn history_is_the_last_fifty_and_since_is_capped_at_five_hundred() {
         last = ws.until("chat message").await["id"].as_i64().unwrap();
     }
     let mut fresh = Ws::open(&app.base, &cookie).await;
-    let ids: Vec<i64> = fresh
-        .until("chat history")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let ids = fresh.history_ids().await;
     assert_eq!(ids, (471..=520).collect::<Vec<_>>());
     let mut resumed = connect(&app.base, Some(&cookie), "?since=0", &[]).await.unwrap();
-    let ids: Vec<i64> = resumed
-        .until("chat history")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let ids = resumed.history_ids().await;
     assert_eq!(ids, (21..=520).collect::<Vec<_>>(), "the newest 500, ending where the live stream starts");
 }
 
@@ -314,14 +300,7 @@ async fn history_and_live_stream_meet_without_gap_or_duplicate() {
     }
     let _sender = sending.await.unwrap();
     for mut reader in readers {
-        let mut ids: Vec<i64> = reader
-            .until("chat history")
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_i64().unwrap())
-            .collect();
+        let mut ids = reader.history_ids().await;
         while ids.last() != Some(&300) {
             ids.push(reader.until("chat message").await["id"].as_i64().unwrap());
         }
@@ -470,14 +449,7 @@ async fn shutdown_closes_with_1001_and_keeps_every_message_anyone_saw() {
 
     let app = start(dir_handle, |_| {}).await;
     let mut ws = connect(&app.base, Some(&cookie), "?since=0", &[]).await.unwrap();
-    let stored: Vec<i64> = ws
-        .until("chat history")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let stored = ws.history_ids().await;
     assert!(!seen.is_empty());
     for id in &seen {
         assert!(stored.contains(id), "message {id} was seen before shutdown, so it is stored");

@@ -120,6 +120,17 @@ impl Ws {
         }
     }
 
+    /// Reads until the `chat history`; returns the ids in it.
+    pub async fn history_ids(&mut self) -> Vec<i64> {
+        let history = self.until("chat history").await;
+        history
+            .as_array()
+            .expect("the history is an array")
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect()
+    }
+
     /// Reads until the socket has seen `user count` == n.
     pub async fn until_count(&mut self, n: u64) {
         while self.count != Some(n) {
