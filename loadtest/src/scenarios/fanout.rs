@@ -1,0 +1,156 @@
+use super::*;
+
+/// A sender: its own socket, sending stamped messages at `rate` per second,
+/// and reading everything that comes back (as any client must).
+async fn sender(
+    base: String,
+    cookie: String,
+    index: usize,
+    senders: usize,
+    rate: f64,
+    until: Instant,
+    sent: Arc<AtomicU64>,
+) -> Result<u64, String> {
+    let ws = client::open(&base, &cookie, "", Sources(0), 0).await?;
+    let (mut out, mut incoming) = ws.split();
+    let errors = tokio::spawn(async move {
+        let mut errors = 0u64;
+        while let Some(Ok(frame)) = incoming.next().await {
+            if let Message::Text(t) = frame
+                && t.as_str().starts_with(r#"{"event":"error""#)
+            {
+                errors += 1;
+            }
+        }
+        errors
+    });
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(senders as f64 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut k = 0u64;
+    while Instant::now() < until {
+        tick.tick().await;
+        let seq = k * senders as u64 + index as u64;
+        let frame =
+            json!({"event": "chat message", "data": format!("{seq}:{}", reader::now_nanos())}).to_string();
+        out.send(Message::text(frame)).await.map_err(|e| e.to_string())?;
+        sent.fetch_add(1, Ordering::Relaxed);
+        k += 1;
+    }
+    // Stay a while so our socket keeps reading what comes back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    errors.abort();
+    Ok(k)
+}
+
+pub(super) async fn fanout(
+    cli: &Cli,
+    server: &Server,
+    n: usize,
+    rate: f64,
+    secs: f64,
+    logins: Option<usize>,
+) -> Result<Value, String> {
+    let senders = rate.ceil().clamp(1.0, 4.0) as usize;
+    let cookies = client::accounts(&server.base, cli.users.max(senders + 1)).await?;
+    let (sender_cookies, receiver_cookies) = cookies.split_at(senders);
+    let total = (n + senders) as u64;
+    let mut receivers = fleet(cli, server, receiver_cookies.to_vec(), total);
+    receivers.open(n).await?;
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(secs);
+    let mut sending = Vec::new();
+    for (i, cookie) in sender_cookies.iter().enumerate() {
+        sending.push(tokio::spawn(sender(
+            server.base.clone(),
+            cookie.clone(),
+            i,
+            senders,
+            rate,
+            until,
+            sent.clone(),
+        )));
+    }
+    if receivers.wait_all_at(total, Duration::from_secs(30)).await.is_none() {
+        return Err(format!("not every receiver saw {total} connections"));
+    }
+
+    // The login burst, half way through.
+    let login_window = match logins {
+        Some(count) => {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(secs / 2.0)).await;
+            let from = reader::now_nanos();
+            let t0 = Instant::now();
+            let tasks: Vec<_> = (0..count)
+                .map(|i| {
+                    let base = server.base.clone();
+                    let user = format!("load{}", senders + i % receiver_cookies.len());
+                    tokio::spawn(async move { client::login(&base, &user).await })
+                })
+                .collect();
+            let mut ok = 0;
+            for task in tasks {
+                ok += usize::from(matches!(task.await, Ok(Ok(_))));
+            }
+            Some((from, reader::now_nanos(), ok, t0.elapsed()))
+        }
+        None => None,
+    };
+
+    for task in sending {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    // Wait for the last deliveries (or give up on them: they are lost).
+    let expected = sent * n as u64;
+    let delivered = || receivers.seen.iter().map(|s| s.chat.load(Ordering::Relaxed)).sum::<u64>();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while delivered() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered_total = delivered();
+    let errors: u64 = receivers.seen.iter().map(|s| s.errors.load(Ordering::Relaxed)).sum();
+    let latencies: Vec<Latencies> = receivers.finish().await;
+    let mut all: Vec<u32> = latencies.iter().flatten().map(|(_, l)| *l).collect();
+    all.sort_unstable();
+    let lost = expected.saturating_sub(delivered_total);
+    let per_sec = delivered_total as f64 / secs;
+    let (p50, p99, max) = (percentile(&all, 50.0), percentile(&all, 99.0), all.last().copied().unwrap_or(0));
+    eprintln!(
+        "fanout {n} x {rate}/s for {secs}s: {sent} messages, {delivered_total} deliveries ({per_sec:.0}/s), lost {lost}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
+    let mut figures = json!({"scenario": "fanout", "n": n, "rate": rate, "secs": secs, "messages": sent,
+        "deliveries": delivered_total, "deliveries_per_sec": per_sec, "lost": lost, "errors": errors,
+        "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max)});
+    if let Some((from, to, ok, took)) = login_window {
+        let (from_ms, to_ms) = ((from / 1_000_000) as u64, (to / 1_000_000) as u64);
+        let mut before: Vec<u32> =
+            latencies.iter().flatten().filter(|(s, _)| *s < from_ms).map(|(_, l)| *l).collect();
+        let mut during: Vec<u32> = latencies
+            .iter()
+            .flatten()
+            .filter(|(s, _)| *s >= from_ms && *s <= to_ms)
+            .map(|(_, l)| *l)
+            .collect();
+        before.sort_unstable();
+        during.sort_unstable();
+        let (p99_before, p99_during) = (percentile(&before, 99.0), percentile(&during, 99.0));
+        let logins_per_sec = ok as f64 / took.as_secs_f64();
+        let n = logins.unwrap_or(0);
+        eprintln!(
+            "logins {n}: {ok} ok in {:.2} s ({logins_per_sec:.0}/s); fanout p99 before {:.1} ms, during {:.1} ms",
+            took.as_secs_f64(),
+            ms(p99_before),
+            ms(p99_during)
+        );
+        figures = json!({"scenario": "logins", "logins": n, "logins_ok": ok, "logins_secs": took.as_secs_f64(),
+            "logins_per_sec": logins_per_sec, "fanout_p99_before_ms": ms(p99_before), "fanout_p99_during_ms": ms(p99_during),
+            "p99_ratio": if p99_before > 0 { f64::from(p99_during) / f64::from(p99_before) } else { 0.0 },
+            "fanout": figures});
+    }
+    Ok(figures)
+}

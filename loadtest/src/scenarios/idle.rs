@@ -1,0 +1,147 @@
+use super::*;
+
+pub(super) async fn idle(cli: &Cli, server: &Server, n: usize, history: usize) -> Result<Value, String> {
+    let cookies = client::accounts(&server.base, cli.users.min(n).max(1)).await?;
+    post_history(&server.base, &cookies[0], history).await?;
+    settle().await;
+    let rss_before = server.rss_kib();
+    let started = Instant::now();
+    let exact = if cli.procs <= 1 {
+        let mut fleet = fleet(cli, server, cookies, n as u64);
+        fleet.open(n).await?;
+        let reached = fleet.wait_all_at(n as u64, Duration::from_secs(60)).await.is_some();
+        settle().await;
+        let rss_after = server.rss_kib();
+        let exact = reached && fleet.all_at(n as u64);
+        fleet.finish().await;
+        (exact, rss_after)
+    } else {
+        idle_in_processes(cli, server, n, &cookies).await?
+    };
+    let (exact, rss_after) = exact;
+    let per_conn = (rss_after.saturating_sub(rss_before)) as f64 / n as f64;
+    eprintln!(
+        "idle {n}: server RSS {rss_before} KiB -> {rss_after} KiB, {per_conn:.2} KiB per connection; every count exact: {exact} (opened in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(json!({"scenario": "idle", "n": n, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
+              "kib_per_conn": per_conn, "counts_exact": exact, "procs": cli.procs.max(1), "history": history}))
+}
+
+/// `idle` over several client processes: each holds its share, says when all
+/// its sockets see the total, and holds on until told to let go.
+async fn idle_in_processes(
+    cli: &Cli,
+    server: &Server,
+    n: usize,
+    cookies: &[String],
+) -> Result<(bool, u64), String> {
+    let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::fs::write(file.path(), cookies.join("\n")).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let share = n.div_ceil(cli.procs);
+    let mut children = Vec::new();
+    for p in 0..cli.procs {
+        let conns = share.min(n - (p * share).min(n));
+        let child = Command::new(&exe)
+            .args(["--url", &server.base, "--pid", &server.pid.to_string()])
+            .args(["--source-addrs", &cli.source_addrs.to_string(), "--parallel", &cli.parallel.to_string()])
+            .args(["hold", &conns.to_string(), &n.to_string(), &(p * share).to_string()])
+            .arg(file.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        children.push(child);
+    }
+    let mut readers = Vec::new();
+    for child in &mut children {
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        readers.push(BufReader::new(stdout));
+    }
+    // Each child's first line: all its sockets saw the total.
+    let mut ready = true;
+    for reader in &mut readers {
+        let mut line = String::new();
+        tokio::task::block_in_place(|| reader.read_line(&mut line)).map_err(|e| e.to_string())?;
+        ready &= serde_json::from_str::<Value>(&line).is_ok_and(|v| v["exact"] == true);
+    }
+    settle().await;
+    let rss_after = server.rss_kib();
+    // Every child checks its counts before any lets go (a child that let go
+    // first would change the others' counts); then closing stdin lets go.
+    let mut exact = ready;
+    for child in &mut children {
+        let stdin = child.stdin.as_mut().ok_or("no stdin")?;
+        writeln!(stdin, "check").map_err(|e| e.to_string())?;
+    }
+    for reader in &mut readers {
+        let mut line = String::new();
+        tokio::task::block_in_place(|| reader.read_line(&mut line)).map_err(|e| e.to_string())?;
+        exact &= serde_json::from_str::<Value>(&line).is_ok_and(|v| v["exact"] == true);
+    }
+    for child in &mut children {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+    Ok((exact, rss_after))
+}
+
+/// The child side of `idle_in_processes`.
+pub(super) async fn hold(
+    cli: &Cli,
+    conns: usize,
+    total: usize,
+    offset: usize,
+    cookies: &std::path::Path,
+) -> Result<Value, String> {
+    let base = cli.url.clone().ok_or("hold needs --url")?;
+    let cookies: Vec<String> =
+        std::fs::read_to_string(cookies).map_err(|e| e.to_string())?.lines().map(str::to_owned).collect();
+    // Keep each process's users distinct from the others' by rotating the list.
+    let mut rotated = cookies.clone();
+    rotated.rotate_left(offset % cookies.len().max(1));
+    let mut fleet = Fleet::new(&base, rotated, Sources(cli.source_addrs), cli.parallel, total as u64);
+    fleet.open(conns).await?;
+    let reached = fleet.wait_all_at(total as u64, Duration::from_secs(120)).await.is_some();
+    println!("{}", json!({"exact": reached}));
+    let _ = std::io::stdout().flush();
+    // "check" from the parent: are the counts still exact? Then hold until
+    // the parent closes our stdin.
+    let (checked, check) = tokio::sync::oneshot::channel();
+    let released = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::stdin().lines();
+        let _ = lines.next();
+        let _ = checked.send(());
+        lines.count()
+    });
+    let _ = check.await;
+    let exact = fleet.all_at(total as u64);
+    println!("{}", json!({"exact": exact}));
+    let _ = std::io::stdout().flush();
+    let _ = released.await;
+    fleet.finish().await;
+    Ok(json!({"exact": exact, "released": true}))
+}
+
+/// Posts `count` messages of 150 characters and waits until the last one is back.
+async fn post_history(base: &str, cookie: &str, count: usize) -> Result<(), String> {
+    if count == 0 {
+        return Ok(());
+    }
+    let mut ws = client::open(base, cookie, "", Sources(0), 0).await?;
+    let text = "x".repeat(150);
+    for _ in 0..count {
+        let frame = json!({"event": "chat message", "data": text}).to_string();
+        ws.send(Message::text(frame)).await.map_err(|e| e.to_string())?;
+    }
+    let mut seen = 0;
+    while seen < count {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.as_str().starts_with(r#"{"event":"chat message""#) => seen += 1,
+            Some(Ok(_)) => {}
+            _ => return Err("the history poster's socket closed".into()),
+        }
+    }
+    Ok(())
+}
