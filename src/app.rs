@@ -13,7 +13,8 @@ use crate::{
     accounts::{Accounts, HashError, Hasher},
     config::Config,
     db::{self, DbError, Pool},
-    realtime::{Realtime, RealtimeSettings, RealtimeTasks, hub::HubSettings, rate::Rate},
+    rate::Rate,
+    realtime::{Realtime, RealtimeSettings, RealtimeTasks, hub::HubSettings},
     web::{self, AppState, SessionSettings, origin::PublicOrigin},
 };
 
@@ -78,6 +79,10 @@ impl Application {
             accounts: Accounts::new(pool.clone(), hasher, config.cache_ttl),
             origin: PublicOrigin::of(&public_url),
             realtime: realtime.clone(),
+            login_throttle: crate::accounts::LoginThrottle::new(
+                config.login_failure_burst,
+                config.login_failure_refill,
+            ),
         };
         let session_cleanup =
             tokio::spawn(delete_expired_sessions(database_sessions, config.session_cleanup_interval));

@@ -42,6 +42,13 @@ pub struct Config {
     #[arg(long, env = "SESSION_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
 
+    /// Failed logins a name may have in a burst before it must wait…
+    #[arg(long, env = "LOGIN_FAILURE_BURST", default_value_t = 10)]
+    pub login_failure_burst: u32,
+    /// …and how long each further try waits for.
+    #[arg(long, env = "LOGIN_FAILURE_REFILL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub login_failure_refill: Duration,
+
     #[command(flatten)]
     pub argon2: HashCost,
 

@@ -11,6 +11,7 @@
 //! - [`realtime`]: the WebSocket: hub, sequencer, history, one task per connection.
 //! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
 //! - [`limits`]: the open-file limit and the connection ceiling it sets.
+//! - [`rate`]: the token bucket (chat messages per user, failed logins per name).
 //! - [`telemetry`]: tracing set-up.
 
 pub mod accounts;
@@ -18,6 +19,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod limits;
+pub mod rate;
 pub mod realtime;
 pub mod session_cache;
 pub mod telemetry;

@@ -511,3 +511,27 @@ async fn two_servers_share_sessions_and_logouts() {
     .await;
     assert!(b_forgot, "the other server sees the logout within the TTL");
 }
+
+/// Guessing one name's password is slowed down: after the burst of failures
+/// the answer is 429 (with Retry-After) without checking the password, the
+/// same for names that do not exist; other names are not affected.
+#[tokio::test]
+async fn repeated_failed_logins_for_a_name_are_throttled() {
+    let app = spawn_app_with(|c| c.login_failure_burst = 3).await;
+    app.user("trent").await;
+    for name in ["trent", "nosuchuser"] {
+        for _ in 0..3 {
+            assert_eq!(
+                app.login(&app.client(), name, "wrong password!").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        let res = app.login(&app.client(), name, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{name}");
+        assert_eq!(res.headers()["retry-after"], "30");
+        assert!(res.text().await.unwrap().contains("Too many failed logins for this name"));
+    }
+    app.user("victor").await;
+    let res = app.login(&app.client(), "VICTOR", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "another name logs in as usual");
+}

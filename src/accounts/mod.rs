@@ -2,6 +2,7 @@
 //! (passport-local's strategy + serializeUser/deserializeUser in one).
 
 mod password;
+mod throttle;
 mod username;
 
 use std::fmt;
@@ -10,6 +11,7 @@ use axum_login::{AuthUser, AuthnBackend};
 use sqlx::FromRow;
 
 pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_RULE, Password};
+pub use throttle::LoginThrottle;
 pub use username::{InvalidUsername, USERNAME_RULE, Username};
 
 use crate::db::{self, Pool};

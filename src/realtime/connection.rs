@@ -9,6 +9,8 @@ use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_stream::wrappers::WatchStream;
+
+use crate::rate::{Rate, TokenBucket};
 use tungstenite::{
     Message, Utf8Bytes,
     protocol::{
@@ -24,7 +26,6 @@ use super::{
     Realtime,
     hub::{Beat, Event, Identity},
     protocol::{ChatText, ClientEvent, Refusal, close},
-    rate::{Rate, TokenBucket},
 };
 
 /// Refused frames a client may send in a burst, and per second after, before

@@ -12,10 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tower_sessions::session::Id as SessionId;
 use tungstenite::Utf8Bytes;
 
-use super::{
-    protocol::{UserNotice, frame},
-    rate::{Rate, TokenBucket},
-};
+use crate::rate::{Rate, TokenBucket};
+
+use super::protocol::{UserNotice, frame};
 
 /// What goes out to every socket, serialized once and shared by reference.
 #[derive(Debug, Clone)]

@@ -5,13 +5,12 @@
 //! - [`sequencer`]: the single writer: group commit, then publish in id order.
 //! - [`history`]: the recent messages in memory, for connects and catch-up.
 //! - [`connection`]: the task that owns one socket.
-//! - [`protocol`]: the frames on the wire; [`rate`]: the token bucket.
+//! - [`protocol`]: the frames on the wire.
 
 pub mod connection;
 pub mod history;
 pub mod hub;
 pub mod protocol;
-pub mod rate;
 pub mod sequencer;
 
 use std::{sync::Arc, time::Duration};

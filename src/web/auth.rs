@@ -3,7 +3,7 @@
 use axum::{
     Form,
     extract::{State, rejection::FormRejection},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -37,6 +37,7 @@ impl AccountForm {
 const MISSING_FIELDS: &str = "Enter both a username and a password.";
 
 pub async fn login(
+    State(state): State<AppState>,
     mut auth: AuthSession,
     form: Result<Form<AccountForm>, FormRejection>,
 ) -> Result<Response, AppError> {
@@ -44,11 +45,22 @@ pub async fn login(
     let Some((username, password, next)) = form.fields() else {
         return Ok(login_failed(StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new(), None));
     };
+    if let Err(wait) = state.login_throttle.check(&username) {
+        tracing::info!("login throttled");
+        // Rounded up: never tell a client to come back too early.
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let message = format!("Too many failed logins for this name. Try again in {secs} seconds.");
+        let mut page = login_failed(StatusCode::TOO_MANY_REQUESTS, &message, username, next);
+        page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(page);
+    }
     let creds = Credentials { username: username.clone(), password: Password::for_login(password) };
     let Some(user) = auth.authenticate(creds).await? else {
         tracing::info!("login refused");
+        state.login_throttle.failed(&username);
         return Ok(login_failed(StatusCode::UNAUTHORIZED, INVALID_LOGIN, username, next));
     };
+    state.login_throttle.succeeded(&username);
     // A new session id at every login, even over an existing login, so an
     // id planted or seen before login is worthless after it.
     auth.session.cycle_id().await?;

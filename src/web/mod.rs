@@ -45,6 +45,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub origin: PublicOrigin,
     pub realtime: Realtime,
+    pub login_throttle: crate::accounts::LoginThrottle,
 }
 
 pub struct SessionSettings {

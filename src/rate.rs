@@ -41,12 +41,14 @@ impl TokenBucket {
         self.tokens + refill >= f64::from(rate.burst)
     }
 
-    /// How long until a token is there (for tests and messages).
+    /// How long until a token is there, counting the refill since it was last used.
     pub fn wait(&self, rate: Rate) -> Duration {
-        if self.tokens >= 1.0 || rate.per_second <= 0.0 {
+        let refill = Instant::now().saturating_duration_since(self.updated).as_secs_f64() * rate.per_second;
+        let tokens = (self.tokens + refill).min(f64::from(rate.burst));
+        if tokens >= 1.0 || rate.per_second <= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / rate.per_second)
+            Duration::from_secs_f64((1.0 - tokens) / rate.per_second)
         }
     }
 }
