@@ -99,17 +99,15 @@ impl Hasher {
                 .spawn(move || hashing_thread(&argon2, &queue))
                 .map_err(HashError::Spawn)?;
         }
-        let mut hasher = Self { jobs, dummy_hash: Arc::from("") };
         let dummy_password = SaltString::generate(&mut OsRng).to_string();
-        hasher.dummy_hash =
-            hasher.run(move |argon2| hash_with(argon2, dummy_password.as_bytes())).await??.into();
-        Ok(hasher)
+        let dummy_hash = submit(&jobs, move |argon2| hash_with(argon2, dummy_password.as_bytes())).await??;
+        Ok(Self { jobs, dummy_hash: dummy_hash.into() })
     }
 
     /// The argon2id PHC string for a new password.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let password = password.0.clone();
-        self.run(move |argon2| hash_with(argon2, password.as_bytes())).await?
+        submit(&self.jobs, move |argon2| hash_with(argon2, password.as_bytes())).await?
     }
 
     /// Whether `password` matches `phc`; with no stored hash (an unknown
@@ -118,30 +116,30 @@ impl Hasher {
         let known = phc.is_some();
         let phc = phc.map_or_else(|| self.dummy_hash.clone(), Arc::from);
         let password = password.0.clone();
-        let matches = self
-            .run(move |argon2| {
-                let parsed = PasswordHash::new(&phc).map_err(HashError::Hash)?;
-                match argon2.verify_password(password.as_bytes(), &parsed) {
-                    Ok(()) => Ok(true),
-                    Err(argon2::password_hash::Error::Password) => Ok(false),
-                    Err(e) => Err(HashError::Hash(e)),
-                }
-            })
-            .await??;
+        let matches = submit(&self.jobs, move |argon2| {
+            let parsed = PasswordHash::new(&phc).map_err(HashError::Hash)?;
+            match argon2.verify_password(password.as_bytes(), &parsed) {
+                Ok(()) => Ok(true),
+                Err(argon2::password_hash::Error::Password) => Ok(false),
+                Err(e) => Err(HashError::Hash(e)),
+            }
+        })
+        .await??;
         Ok(known && matches)
     }
+}
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let (done, result) = oneshot::channel();
-        let job: Job = Box::new(move |argon2| {
-            let _ = done.send(work(argon2));
-        });
-        self.jobs.send(job).await.map_err(|_| HashError::Stopped)?;
-        result.await.map_err(|_| HashError::Stopped)
-    }
+/// Queues `work` for a hashing thread and waits for its result.
+async fn submit<T: Send + 'static>(
+    jobs: &mpsc::Sender<Job>,
+    work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+) -> Result<T, HashError> {
+    let (done, result) = oneshot::channel();
+    let job: Job = Box::new(move |argon2| {
+        let _ = done.send(work(argon2));
+    });
+    jobs.send(job).await.map_err(|_| HashError::Stopped)?;
+    result.await.map_err(|_| HashError::Stopped)
 }
 
 /// Takes jobs until every `Hasher` is dropped.
