@@ -68,12 +68,14 @@ impl Application {
             })?,
         };
 
+        // Every socket is a file: take all the process may have.
+        let open_files = crate::limits::raise_open_files();
         let hasher = Hasher::new(&config.argon2).await?;
         let database_sessions = db::session_store(&pool);
         let store =
             crate::session_cache::CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
         let (realtime, realtime_tasks) =
-            Realtime::start(pool.clone(), store.clone(), realtime_settings(&config)).await?;
+            Realtime::start(pool.clone(), store.clone(), realtime_settings(&config, open_files)).await?;
         let state = AppState {
             pool: pool.clone(),
             accounts: Accounts::new(pool.clone(), hasher, config.cache_ttl),
@@ -98,10 +100,6 @@ impl Application {
     pub fn local_addr(&self) -> SocketAddr {
         // The listener was bound successfully, so it has an address.
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
-    }
-
-    pub fn public_url(&self) -> &Url {
-        &self.public_url
     }
 
     /// Serves until `shutdown` resolves. Then, in order: queued chat messages
@@ -131,9 +129,11 @@ impl Application {
     }
 }
 
-fn realtime_settings(config: &Config) -> RealtimeSettings {
+/// The WebSocket settings; `open_files` (the process's limit, if known) caps
+/// how many connections are accepted.
+fn realtime_settings(config: &Config, open_files: Option<u64>) -> RealtimeSettings {
     let live = &config.live;
-    let ceiling = crate::limits::raise_open_files().map(crate::limits::connection_ceiling);
+    let ceiling = open_files.map(crate::limits::connection_ceiling);
     let max_connections = match (live.max_connections, ceiling) {
         (0, Some(ceiling)) => ceiling,
         (0, None) => usize::MAX,

@@ -114,9 +114,9 @@ impl Accounts {
         })
     }
 
-    async fn find_by_name(&self, name: &str) -> Result<Option<User>, sqlx::Error> {
+    async fn find_by_name(&self, name: &Username) -> Result<Option<User>, sqlx::Error> {
         sqlx::query_as("SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)")
-            .bind(name.trim())
+            .bind(name.as_str())
             .fetch_optional(&self.pool)
             .await
     }
@@ -137,7 +137,7 @@ impl AuthnBackend for Accounts {
     #[tracing::instrument(skip_all)]
     async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, AccountsError> {
         let user = match Username::parse(&creds.username) {
-            Ok(name) => self.find_by_name(name.as_str()).await?,
+            Ok(name) => self.find_by_name(&name).await?,
             Err(InvalidUsername) => None,
         };
         let phc = user.as_ref().map(|u| u.password_hash.as_str());

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio_stream::wrappers::WatchStream;
 
 use crate::rate::{Rate, TokenBucket};
@@ -24,6 +27,7 @@ use tungstenite::{
 
 use super::{
     Realtime,
+    history::History,
     hub::{Beat, Event, Identity},
     protocol::{ChatText, ClientEvent, Refusal, close},
 };
@@ -57,7 +61,7 @@ where
     let hub = realtime.hub.clone();
     // Subscribe before the snapshot, so a message committed in between is
     // either in the history or in the stream (and skipped by id if in both).
-    let mut events = hub.subscribe();
+    let events = hub.subscribe();
     // Streams over the watches keep one registration alive across loop turns
     // (a fresh `changed()` each turn would lock each watch's waiter list,
     // shared by every socket, twice per event).
@@ -69,7 +73,7 @@ where
     let send_timeout = realtime.settings.send_timeout;
 
     let snapshot = realtime.history.snapshot(since);
-    let mut last_sent = snapshot.last_id;
+    let mut feed = Feed { events, last_sent: snapshot.last_id, history: &realtime.history, send_timeout };
     let mut count_sent = count.value;
     let opened = async {
         socket.feed(Message::Text(count.frame)).await?;
@@ -92,7 +96,7 @@ where
             _ = &mut session_ended => Err(End::Close(close::SESSION_ENDED, "session ended")),
             _ = &mut shutdown => {
                 // Deliver what was already published, then say goodbye.
-                let _ = forward_backlog(&mut socket, &mut events, &mut last_sent, &realtime, send_timeout).await;
+                let _ = feed.write_waiting(&mut socket).await;
                 Err(End::Close(close::GOING_AWAY, "server shutting down"))
             }
             frame = socket.next() => {
@@ -103,9 +107,7 @@ where
                     Some(Err(_)) | None => Err(End::Gone),
                 }
             }
-            event = events.recv() => {
-                on_event(&mut socket, event, &mut events, &mut last_sent, &realtime, send_timeout).await
-            }
+            event = feed.events.recv() => feed.write(&mut socket, event).await,
             Some(count) = counts.next() => {
                 if count.value == count_sent {
                     Ok(())
@@ -201,88 +203,94 @@ async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<(), Refu
     Ok(())
 }
 
-async fn on_event<S>(
-    socket: &mut S,
-    first: Result<Event, RecvError>,
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
-    last_sent: &mut i64,
-    realtime: &Realtime,
+/// This socket's place in the event stream: the receiver it follows, and
+/// the newest chat message it was sent (history included), so a message that
+/// arrives both ways is sent once.
+struct Feed<'a> {
+    events: broadcast::Receiver<Event>,
+    last_sent: i64,
+    history: &'a History,
     send_timeout: Duration,
-) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let write = async {
-        match first {
-            Ok(event) => feed_event(socket, event, last_sent).await?,
-            Err(RecvError::Lagged(_)) => catch_up(socket, last_sent, realtime).await?,
-            Err(RecvError::Closed) => return Err(End::Close(close::GOING_AWAY, "server shutting down")),
-        }
-        // Whatever else is already waiting goes out in the same flush.
-        for _ in 0..FLUSH_BATCH {
-            match events.try_recv() {
-                Ok(event) => feed_event(socket, event, last_sent).await?,
-                Err(TryRecvError::Lagged(_)) => catch_up(socket, last_sent, realtime).await?,
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+}
+
+impl Feed<'_> {
+    /// Writes `first` and whatever else is already waiting (up to
+    /// `FLUSH_BATCH`), then flushes once: a backlog costs one write.
+    async fn write<S>(&mut self, socket: &mut S, first: Result<Event, RecvError>) -> Result<(), End>
+    where
+        S: Sink<Message, Error = tungstenite::Error> + Unpin,
+    {
+        let send_timeout = self.send_timeout;
+        let write = async {
+            let mut next = Some(first);
+            let mut written = 0;
+            while let Some(event) = next {
+                match event {
+                    Ok(event) => self.feed(socket, event).await?,
+                    Err(RecvError::Lagged(_)) => self.catch_up(socket).await?,
+                    Err(RecvError::Closed) => {
+                        return Err(End::Close(close::GOING_AWAY, "server shutting down"));
+                    }
+                }
+                written += 1;
+                next = if written <= FLUSH_BATCH { self.waiting() } else { None };
             }
-        }
-        socket.flush().await.map_err(|_| End::Gone)
-    };
-    tokio::time::timeout(send_timeout, write).await.unwrap_or(Err(End::Gone))
-}
-
-async fn feed_event<S>(socket: &mut S, event: Event, last_sent: &mut i64) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let frame = match event {
-        // Already in the history this socket was sent.
-        Event::Chat { id, .. } if id <= *last_sent => return Ok(()),
-        Event::Chat { id, frame } => {
-            *last_sent = id;
-            frame
-        }
-        Event::Notice(frame) => frame,
-    };
-    socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)
-}
-
-/// The socket fell further behind than the event stream keeps: send the
-/// messages it missed from the history, or close it with 1013 if even the
-/// history no longer has them (the client reconnects with `since`).
-async fn catch_up<S>(socket: &mut S, last_sent: &mut i64, realtime: &Realtime) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let Some(missed) = realtime.history.after(*last_sent) else {
-        return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
-    };
-    for (id, frame) in missed {
-        *last_sent = id;
-        socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)?;
+            socket.flush().await.map_err(|_| End::Gone)
+        };
+        tokio::time::timeout(send_timeout, write).await.unwrap_or(Err(End::Gone))
     }
-    Ok(())
-}
 
-/// At shutdown: send what is still queued for this socket.
-async fn forward_backlog<S>(
-    socket: &mut S,
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
-    last_sent: &mut i64,
-    realtime: &Realtime,
-    send_timeout: Duration,
-) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    loop {
-        match events.try_recv() {
-            Ok(event) => on_event(socket, Ok(event), events, last_sent, realtime, send_timeout).await?,
-            Err(TryRecvError::Lagged(n)) => {
-                on_event(socket, Err(RecvError::Lagged(n)), events, last_sent, realtime, send_timeout).await?
-            }
-            Err(TryRecvError::Empty | TryRecvError::Closed) => return Ok(()),
+    /// At shutdown: writes everything already published for this socket.
+    async fn write_waiting<S>(&mut self, socket: &mut S) -> Result<(), End>
+    where
+        S: Sink<Message, Error = tungstenite::Error> + Unpin,
+    {
+        while let Some(first) = self.waiting() {
+            self.write(socket, first).await?;
         }
+        Ok(())
+    }
+
+    /// The next event if one is already there, without waiting.
+    fn waiting(&mut self) -> Option<Result<Event, RecvError>> {
+        match self.events.try_recv() {
+            Ok(event) => Some(Ok(event)),
+            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+        }
+    }
+
+    async fn feed<S>(&mut self, socket: &mut S, event: Event) -> Result<(), End>
+    where
+        S: Sink<Message, Error = tungstenite::Error> + Unpin,
+    {
+        let frame = match event {
+            // Already in the history this socket was sent.
+            Event::Chat { id, .. } if id <= self.last_sent => return Ok(()),
+            Event::Chat { id, frame } => {
+                self.last_sent = id;
+                frame
+            }
+            Event::Notice(frame) => frame,
+        };
+        socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)
+    }
+
+    /// The socket fell further behind than the event stream keeps: send the
+    /// messages it missed from the history, or close it with 1013 if even
+    /// the history no longer has them (the client reconnects with `since`).
+    async fn catch_up<S>(&mut self, socket: &mut S) -> Result<(), End>
+    where
+        S: Sink<Message, Error = tungstenite::Error> + Unpin,
+    {
+        let Some(missed) = self.history.after(self.last_sent) else {
+            return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
+        };
+        for (id, frame) in missed {
+            self.last_sent = id;
+            socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)?;
+        }
+        Ok(())
     }
 }
 

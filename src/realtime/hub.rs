@@ -128,10 +128,6 @@ impl Hub {
         self.shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn settings(&self) -> &HubSettings {
-        &self.shared.settings
-    }
-
     /// Follow the event stream. Subscribe before taking the history snapshot,
     /// so nothing committed in between is missed.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
