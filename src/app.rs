@@ -12,9 +12,10 @@ use url::Url;
 use crate::{
     accounts::{Accounts, HashError, Hasher},
     config::Config,
-    db::{self, DbError, Pool},
     rate::Rate,
-    realtime::{Realtime, RealtimeSettings, RealtimeTasks, hub::HubSettings},
+    realtime::{Realtime, RealtimeSettings, RealtimeTasks, presence::PresenceSettings},
+    session_cache::CachedSessions,
+    store::{DatabaseSessions, DbError, Store, StoreError},
     web::{self, AppState, SessionSettings, origin::PublicOrigin},
 };
 
@@ -22,8 +23,8 @@ use crate::{
 pub enum StartError {
     #[error(transparent)]
     Database(#[from] DbError),
-    #[error("could not load the chat history: {0}")]
-    History(#[from] sqlx::Error),
+    #[error("could not start the live half: {0}")]
+    Realtime(#[from] StoreError),
     #[error("could not listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -37,7 +38,7 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    pool: Pool,
+    store: Store,
     public_url: Url,
     realtime: Realtime,
     realtime_tasks: RealtimeTasks,
@@ -51,8 +52,8 @@ impl Application {
         if live.ping_timeout >= live.ping_interval {
             return Err(StartError::PingTimeout { timeout: live.ping_timeout, interval: live.ping_interval });
         }
-        let pool = db::connect(&config.database_url, &config.database).await?;
-        db::migrate(&pool).await?;
+        let store = Store::connect(&config.database_url, &config.database).await?;
+        store.migrate().await?;
 
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -71,14 +72,14 @@ impl Application {
         // Every socket is a file: take all the process may have.
         let open_files = crate::limits::raise_open_files();
         let hasher = Hasher::new(&config.argon2).await?;
-        let database_sessions = db::session_store(&pool);
-        let store =
-            crate::session_cache::CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
-        let (realtime, realtime_tasks) =
-            Realtime::start(pool.clone(), store.clone(), realtime_settings(&config, open_files)).await?;
+        let database_sessions = store.sessions();
+        let cache = CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
+        let (realtime, realtime_tasks, cache) =
+            Realtime::start(&store, cache, realtime_settings(&config, open_files), config.live.node_ttl)
+                .await?;
         let state = AppState {
-            pool: pool.clone(),
-            accounts: Accounts::new(pool.clone(), hasher, config.cache_ttl),
+            store: store.clone(),
+            accounts: Accounts::new(store.clone(), hasher, config.cache_ttl),
             origin: PublicOrigin::of(&public_url),
             realtime: realtime.clone(),
             login_throttle: crate::accounts::LoginThrottle::new(
@@ -89,12 +90,12 @@ impl Application {
         let session_cleanup =
             tokio::spawn(delete_expired_sessions(database_sessions, config.session_cleanup_interval));
         let sessions = SessionSettings {
-            store,
+            store: cache,
             lifetime: config.session_lifetime,
             secure: public_url.scheme() == "https",
         };
         let router = web::router(state, sessions);
-        Ok(Self { listener, router, pool, public_url, realtime, realtime_tasks, session_cleanup })
+        Ok(Self { listener, router, store, public_url, realtime, realtime_tasks, session_cleanup })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -102,13 +103,19 @@ impl Application {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// The live half, for tests that look inside a node.
+    pub fn realtime(&self) -> &Realtime {
+        &self.realtime
+    }
+
     /// Serves until `shutdown` resolves. Then, in order: queued chat messages
     /// are committed and published, sockets are closed with 1001, the
     /// listener stops and requests in flight finish, the sequencer commits
-    /// anything sent meanwhile, and the pool is closed.
+    /// anything sent meanwhile, background tasks stop (a cluster node leaves
+    /// the cluster), and the pool is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, pool, public_url, realtime, realtime_tasks, session_cleanup } = self;
-        tracing::info!(addr = %listener.local_addr()?, %public_url, "listening");
+        let Self { listener, router, store, public_url, realtime, realtime_tasks, session_cleanup } = self;
+        tracing::info!(addr = %listener.local_addr()?, %public_url, engine = ?store.engine(), "listening");
         let sockets_closed = async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -123,7 +130,7 @@ impl Application {
         let served = axum::serve(listener, router).with_graceful_shutdown(sockets_closed).await;
         realtime_tasks.finish().await;
         session_cleanup.abort();
-        pool.close().await;
+        store.close().await;
         tracing::info!("stopped");
         served
     }
@@ -145,15 +152,16 @@ fn realtime_settings(config: &Config, open_files: Option<u64>) -> RealtimeSettin
         "WebSocket connection ceiling (from the open-file limit and MAX_CONNECTIONS)"
     );
     RealtimeSettings {
-        hub: HubSettings {
-            event_backlog: live.event_backlog,
-            chat_rate: Rate { burst: live.chat_burst, per_second: live.chat_rate },
+        presence: PresenceSettings {
             count_quiet: live.count_quiet,
             count_max_delay: live.count_max_delay,
-            ping_interval: live.ping_interval,
-            ping_timeout: live.ping_timeout,
-            max_connections,
+            max_tabs: live.max_sockets_per_user.max(1),
         },
+        event_backlog: live.event_backlog,
+        chat_rate: Rate { burst: live.chat_burst, per_second: live.chat_rate },
+        ping_interval: live.ping_interval,
+        ping_timeout: live.ping_timeout,
+        max_connections,
         send_timeout: live.send_timeout,
         session_check_interval: live.session_check_interval,
         read_buffer: 1024,
@@ -163,7 +171,7 @@ fn realtime_settings(config: &Config, open_files: Option<u64>) -> RealtimeSettin
 
 /// The background task that deletes expired sessions. A failed sweep is
 /// logged and retried on the next tick: it must not end the task.
-async fn delete_expired_sessions(store: db::SessionStore, period: Duration) {
+async fn delete_expired_sessions(store: DatabaseSessions, period: Duration) {
     let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
     loop {
         tick.tick().await;

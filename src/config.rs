@@ -15,7 +15,8 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Where accounts, sessions and messages live. SQLite files are created if missing.
+    /// Where accounts, sessions and messages live: sqlite://PATH (created if
+    /// missing) or postgres://USER@HOST/DATABASE (any number of nodes).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://lobby.db")]
     pub database_url: DatabaseUrl,
 
@@ -95,6 +96,10 @@ pub struct DatabaseTuning {
     /// How long a request waits for a free pooled connection before answering 503.
     #[arg(long = "db-acquire-timeout", env = "DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub acquire_timeout: Duration,
+    /// PostgreSQL: a statement running longer is cancelled by the server (and
+    /// a transaction left idle twice as long is ended).
+    #[arg(long = "db-statement-timeout", env = "DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub statement_timeout: Duration,
     /// SQLite durability: NORMAL survives a process crash, FULL also a power loss.
     #[arg(long = "sqlite-synchronous", env = "SQLITE_SYNCHRONOUS", default_value = "normal")]
     pub sqlite_synchronous: Synchronous,
@@ -136,6 +141,14 @@ pub struct LiveTuning {
     /// The most WebSocket connections held at once (0 = as many as the open-file limit allows).
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 0)]
     pub max_connections: usize,
+    /// Open WebSockets one user may have (all tabs, on all nodes); one more upgrade gets 429.
+    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: usize,
+    /// PostgreSQL: a node whose heartbeat is older than this is counted out by
+    /// the others, and a node that cannot write its heartbeat this long closes
+    /// its sockets. The heartbeat runs every tenth of it (at most every second).
+    #[arg(long, env = "NODE_TTL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub node_ttl: Duration,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,11 +4,12 @@
 //! A map of the modules, in the order a request meets them:
 //!
 //! - [`config`]: every setting, from flags, the environment or `.env`.
-//! - [`db`]: the engine seam: pool, pragmas, embedded migrations, session store type.
+//! - [`store`]: the storage seam: every SQL statement, for SQLite and PostgreSQL.
 //! - [`session_cache`]: a short-lived read-through copy of sessions in front of the database.
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
 //! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
-//! - [`realtime`]: the WebSocket: hub, sequencer, history, one task per connection.
+//! - [`realtime`]: the WebSocket: presence, revocation, the chat log, one task per connection.
+//! - [`cluster`]: one node of many on PostgreSQL: timing and the notification listener.
 //! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
 //! - [`limits`]: the open-file limit and the connection ceiling it sets.
 //! - [`rate`]: the token bucket (chat messages per user, failed logins per name).
@@ -16,12 +17,13 @@
 
 pub mod accounts;
 pub mod app;
+pub mod cluster;
 pub mod config;
-pub mod db;
 pub mod limits;
 pub mod rate;
 pub mod realtime;
 pub mod session_cache;
+pub mod store;
 pub mod telemetry;
 pub mod web;
 

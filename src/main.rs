@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lobby::{Application, Config, config::Command, db, web::error::error_chain};
+use lobby::{Application, Config, config::Command, store::Store, web::error::error_chain};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -23,9 +23,9 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     match config.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            let pool = db::connect(&config.database_url, &config.database).await?;
-            db::migrate(&pool).await?;
-            pool.close().await;
+            let store = Store::connect(&config.database_url, &config.database).await?;
+            store.migrate().await?;
+            store.close().await;
             println!("migrations applied to {}", config.database_url);
         }
         Command::Serve => Application::build(config).await?.run_until(shutdown_signal()).await?,

@@ -7,10 +7,16 @@
 //!   updated, so the cache is never ahead of the database.
 //! - A delete (logout) leaves a tombstone once the row is gone, checked on
 //!   every load: a read racing the delete cannot bring the session back.
-//! - A logout on *another* server sharing the database reaches this one
-//!   within the time-to-live, which is why it is short (`SESSION_CACHE_TTL`).
+//! - A logout on *another* server sharing the database: on a cluster, every
+//!   node hears of it (a notification) and forgets its copy; the cache is
+//!   trusted only while that listener is known to be alive, and emptied after
+//!   it was away. Two SQLite servers on one file have no notifications: there
+//!   a logout elsewhere reaches this one within the time-to-live, which is
+//!   why it is short (`SESSION_CACHE_TTL`).
 
 use std::{sync::Arc, time::Duration};
+
+use tokio::sync::watch;
 
 use tower_sessions::{
     SessionStore,
@@ -18,13 +24,19 @@ use tower_sessions::{
     session_store::{Error, Result},
 };
 
+/// The session store the app uses: the database's, behind this cache.
+pub type Sessions = CachedSessions<crate::store::DatabaseSessions>;
+
 #[derive(Debug, Clone)]
 pub struct CachedSessions<S> {
     store: S,
     /// What the database said (`None`: no such session), for a few seconds.
     recent: moka::future::Cache<Id, Option<Record>>,
-    /// Sessions deleted here; outlives any copy in `recent`.
+    /// Sessions deleted here or heard of as ended; outlives any copy in `recent`.
     deleted: moka::sync::Cache<Id, ()>,
+    /// On a cluster: whether the listener that reports endings is alive.
+    /// While it is not, every load goes to the database.
+    trusted: Option<watch::Receiver<bool>>,
 }
 
 impl<S> CachedSessions<S> {
@@ -33,11 +45,33 @@ impl<S> CachedSessions<S> {
             store,
             recent: moka::future::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
             deleted: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl * 2).build(),
+            trusted: None,
         }
+    }
+
+    /// Use the cache only while `trusted` says so.
+    pub fn trusting(mut self, trusted: watch::Receiver<bool>) -> Self {
+        self.trusted = Some(trusted);
+        self
     }
 
     pub fn inner(&self) -> &S {
         &self.store
+    }
+
+    /// This session ended elsewhere: never serve it from here again (the
+    /// tombstone wins over a cached copy, and outlives it).
+    pub fn forget(&self, id: &Id) {
+        self.deleted.insert(*id, ());
+    }
+
+    /// Endings may have been missed: drop every copy.
+    pub fn forget_all(&self) {
+        self.recent.invalidate_all();
+    }
+
+    fn trusted(&self) -> bool {
+        self.trusted.as_ref().is_none_or(|t| *t.borrow())
     }
 }
 
@@ -62,6 +96,9 @@ impl<S: SessionStore + Clone> SessionStore for CachedSessions<S> {
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         if self.deleted.contains_key(id) {
             return Ok(None);
+        }
+        if !self.trusted() {
+            return Ok(self.store.load(id).await?.and_then(live));
         }
         let loaded = self
             .recent
@@ -89,10 +126,23 @@ impl<S: SessionStore + Clone> SessionStore for CachedSessions<S> {
 mod tests {
     use super::*;
 
+    /// One connection: each connection to `sqlite::memory:` is its own database.
+    async fn database() -> sqlx::SqlitePool {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        crate::store::Store::Sqlite(pool.clone()).migrate().await.unwrap();
+        pool
+    }
+
     async fn store() -> CachedSessions<tower_sessions_sqlx_store::SqliteStore> {
-        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
-        crate::db::migrate(&pool).await.unwrap();
-        CachedSessions::new(tower_sessions_sqlx_store::SqliteStore::new(pool), Duration::from_secs(60), 100)
+        CachedSessions::new(
+            tower_sessions_sqlx_store::SqliteStore::new(database().await),
+            Duration::from_secs(60),
+            100,
+        )
     }
 
     fn record(expires_in: time::Duration) -> Record {
@@ -169,6 +219,31 @@ mod tests {
             assert!(load.await.unwrap().is_some());
         }
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1, "fifty misses, one database read");
+    }
+
+    #[tokio::test]
+    async fn forgotten_and_untrusted_sessions_come_from_the_database() {
+        let sessions = store().await;
+        let mut r = record(time::Duration::hours(1));
+        sessions.create(&mut r).await.unwrap();
+        sessions.forget(&r.id);
+        assert!(sessions.load(&r.id).await.unwrap().is_none(), "heard of as ended: gone here");
+
+        let (trust, trusted) = watch::channel(true);
+        let pool = database().await;
+        let sessions = CachedSessions::new(
+            tower_sessions_sqlx_store::SqliteStore::new(pool.clone()),
+            Duration::from_secs(60),
+            100,
+        )
+        .trusting(trusted);
+        let mut r = record(time::Duration::hours(1));
+        sessions.create(&mut r).await.unwrap();
+        assert!(sessions.load(&r.id).await.unwrap().is_some());
+        sqlx::query("DELETE FROM tower_sessions").execute(&pool).await.unwrap();
+        assert!(sessions.load(&r.id).await.unwrap().is_some(), "trusted: the cached copy");
+        trust.send_replace(false);
+        assert!(sessions.load(&r.id).await.unwrap().is_none(), "not trusted: the database says gone");
     }
 
     #[tokio::test]

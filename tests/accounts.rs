@@ -27,8 +27,10 @@ async fn register_lands_on_a_profile_that_greets_the_user() {
     let home = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(home.contains(r#"href="/profile""#) && home.contains(r#"href="/chat""#));
 
-    let row: (String, String) =
-        sqlx::query_as("SELECT username, password_hash FROM users").fetch_one(&app.db().await).await.unwrap();
+    let row: (String, String) = sqlx::query_as("SELECT username, password_hash FROM users")
+        .fetch_one(&app.db.pool().await)
+        .await
+        .unwrap();
     assert_eq!(row.0, "Alice_1");
     assert!(row.1.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", row.1);
 }
@@ -92,8 +94,7 @@ async fn a_taken_name_is_409_in_any_case() {
         assert_eq!(res.status(), StatusCode::CONFLICT, "{name}");
         assert!(res.text().await.unwrap().contains("That username is taken"));
     }
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&app.db().await).await.unwrap();
+    let count: i64 = app.scalar("SELECT count(*) FROM users").await;
     assert_eq!(count, 1);
 }
 
@@ -120,8 +121,7 @@ async fn invalid_registrations_are_422_and_create_nothing() {
         assert!(html.contains(message), "{form:?}: {html}");
         assert!(!html.contains("<script>"), "input is escaped");
     }
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&app.db().await).await.unwrap();
+    let count: i64 = app.scalar("SELECT count(*) FROM users").await;
     assert_eq!(count, 0);
 }
 
@@ -268,8 +268,7 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(by_fetch.send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let same_site = client.post(app.url("/login")).header("sec-fetch-site", "same-site").form(&form);
     assert_eq!(same_site.send().await.unwrap().status(), StatusCode::FORBIDDEN);
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&app.db().await).await.unwrap();
+    let count: i64 = app.scalar("SELECT count(*) FROM users").await;
     assert_eq!(count, 0, "nothing was created");
 
     // Our own origin, as a browser sends it, is fine.
@@ -287,15 +286,11 @@ async fn logout_deletes_the_session_and_kills_the_old_cookie() {
     let client = app.bare_client();
     let res = app.register(&client, "judy", PASSWORD).await;
     let cookie = format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap());
-    let db = app.db().await;
-    let sessions = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tower_sessions").fetch_one(&db).await.unwrap()
-    };
-    assert_eq!(sessions().await, 1);
+    assert_eq!(app.sessions_stored().await, 1);
 
     let res = client.get(app.url("/logout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(sessions().await, 0, "the session row is gone");
+    assert_eq!(app.sessions_stored().await, 0, "the session row is gone");
     let res = client.get(app.url("/profile")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "the old cookie is dead");
     // Logging out without a session is harmless.
@@ -324,11 +319,7 @@ async fn expired_sessions_are_deleted_by_the_background_task() {
     .await;
     let client = app.user("niaj").await;
     assert_eq!(client.get(app.url("/profile")).send().await.unwrap().status(), StatusCode::OK);
-    let db = app.db().await;
-    let gone = eventually(Duration::from_secs(6), || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tower_sessions").fetch_one(&db).await.unwrap() == 0
-    })
-    .await;
+    let gone = eventually(Duration::from_secs(6), || async { app.sessions_stored().await == 0 }).await;
     assert!(gone, "the expired session row was deleted");
     assert_eq!(client.get(app.url("/profile")).send().await.unwrap().status(), StatusCode::SEE_OTHER);
 }
@@ -373,35 +364,31 @@ async fn fifty_concurrent_registrations_all_succeed() {
     });
     let statuses = futures_join_all(attempts).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::SEE_OTHER), "{statuses:?}");
-    let db = app.db().await;
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&db).await.unwrap();
-    let sessions: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tower_sessions").fetch_one(&db).await.unwrap();
-    assert_eq!((users, sessions), (50, 50));
+    let users = app.scalar("SELECT count(*) FROM users").await;
+    assert_eq!((users, app.sessions_stored().await), (50, 50));
 }
 
 #[tokio::test]
-async fn lobby_migrate_prepares_an_empty_file_the_server_then_serves_from() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+async fn lobby_migrate_prepares_an_empty_database_the_server_then_serves_from() {
+    let db = TestDb::fresh().await;
+    let folder = if db.is_postgres() { "migrations/postgres" } else { "migrations/sqlite" };
+    let scratch = tempfile::TempDir::new().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lobby"))
         .arg("migrate")
-        .env("DATABASE_URL", &url)
+        .env("DATABASE_URL", db.url())
         .env("RUST_LOG", "warn")
-        .current_dir(dir.path())
+        .current_dir(scratch.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(applied as usize, lobby::db::MIGRATOR.iter().count());
-    pool.close().await;
+    let applied = db.scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").await;
+    let files = std::fs::read_dir(folder)
+        .unwrap()
+        .filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|e| e == "sql"))
+        .count();
+    assert_eq!(applied as usize, files, "every file of {folder} is applied");
 
-    let dir = std::sync::Arc::new(dir);
-    let app = start(dir, |c| c.database_url = lobby::config::DatabaseUrl::new(url.clone())).await;
+    let app = start(std::sync::Arc::new(db), |_| {}).await;
     let res = app.register(&app.client(), "peggy", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
@@ -429,12 +416,18 @@ async fn a_bad_database_url_is_a_clear_startup_error() {
 /// do not stop. A held lock is the failure that reaches a running server.)
 #[tokio::test]
 async fn a_database_that_cannot_be_used_gives_503_and_recovers() {
+    if common::db::skip_on_postgres(
+        "a_database_that_cannot_be_used",
+        "SQLite's write lock; tests/faults.rs stops PostgreSQL instead",
+    ) {
+        return;
+    }
     let app = spawn_app_with(|c| c.database.busy_timeout = Duration::from_millis(200)).await;
     let alice = app.user("quentin").await;
     let client = app.client();
     assert_eq!(client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
 
-    let db = app.db().await;
+    let db = sqlx::SqlitePool::connect(&app.db.url()).await.unwrap();
     let mut lock = db.begin_with("BEGIN IMMEDIATE").await.unwrap();
     sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES ('zz_lock', 'x', 0)")
         .execute(&mut *lock)
@@ -495,7 +488,7 @@ where
 async fn two_servers_share_sessions_and_logouts() {
     let ttl = Duration::from_millis(300);
     let a = spawn_app_with(|c| c.cache_ttl = ttl).await;
-    let b = start(a.dir.clone(), |c| c.cache_ttl = ttl).await;
+    let b = start(a.db.clone(), |c| c.cache_ttl = ttl).await;
     let client = a.bare_client();
     let res = a.register(&client, "sybil", PASSWORD).await;
     let cookie = format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap());

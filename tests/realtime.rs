@@ -432,7 +432,7 @@ async fn shutdown_closes_with_1001_and_keeps_every_message_anyone_saw() {
     for i in 0..200 {
         sender.chat(&format!("m{i}")).await;
     }
-    let dir_handle = app.dir.clone();
+    let dir_handle = app.db.clone();
     let stopping = tokio::spawn(app.stop());
 
     let mut seen = Vec::new();

@@ -14,7 +14,7 @@ pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_RULE, Password};
 pub use throttle::LoginThrottle;
 pub use username::{InvalidUsername, USERNAME_RULE, Username};
 
-use crate::db::{self, Pool};
+use crate::store::{CreateUserError, Store, StoreError};
 
 pub type AuthSession = axum_login::AuthSession<Accounts>;
 
@@ -54,8 +54,8 @@ pub struct Credentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
-    #[error("the database failed: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Database(#[from] StoreError),
     #[error(transparent)]
     Hashing(#[from] HashError),
 }
@@ -74,7 +74,7 @@ pub enum RegisterError {
 pub struct Accounts(std::sync::Arc<AccountsInner>);
 
 pub struct AccountsInner {
-    pool: Pool,
+    store: Store,
     hasher: Hasher,
     /// Users by id, for a few seconds: every request with a session asks.
     /// Entries change only at registration (new ids), so staleness is moot.
@@ -89,42 +89,26 @@ impl std::ops::Deref for Accounts {
 }
 
 impl Accounts {
-    pub fn new(pool: Pool, hasher: Hasher, cache_ttl: std::time::Duration) -> Self {
+    pub fn new(store: Store, hasher: Hasher, cache_ttl: std::time::Duration) -> Self {
         let recent = moka::future::Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build();
-        Self(std::sync::Arc::new(AccountsInner { pool, hasher, recent }))
+        Self(std::sync::Arc::new(AccountsInner { store, hasher, recent }))
     }
 
     /// Creates the account. Two racing registrations of one name are settled
-    /// by the unique index: exactly one insert wins, the other is `Taken`.
+    /// by the unique index: exactly one wins, the other is `Taken`.
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn register(&self, username: &Username, password: &Password) -> Result<User, RegisterError> {
         let password_hash = self.hasher.hash(password).await.map_err(AccountsError::from)?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        sqlx::query_as(
-            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)
-             RETURNING id, username, password_hash",
-        )
-        .bind(username.as_str())
-        .bind(&password_hash)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| {
-            if db::is_unique_violation(&e) { RegisterError::Taken } else { AccountsError::from(e).into() }
+        self.store.create_user(username, &password_hash).await.map_err(|e| match e {
+            CreateUserError::Taken => RegisterError::Taken,
+            CreateUserError::Store(e) => AccountsError::from(e).into(),
         })
-    }
-
-    async fn find_by_name(&self, name: &Username) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)")
-            .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await
     }
 }
 
 /// A query error shared by every request that waited on the same query.
-fn unshare(error: &std::sync::Arc<sqlx::Error>) -> sqlx::Error {
-    sqlx::Error::Protocol(error.to_string())
+fn unshare(error: &std::sync::Arc<StoreError>) -> StoreError {
+    StoreError::from(sqlx::Error::Protocol(error.to_string()))
 }
 
 impl AuthnBackend for Accounts {
@@ -137,7 +121,7 @@ impl AuthnBackend for Accounts {
     #[tracing::instrument(skip_all)]
     async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, AccountsError> {
         let user = match Username::parse(&creds.username) {
-            Ok(name) => self.find_by_name(&name).await?,
+            Ok(name) => self.store.user_named(&name).await?,
             Err(InvalidUsername) => None,
         };
         let phc = user.as_ref().map(|u| u.password_hash.as_str());
@@ -147,9 +131,9 @@ impl AuthnBackend for Accounts {
 
     /// Concurrent requests for one user share one query (see `recent`).
     async fn get_user(&self, id: &i64) -> Result<Option<User>, AccountsError> {
-        let query = sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool);
-        self.recent.try_get_with(*id, query).await.map_err(|e| AccountsError::Database(unshare(&e)))
+        self.recent
+            .try_get_with(*id, self.store.user(*id))
+            .await
+            .map_err(|e| AccountsError::Database(unshare(&e)))
     }
 }

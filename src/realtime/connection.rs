@@ -1,7 +1,7 @@
 //! One task per socket. It owns the socket and waits on everything that can
 //! concern it in one `select!`: a frame from the client, an event for all, a
 //! new count, a ping beat, the end of its session, and server shutdown.
-//! The `Presence` guard it holds counts it out however the task ends.
+//! The `Seat` it holds counts it out however the task ends.
 
 use std::time::Duration;
 
@@ -27,10 +27,26 @@ use tungstenite::{
 
 use super::{
     Realtime,
-    history::History,
-    hub::{Beat, Event, Identity},
+    beat::Beat,
+    chat::{history::History, sequencer::NotSent},
+    presence::{Count, Identity, Seat},
     protocol::{ChatText, ClientEvent, Refusal, close},
+    revocation::Watch,
+    stream::Event,
 };
+
+/// What the upgrade handler settled before the socket opened.
+pub struct Opened {
+    /// Subscribed before the seat was taken, so this socket hears its own join.
+    pub events: broadcast::Receiver<Event>,
+    pub seat: Seat,
+    /// The true count, this connection included.
+    pub count: Count,
+    /// Tells the socket when its session ends.
+    pub session: Watch,
+    /// The id of the last message the client showed.
+    pub since: Option<i64>,
+}
 
 /// Refused frames a client may send in a burst, and per second after, before
 /// it is closed for flooding (1008).
@@ -54,22 +70,17 @@ enum End {
     Close(u16, &'static str),
 }
 
-pub async fn run<S>(mut socket: S, realtime: Realtime, who: Identity, since: Option<i64>)
+pub async fn run<S>(mut socket: S, realtime: Realtime, opened: Opened)
 where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    let hub = realtime.hub.clone();
-    // Subscribe before the snapshot, so a message committed in between is
-    // either in the history or in the stream (and skipped by id if in both).
-    let events = hub.subscribe();
+    let Opened { events, seat, count, session, since } = opened;
     // Streams over the watches keep one registration alive across loop turns
     // (a fresh `changed()` each turn would lock each watch's waiter list,
     // shared by every socket, twice per event).
-    let mut counts = WatchStream::from_changes(hub.counts());
-    let mut beats = WatchStream::from_changes(hub.beats());
-    let shutdown = hub.shutdown_token();
-    let (presence, session_ended, count) = hub.join(who);
-    let who = presence.identity();
+    let mut counts = WatchStream::from_changes(realtime.presence.counts());
+    let mut beats = WatchStream::from_changes(realtime.beats.clone());
+    let who = seat.identity();
     let send_timeout = realtime.settings.send_timeout;
 
     let snapshot = realtime.history.snapshot(since);
@@ -85,15 +96,15 @@ where
     }
 
     // Registered once, not once per loop turn (they are polled by reference).
-    let session_ended = session_ended.cancelled();
-    let shutdown = shutdown.cancelled();
+    let session_ended = session.ended();
+    let shutdown = realtime.shutdown.cancelled();
     tokio::pin!(session_ended, shutdown);
     let mut refusals = TokenBucket::full(REFUSALS);
     let mut awaiting_pong: Option<u64> = None;
 
     let end = loop {
         let step = tokio::select! {
-            _ = &mut session_ended => Err(End::Close(close::SESSION_ENDED, "session ended")),
+            _ = &mut session_ended => Err(End::Close(session.code(), "session ended")),
             _ = &mut shutdown => {
                 // Deliver what was already published, then say goodbye.
                 let _ = feed.write_waiting(&mut socket).await;
@@ -134,7 +145,8 @@ where
     };
     let user_id = who.user_id;
     // Counted out now: what follows is only the goodbye.
-    drop(presence);
+    drop(seat);
+    drop(session);
     if let End::Close(code, reason) = end {
         let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
         if send(&mut socket, Message::Close(Some(frame)), send_timeout).await.is_ok() {
@@ -192,15 +204,14 @@ where
 /// this socket included, through the event stream once committed.
 async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<(), Refusal> {
     let text = ChatText::parse(raw)?;
-    if !realtime.hub.take_chat_token(who.user_id) {
+    if !realtime.limits.try_take(who.user_id) {
         return Err(Refusal::RateLimited);
     }
-    realtime
-        .sequencer
-        .post(who.user_id, who.username.clone(), text)
-        .await
-        .map_err(|_| Refusal::Unavailable)?;
-    Ok(())
+    match realtime.sequencer.post(who.user_id, text).await {
+        Ok(_) => Ok(()),
+        Err(NotSent::RateLimited) => Err(Refusal::RateLimited),
+        Err(NotSent::NotSaved) => Err(Refusal::Unavailable),
+    }
 }
 
 /// This socket's place in the event stream: the receiver it follows, and
@@ -266,12 +277,12 @@ impl Feed<'_> {
     {
         let frame = match event {
             // Already in the history this socket was sent.
-            Event::Chat { id, .. } if id <= self.last_sent => return Ok(()),
-            Event::Chat { id, frame } => {
-                self.last_sent = id;
+            Event::Chat { seq, .. } if seq <= self.last_sent => return Ok(()),
+            Event::Chat { seq, frame } => {
+                self.last_sent = seq;
                 frame
             }
-            Event::Notice(frame) => frame,
+            Event::Notice { frame, .. } => frame,
         };
         socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)
     }

@@ -1,31 +1,56 @@
 //! The live half: the session-gated WebSocket, the user count, joins and
 //! leaves, and durable chat.
 //!
-//! - [`hub`]: presence counts (watch), events (broadcast), session → sockets.
-//! - [`sequencer`]: the single writer: group commit, then publish in id order.
-//! - [`history`]: the recent messages in memory, for connects and catch-up.
 //! - [`connection`]: the task that owns one socket.
+//! - [`presence`]: counts and announcements (one server, or a cluster).
+//! - [`revocation`]: ended sessions close their sockets (one server, or a cluster).
+//! - [`chat`]: the log's writer, its reader, and the recent history.
+//! - [`stream`]: the event stream every socket follows.
+//! - [`beat`]: the one ping clock.
+//! - [`limits`]: each user's chat allowance on this node.
 //! - [`protocol`]: the frames on the wire.
 
+pub mod beat;
+pub mod chat;
 pub mod connection;
-pub mod history;
-pub mod hub;
+pub mod limits;
+pub mod presence;
 pub mod protocol;
-pub mod sequencer;
+pub mod revocation;
+pub mod stream;
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::task::JoinHandle;
-use tower_sessions::SessionStore as _;
+use tokio::{sync::watch, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
 
-use crate::db::{Pool, Sessions};
-use history::History;
-use hub::{Hub, HubSettings};
-use sequencer::Sequencer;
+use crate::{
+    cluster::{Timing, Wakeups, listener::Listener},
+    rate::Rate,
+    session_cache::Sessions,
+    store::{Store, StoreError, cluster::ClusterStore},
+};
+use chat::{
+    history::History,
+    sequencer::Sequencer,
+    tail::{Published, Tail},
+};
+use limits::ChatLimits;
+use presence::{Presence, PresenceSettings};
+use revocation::{ClusterRevocation, Core, Revocation};
+use stream::Events;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RealtimeSettings {
-    pub hub: HubSettings,
+    pub presence: PresenceSettings,
+    /// How many events a socket may fall behind before it is caught up from
+    /// the history (or closed with 1013).
+    pub event_backlog: usize,
+    pub chat_rate: Rate,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// The most sockets this node holds.
+    pub max_connections: usize,
     /// A write to a socket that takes longer than this ends it.
     pub send_timeout: Duration,
     /// How often live sockets' sessions are checked for expiry.
@@ -38,73 +63,177 @@ pub struct RealtimeSettings {
 /// A handle to everything a socket needs; cheap to clone.
 #[derive(Clone)]
 pub struct Realtime {
-    pub hub: Hub,
+    pub presence: Presence,
+    pub revocation: Revocation,
+    pub events: Events,
     pub sequencer: Sequencer,
     pub history: Arc<History>,
+    pub limits: ChatLimits,
+    pub beats: watch::Receiver<u64>,
+    /// Cancelled at shutdown: every socket closes with 1001.
+    pub shutdown: CancellationToken,
     pub settings: RealtimeSettings,
+    published: Published,
 }
 
-/// The background tasks, for shutdown.
+/// The background tasks, for the second half of shutdown.
 pub struct RealtimeTasks {
     sequencer: JoinHandle<()>,
-    session_watch: JoinHandle<()>,
+    /// Tells the sequencer to commit what is queued and end.
+    finish: CancellationToken,
+    /// Stops the readers, clocks, sweeps and (on a cluster) the listener and
+    /// heartbeat, once the sockets are gone.
+    stop: CancellationToken,
+    stopped: Vec<JoinHandle<()>>,
 }
 
 impl Realtime {
+    /// Starts the live half on `store`. On PostgreSQL this node joins the
+    /// cluster; the session cache is then trusted only while the node hears
+    /// the cluster's notifications (the returned cache says so).
     pub async fn start(
-        pool: Pool,
-        store: Sessions,
+        store: &Store,
+        cache: Sessions,
         settings: RealtimeSettings,
-    ) -> Result<(Self, RealtimeTasks), sqlx::Error> {
-        let history = Arc::new(sequencer::load_recent(&pool).await?);
-        let hub = Hub::start(settings.hub);
-        let (sequencer, sequencer_task) = Sequencer::start(pool, hub.clone(), history.clone(), 4096);
-        let session_watch = tokio::spawn(watch_sessions(hub.clone(), store, settings.session_check_interval));
-        let realtime = Self { hub, sequencer, history, settings };
-        Ok((realtime, RealtimeTasks { sequencer: sequencer_task, session_watch }))
+        node_ttl: Duration,
+    ) -> Result<(Self, RealtimeTasks, Sessions), StoreError> {
+        let shutdown = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let events = Events::new(settings.event_backlog);
+        let (position, recent) = store.log_tail(chat::history::KEEP).await?;
+        let history = Arc::new(History::from_log(recent));
+        let wake = Arc::new(Wakeups::default());
+        let mut stopped = Vec::new();
+
+        let (presence, revocation, cache, poll) = match store {
+            Store::Sqlite(_) => {
+                let revocation = Revocation::Local(Arc::new(Core::new(store.sessions())));
+                let local = presence::local::Local::start(settings.presence, events.clone(), stop.clone());
+                // One server: nothing else writes the log, but a second
+                // server on the same file would be picked up within a second.
+                (Presence::Local(local), revocation, cache, Duration::from_secs(1))
+            }
+            Store::Postgres(pool) => {
+                let timing = Timing::from_ttl(node_ttl);
+                let cluster_store = ClusterStore::new(pool.clone(), node_ttl);
+                let (healthy, trusted) = watch::channel(false);
+                let cache = cache.trusting(trusted);
+                let cluster_revocation =
+                    Arc::new(ClusterRevocation::new(Core::new(store.sessions()), cache.clone()));
+                let revocation = Revocation::Cluster(cluster_revocation.clone());
+                let name = crate::cluster::node_name();
+                let listener = Listener {
+                    options: pool.connect_options().as_ref().clone(),
+                    store: cluster_store.clone(),
+                    wake: wake.clone(),
+                    revocation: cluster_revocation,
+                    healthy,
+                    name: name.clone(),
+                    timing,
+                };
+                stopped.push(tokio::spawn(listener.run(stop.clone())));
+                let cluster = presence::cluster::Cluster::start(
+                    cluster_store,
+                    name,
+                    settings.presence,
+                    timing,
+                    events.clone(),
+                    wake.clone(),
+                    revocation.clone(),
+                    stop.clone(),
+                )
+                .await?;
+                (Presence::Cluster(cluster), revocation, cache, timing.poll)
+            }
+        };
+        // The tail wakes on this node's commits and on other nodes' notifications.
+        let tail = Tail {
+            store: store.clone(),
+            history: history.clone(),
+            events: events.clone(),
+            wake: wake.clone(),
+            poll,
+        };
+        let published = tail.start(position, stop.clone());
+        let finish = CancellationToken::new();
+        let (sequencer, sequencer_task) =
+            Sequencer::start(store.clone(), settings.chat_rate, wake, 4096, finish.clone());
+        let limits = ChatLimits::new(settings.chat_rate);
+        let beats = beat::start(settings.ping_interval, settings.ping_timeout, shutdown.clone());
+        stopped.push(tokio::spawn(sweep_sessions(
+            revocation.clone(),
+            limits.clone(),
+            settings.session_check_interval,
+            stop.clone(),
+        )));
+        let realtime = Self {
+            presence,
+            revocation,
+            events,
+            sequencer,
+            history,
+            limits,
+            beats,
+            shutdown,
+            settings,
+            published,
+        };
+        Ok((realtime, RealtimeTasks { sequencer: sequencer_task, finish, stop, stopped }, cache))
     }
 
-    /// The first half of shutdown: commit and publish what is queued, then
+    /// Is there room for one more socket on this node?
+    pub fn has_room(&self) -> bool {
+        self.presence.here() < self.settings.max_connections
+    }
+
+    /// The first half of shutdown: commit what is queued and publish it, then
     /// close every socket with 1001 and wait (a bounded time) for them to go.
     pub async fn close_sockets(&self) {
-        self.sequencer.flush().await;
-        self.hub.shut_down();
+        // What this node committed goes out before the goodbye.
+        let committed = self.sequencer.flush().await;
+        if !self.published.clone().reach(committed, Duration::from_secs(2)).await {
+            tracing::warn!(committed, "shutting down before this node's last messages were read back");
+        }
+        self.shutdown.cancel();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.hub.connections() > 0 && tokio::time::Instant::now() < deadline {
+        while self.presence.here() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }
 
 impl RealtimeTasks {
-    /// The second half: once every handle is gone, the sequencer commits what
-    /// is left and ends.
+    /// The second half: the sequencer commits what is left and ends; then
+    /// the background tasks stop (a cluster node leaves the cluster,
+    /// announcing its users' leaves).
     pub async fn finish(self) {
-        self.session_watch.abort();
+        self.finish.cancel();
         if tokio::time::timeout(Duration::from_secs(10), self.sequencer).await.is_err() {
             tracing::warn!("the sequencer did not finish within 10 s");
+        }
+        self.stop.cancel();
+        for task in self.stopped {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
 }
 
-/// Logout closes a session's sockets at once; this catches the rest: sessions
-/// that expired, or were ended by another server sharing the database.
-async fn watch_sessions(hub: Hub, store: Sessions, every: Duration) {
+/// Logout closes a session's sockets at once; this catches the rest:
+/// sessions that expired, or were ended where no notification reached us.
+async fn sweep_sessions(
+    revocation: Revocation,
+    limits: ChatLimits,
+    every: Duration,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        for session in hub.live_sessions() {
-            match store.load(&session).await {
-                Ok(Some(_)) => {}
-                Ok(None) => hub.end_session(&session),
-                // The database is down: no verdict; try again next tick.
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not check sessions");
-                    break;
-                }
-            }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
         }
-        hub.forget_idle_users();
+        revocation.sweep().await;
+        limits.forget_full();
     }
 }

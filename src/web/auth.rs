@@ -126,7 +126,7 @@ pub async fn logout(State(state): State<AppState>, mut auth: AuthSession) -> Res
     let session = auth.session.id();
     auth.logout().await?;
     if let Some(session) = session {
-        state.realtime.hub.end_session(&session);
+        state.realtime.revocation.end_here(&session, crate::realtime::protocol::close::SESSION_ENDED);
     }
     Ok(Redirect::to("/").into_response())
 }

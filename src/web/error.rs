@@ -28,8 +28,8 @@ pub enum AppError {
     Internal(#[source] BoxError),
 }
 
-impl From<sqlx::Error> for AppError {
-    fn from(err: sqlx::Error) -> Self {
+impl From<crate::store::StoreError> for AppError {
+    fn from(err: crate::store::StoreError) -> Self {
         Self::Unavailable(err.into())
     }
 }

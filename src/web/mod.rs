@@ -25,11 +25,7 @@ pub use auth::INVALID_LOGIN;
 use error::AppError;
 use origin::PublicOrigin;
 
-use crate::{
-    accounts::Accounts,
-    db::{Pool, Sessions},
-    realtime::Realtime,
-};
+use crate::{accounts::Accounts, realtime::Realtime, session_cache::Sessions, store::Store};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "lobby_session";
@@ -41,7 +37,7 @@ const FORM_BODY_LIMIT: usize = 16 * 1024;
 /// shared state), as axum clones the state per request.
 #[derive(Clone, FromRef)]
 pub struct AppState {
-    pub pool: Pool,
+    pub store: Store,
     pub accounts: Accounts,
     pub origin: PublicOrigin,
     pub realtime: Realtime,

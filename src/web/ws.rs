@@ -18,7 +18,12 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use super::origin::PublicOrigin;
 use crate::{
     accounts::AuthSession,
-    realtime::{Realtime, connection, hub::Identity, protocol::MAX_FRAME_BYTES},
+    realtime::{
+        Realtime,
+        connection::{self, Opened},
+        presence::{Identity, Refused},
+        protocol::MAX_FRAME_BYTES,
+    },
 };
 
 #[derive(Debug, Deserialize)]
@@ -55,17 +60,34 @@ pub async fn upgrade(
     let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return (StatusCode::UPGRADE_REQUIRED, "This connection cannot be upgraded.").into_response();
     };
-    if !realtime.hub.has_room() {
-        tracing::warn!(
-            connections = realtime.hub.connections(),
-            "connection ceiling reached: upgrade refused"
-        );
+    if !realtime.has_room() {
+        tracing::warn!(connections = realtime.presence.here(), "connection ceiling reached: upgrade refused");
         return (StatusCode::SERVICE_UNAVAILABLE, "The server is full. Try again in a moment.")
             .into_response();
     }
 
     let settings = realtime.settings;
     let who = Identity { user_id: user.id, username: user.username.into(), session };
+    // Subscribed before the seat is taken, so the socket hears its own join.
+    let events = realtime.events.subscribe();
+    let (seat, count) = match realtime.presence.admit(who).await {
+        Ok(admitted) => admitted,
+        Err(Refused::TooManyTabs) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "This account has too many open connections. Close a tab.",
+            )
+                .into_response();
+        }
+        Err(Refused::Unavailable) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server cannot take connections right now. Try again in a moment.",
+            )
+                .into_response();
+        }
+    };
+    let opened = Opened { events, seat, count, session: realtime.revocation.watch(session), since };
     let config = WebSocketConfig::default()
         .read_buffer_size(settings.read_buffer)
         .write_buffer_size(settings.write_buffer)
@@ -77,7 +99,7 @@ pub async fn upgrade(
                 let socket =
                     WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                         .await;
-                connection::run(socket, realtime, who, since).await;
+                connection::run(socket, realtime, opened).await;
             }
             Err(e) => tracing::debug!(error = %e, "the upgrade did not complete"),
         }

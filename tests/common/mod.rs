@@ -1,31 +1,34 @@
-//! Starts the real app on 127.0.0.1:0 with a fresh temporary SQLite file,
-//! and gives tests a real HTTP client with a cookie jar.
+//! Starts the real app on 127.0.0.1:0 with a fresh database (SQLite, or
+//! PostgreSQL when `LOBBY_TEST_POSTGRES` is set: see `db`), and gives tests
+//! a real HTTP client with a cookie jar.
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
+pub mod db;
 pub mod ws;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use lobby::{Application, Config, config::DatabaseUrl};
+pub use db::TestDb;
+use lobby::{Application, Config, config::DatabaseUrl, realtime::Realtime};
 use reqwest::{StatusCode, header};
-use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
-    pub db_path: PathBuf,
+    /// The node's live half, to look inside it (connections here, …).
+    pub realtime: Realtime,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     // Kept alive so the database outlives the app; dropped with the test.
-    pub dir: Arc<TempDir>,
+    pub db: Arc<TestDb>,
 }
 
-/// The settings every test starts from: port 0, a database in `dir`.
-pub fn test_config(dir: &TempDir) -> Config {
+/// The settings every test starts from: port 0, the test's database.
+pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::defaults();
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    config.database_url = DatabaseUrl::new(format!("sqlite://{}", dir.path().join("lobby.db").display()));
+    config.database_url = DatabaseUrl::new(db.url());
     config.public_url = None;
     config
 }
@@ -35,31 +38,25 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = Arc::new(TempDir::new().unwrap());
-    start(dir, tweak).await
+    start(Arc::new(TestDb::fresh().await), tweak).await
 }
 
-/// Starts an app on the database in `dir` (used to restart on the same file).
-pub async fn start(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+/// Starts an app on `db` (used to restart on the same database, or to run
+/// several nodes on one).
+pub async fn start(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         lobby::telemetry::init();
     }
-    let mut config = test_config(&dir);
+    let mut config = test_config(&db);
     tweak(&mut config);
     let app = Application::build(config).await.expect("the app starts");
     let addr = app.local_addr();
+    let realtime = app.realtime().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp {
-        addr,
-        base: format!("http://{addr}"),
-        db_path: dir.path().join("lobby.db"),
-        stop: Some(stop),
-        task: Some(task),
-        dir,
-    }
+    TestApp { addr, base: format!("http://{addr}"), realtime, stop: Some(stop), task: Some(task), db }
 }
 
 impl TestApp {
@@ -127,15 +124,20 @@ impl TestApp {
         format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap())
     }
 
-    /// Opens its own connection to the app's database file.
-    pub async fn db(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display())).await.unwrap()
+    /// A `SELECT count(*)`-like query on the app's database.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        self.db.scalar(sql).await
+    }
+
+    /// Session rows in the database.
+    pub async fn sessions_stored(&self) -> i64 {
+        self.scalar(&format!("SELECT count(*) FROM {}", self.db.sessions_table())).await
     }
 
     /// Stops the app and waits for it to finish.
-    pub async fn stop(mut self) -> Arc<TempDir> {
+    pub async fn stop(mut self) -> Arc<TestDb> {
         self.shutdown().await;
-        self.dir.clone()
+        self.db.clone()
     }
 
     async fn shutdown(&mut self) {

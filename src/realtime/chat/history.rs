@@ -5,7 +5,10 @@ use std::{collections::VecDeque, sync::RwLock};
 
 use tungstenite::Utf8Bytes;
 
-use super::protocol::{chat_data, history_frame};
+use crate::{
+    realtime::protocol::{chat_data, chat_message_frame, history_frame},
+    store::LogEntry,
+};
 
 /// How many messages `?since=` may return, and so how many are kept.
 pub const KEEP: usize = 500;
@@ -25,6 +28,11 @@ pub struct Snapshot {
 }
 
 impl History {
+    /// The history as a node starts: the newest entries of the log, oldest first.
+    pub fn from_log(entries: Vec<LogEntry>) -> Self {
+        Self::new(entries.into_iter().map(|e| (e.seq, chat_message_frame(&e.message))))
+    }
+
     pub fn new(oldest_first: impl IntoIterator<Item = (i64, Utf8Bytes)>) -> Self {
         let mut recent: VecDeque<_> = oldest_first.into_iter().collect();
         while recent.len() > KEEP {

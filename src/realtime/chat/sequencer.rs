@@ -1,0 +1,166 @@
+//! The sequencer: the one task per node that writes chat messages. It drains
+//! whatever is queued and commits it in one transaction (group commit), then
+//! wakes the tail, which reads the batch back and publishes it. So a message
+//! anyone saw is committed, and everyone sees one order.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cluster::Wakeups,
+    rate::Rate,
+    realtime::protocol::ChatText,
+    store::{NewMessage, Outcome, Store},
+};
+
+/// How many messages one transaction takes at most.
+const MAX_BATCH: usize = 512;
+/// Attempts at committing a batch before its senders are told it failed.
+const RETRY_DELAYS: [Duration; 3] =
+    [Duration::from_millis(50), Duration::from_millis(250), Duration::from_secs(1)];
+
+/// Why a message was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotSent {
+    #[error("the sender's chat allowance is used up")]
+    RateLimited,
+    #[error("the message could not be saved")]
+    NotSaved,
+}
+
+struct Post {
+    user_id: i64,
+    text: ChatText,
+    saved: oneshot::Sender<Result<i64, NotSent>>,
+}
+
+enum Command {
+    Post(Post),
+    /// Answered, once everything queued before it is committed, with the
+    /// position of the last message this sequencer committed (0: none).
+    Flush(oneshot::Sender<i64>),
+}
+
+#[derive(Clone)]
+pub struct Sequencer {
+    queue: mpsc::Sender<Command>,
+}
+
+impl Sequencer {
+    /// Starts the task. It runs until `finish` is cancelled, then refuses
+    /// new messages, commits what is still queued and ends. The log's reader
+    /// is woken after each batch.
+    pub fn start(
+        store: Store,
+        rate: Rate,
+        wake: Arc<Wakeups>,
+        queue_len: usize,
+        finish: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
+        let (queue, commands) = mpsc::channel(queue_len.max(1));
+        let task = tokio::spawn(run(store, rate, wake, commands, finish));
+        (Self { queue }, task)
+    }
+
+    /// Queues a message and waits until it is committed; returns its id.
+    pub async fn post(&self, user_id: i64, text: ChatText) -> Result<i64, NotSent> {
+        let (saved, outcome) = oneshot::channel();
+        let post = Post { user_id, text, saved };
+        self.queue.send(Command::Post(post)).await.map_err(|_| NotSent::NotSaved)?;
+        outcome.await.map_err(|_| NotSent::NotSaved)?
+    }
+
+    /// Waits until everything queued so far is committed; returns the
+    /// position of the last message this node committed (0: none).
+    pub async fn flush(&self) -> i64 {
+        let (done, flushed) = oneshot::channel();
+        if self.queue.send(Command::Flush(done)).await.is_err() {
+            return 0;
+        }
+        flushed.await.unwrap_or(0)
+    }
+}
+
+async fn run(
+    store: Store,
+    rate: Rate,
+    wake: Arc<Wakeups>,
+    mut commands: mpsc::Receiver<Command>,
+    finish: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut posts = Vec::with_capacity(MAX_BATCH);
+    let mut flushes = Vec::new();
+    let mut last_committed = 0;
+    loop {
+        let received = tokio::select! {
+            received = commands.recv_many(&mut batch, MAX_BATCH) => received,
+            // From here on, sends fail (NotSaved); what is queued is still committed.
+            _ = finish.cancelled(), if !commands.is_closed() => {
+                commands.close();
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        for command in batch.drain(..) {
+            match command {
+                Command::Post(post) => posts.push(post),
+                Command::Flush(done) => flushes.push(done),
+            }
+        }
+        if !posts.is_empty() {
+            if let Some(last) = commit(&store, rate, &mut posts).await {
+                last_committed = last;
+            }
+            wake.log.notify_one();
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(last_committed);
+        }
+    }
+    tracing::debug!("sequencer stopped");
+}
+
+/// Commits the batch and answers its senders; returns the last position committed.
+async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64> {
+    let messages: Vec<NewMessage<'_>> =
+        posts.iter().map(|p| NewMessage { user_id: p.user_id, body: p.text.as_str() }).collect();
+    let mut attempt = 0;
+    let outcomes = loop {
+        match store.append(&messages, rate).await {
+            Ok(outcomes) => break outcomes,
+            Err(e) if attempt < RETRY_DELAYS.len() => {
+                tracing::warn!(error = %e, attempt, "committing chat messages failed; retrying");
+                tokio::time::sleep(RETRY_DELAYS[attempt]).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, messages = posts.len(), "chat messages could not be saved");
+                drop(messages);
+                for post in posts.drain(..) {
+                    let _ = post.saved.send(Err(NotSent::NotSaved));
+                }
+                return None;
+            }
+        }
+    };
+    drop(messages);
+    let mut last = None;
+    for (post, outcome) in posts.drain(..).zip(outcomes) {
+        let _ = post.saved.send(match outcome {
+            Outcome::Appended(id) => {
+                last = Some(id);
+                Ok(id)
+            }
+            Outcome::RateLimited => Err(NotSent::RateLimited),
+        });
+    }
+    last
+}

@@ -1,0 +1,89 @@
+//! The tail: follows the chat log by position and publishes each change, in
+//! order, to this node's history and sockets. Woken when this node commits a
+//! batch, when another node's notification arrives, and after every gap in
+//! listening; it also polls, as the backstop for a lost notification. Since
+//! it only ever asks for `seq > last`, being woken too often costs a query
+//! and being woken too late costs latency, never a message.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::history::History;
+use crate::{
+    cluster::Wakeups,
+    realtime::{
+        protocol::chat_message_frame,
+        stream::{Event, Events},
+    },
+    store::Store,
+};
+
+/// How many changes one read takes at most.
+const READ_BATCH: usize = 512;
+
+/// The position up to which this node has published; for shutdown, which
+/// waits until what it committed has gone out.
+#[derive(Clone)]
+pub struct Published(watch::Receiver<i64>);
+
+impl Published {
+    /// Waits (at most `within`) until everything up to `position` is published.
+    pub async fn reach(&mut self, position: i64, within: Duration) -> bool {
+        tokio::time::timeout(within, self.0.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())
+    }
+}
+
+pub struct Tail {
+    pub store: Store,
+    pub history: Arc<History>,
+    pub events: Events,
+    /// `log` is woken by this node's commits and other nodes' notifications.
+    pub wake: Arc<Wakeups>,
+    pub poll: Duration,
+}
+
+impl Tail {
+    /// Follows the log from `position` until `stop`.
+    pub fn start(self, position: i64, stop: CancellationToken) -> Published {
+        let (published, follower) = watch::channel(position);
+        tokio::spawn(self.follow(position, published, stop));
+        Published(follower)
+    }
+
+    async fn follow(self, mut position: i64, published: watch::Sender<i64>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.wake.log.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = stop.cancelled() => return,
+            }
+            loop {
+                let entries = match self.store.log_after(position, READ_BATCH).await {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        // Nothing is lost: the next wake or poll asks again from here.
+                        tracing::warn!(error = %e, position, "could not read the chat log");
+                        break;
+                    }
+                };
+                let full = entries.len() == READ_BATCH;
+                for entry in entries {
+                    if entry.seq != position + 1 {
+                        // Positions have no gaps (see store::log); one here is a bug to hear of.
+                        tracing::error!(expected = position + 1, got = entry.seq, "a gap in the chat log");
+                    }
+                    position = entry.seq;
+                    let frame = chat_message_frame(&entry.message);
+                    self.history.push(entry.seq, frame.clone());
+                    self.events.publish(Event::Chat { seq: entry.seq, frame });
+                }
+                published.send_replace(position);
+                if !full {
+                    break;
+                }
+            }
+        }
+    }
+}

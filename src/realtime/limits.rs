@@ -1,0 +1,40 @@
+//! Each user's chat allowance on this node, shared by all their tabs: a first,
+//! cheap check before a message is queued. The authority is the allowance
+//! stored beside the log (`store::log`), which holds across nodes; a user who
+//! is over their limit here is over it everywhere, so refusing early is exact.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use crate::rate::{Rate, TokenBucket};
+
+#[derive(Clone)]
+pub struct ChatLimits {
+    rate: Rate,
+    /// A plain map under a short lock: one lookup per message.
+    buckets: Arc<Mutex<HashMap<i64, TokenBucket>>>,
+}
+
+impl ChatLimits {
+    pub fn new(rate: Rate) -> Self {
+        Self { rate, buckets: Arc::default() }
+    }
+
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// Takes one token from the user's bucket.
+    pub fn try_take(&self, user_id: i64) -> bool {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.entry(user_id).or_insert_with(|| TokenBucket::full(self.rate)).try_take(self.rate)
+    }
+
+    /// Forgets buckets that have refilled (forgetting them changes nothing).
+    pub fn forget_full(&self) {
+        let rate = self.rate;
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, bucket| !bucket.is_full(rate));
+    }
+}

@@ -1,0 +1,106 @@
+//! Presence on one server: exact counts in memory.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{CountClock, Identity, PresenceSettings, Refused};
+use crate::realtime::{
+    protocol::{UserNotice, frame},
+    stream::{Event, Events},
+};
+
+pub struct Local {
+    /// Counts change together under one short-held lock; a std Mutex, because
+    /// the seat releases them in `Drop`, which cannot await, and no critical
+    /// section awaits anything.
+    state: Mutex<State>,
+    pub(super) counts: Arc<CountClock>,
+    events: Events,
+    settings: PresenceSettings,
+}
+
+#[derive(Default)]
+struct State {
+    connections: usize,
+    /// Open tabs per user; a user with none has no entry.
+    tabs: HashMap<i64, usize>,
+    /// The position of the latest announcement.
+    announced: i64,
+}
+
+impl Local {
+    /// Starts the count publisher; it stops at `stop`.
+    pub fn start(settings: PresenceSettings, events: Events, stop: CancellationToken) -> Arc<Self> {
+        let counts = CountClock::new(settings);
+        let local = Arc::new(Self { state: Mutex::default(), counts: counts.clone(), events, settings });
+        let source = local.clone();
+        tokio::spawn(counts.run(move || source.state().connections, stop));
+        local
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the counts half-updated
+        // (each critical section is plain arithmetic), so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn here(&self) -> usize {
+        self.state().connections
+    }
+
+    pub(super) fn join(&self, who: &Identity) -> Result<usize, Refused> {
+        let mut state = self.state();
+        let tabs = state.tabs.entry(who.user_id).or_insert(0);
+        if *tabs >= self.settings.max_tabs {
+            return Err(Refused::TooManyTabs);
+        }
+        *tabs += 1;
+        let first_tab = *tabs == 1;
+        state.connections += 1;
+        if first_tab {
+            self.announce(&mut state, &who.username, true);
+        }
+        let count = state.connections;
+        drop(state);
+        self.counts.changed();
+        Ok(count)
+    }
+
+    pub(super) fn leave(&self, who: &Identity) {
+        let mut state = self.state();
+        state.connections = state.connections.saturating_sub(1);
+        let last_tab = match state.tabs.get_mut(&who.user_id) {
+            Some(tabs) if *tabs > 1 => {
+                *tabs -= 1;
+                false
+            }
+            Some(_) => {
+                state.tabs.remove(&who.user_id);
+                true
+            }
+            None => false,
+        };
+        if last_tab {
+            self.announce(&mut state, &who.username, false);
+        }
+        drop(state);
+        self.counts.changed();
+    }
+
+    /// Sends the `user` event. Called under the state lock, so announcements
+    /// leave in the order the counts changed.
+    fn announce(&self, state: &mut State, username: &str, connected: bool) {
+        state.announced += 1;
+        let notice = UserNotice {
+            username,
+            current_users: state.connections,
+            online_users: state.tabs.len(),
+            connected,
+        };
+        self.events.publish(Event::Notice { seq: state.announced, frame: frame("user", &notice) });
+    }
+}

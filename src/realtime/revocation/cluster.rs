@@ -1,0 +1,40 @@
+//! What revocation adds on a cluster: sessions ended on any node close here
+//! too, and no cached copy outlives the notification.
+
+use tower_sessions::session::Id as SessionId;
+
+use super::Core;
+use crate::session_cache::Sessions;
+
+pub struct ClusterRevocation {
+    core: Core,
+    /// The session cache in front of the database, to forget ended sessions.
+    cache: Sessions,
+}
+
+impl ClusterRevocation {
+    pub fn new(core: Core, cache: Sessions) -> Self {
+        Self { core, cache }
+    }
+
+    pub(super) fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// A node (this one included) ended these sessions: close their sockets
+    /// here with `code`, and forget any cached copy so no request here can
+    /// use them from now on.
+    pub fn heard(&self, code: u16, sessions: &[SessionId]) {
+        for session in sessions {
+            self.cache.forget(session);
+            self.core.registry.end(session, code);
+        }
+    }
+
+    /// The listener was away and may have missed endings: forget every cached
+    /// session, then check the ones with sockets here against the database.
+    pub async fn after_gap(&self) {
+        self.cache.forget_all();
+        super::registry::sweep(&self.core.registry, &self.core.store).await;
+    }
+}

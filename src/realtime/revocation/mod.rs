@@ -1,0 +1,74 @@
+//! Revocation: when a session ends (logout, expiry, and later a ban or a
+//! password change), every socket opened with it closes. One interface, two
+//! implementations:
+//!
+//! - [`Revocation::Local`]: one server. The handler that ends a session
+//!   closes its sockets here at once; a periodic sweep catches expiry.
+//! - [`Revocation::Cluster`]: many nodes. Deleting a session row also
+//!   notifies every node, in the same transaction (`store::sessions`); each
+//!   node closes its sockets of it and forgets any cached copy
+//!   ([`ClusterRevocation::heard`]). A node whose listener missed
+//!   notifications forgets every cached session and sweeps its sessions
+//!   against the database as soon as it listens again.
+
+mod cluster;
+mod registry;
+
+use std::sync::Arc;
+
+pub use cluster::ClusterRevocation;
+pub use registry::{Registry, Watch};
+use tower_sessions::session::Id as SessionId;
+
+use crate::store::DatabaseSessions;
+
+#[derive(Clone)]
+pub enum Revocation {
+    Local(Arc<Core>),
+    Cluster(Arc<ClusterRevocation>),
+}
+
+/// What both have: the sockets of each session here, and the database to
+/// sweep against (the store itself, never a cache).
+pub struct Core {
+    registry: Arc<Registry>,
+    store: DatabaseSessions,
+}
+
+impl Core {
+    pub fn new(store: DatabaseSessions) -> Self {
+        Self { registry: Arc::default(), store }
+    }
+}
+
+impl Revocation {
+    fn core(&self) -> &Core {
+        match self {
+            Revocation::Local(core) => core,
+            Revocation::Cluster(cluster) => cluster.core(),
+        }
+    }
+
+    /// Registers a socket of `session`; it is told when the session ends.
+    pub fn watch(&self, session: SessionId) -> Watch {
+        self.core().registry.watch(session)
+    }
+
+    /// Closes this node's sockets of `session` with `code`. On a cluster the
+    /// other nodes hear of it from the database (the row's deletion notifies).
+    pub fn end_here(&self, session: &SessionId, code: u16) {
+        self.core().registry.end(session, code);
+    }
+
+    /// Closes every socket here with `code` (shutdown, or a node fencing itself).
+    pub fn end_all_here(&self, code: u16) {
+        self.core().registry.end_all(code);
+    }
+
+    /// Checks every session with a socket here against the database and
+    /// closes the sockets of those that are gone or expired.
+    pub async fn sweep(&self) {
+        let core = self.core();
+        registry::sweep(&core.registry, &core.store).await;
+    }
+}

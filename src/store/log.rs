@@ -1,0 +1,277 @@
+//! The chat log: one order of messages for every node.
+//!
+//! Positions come from the single `log_head` row, locked by each batch's
+//! transaction until it commits. So batches commit one after another in
+//! position order, on one node or many, and a reader that asks for
+//! `seq > last` never skips a batch that committed late (a sequence could not
+//! promise that: its values are taken at insert, not at commit). The lock is
+//! also what makes the per-user chat allowance exact across nodes: rows read
+//! and written while it is held are serialized with every other batch.
+
+use std::collections::{HashMap, hash_map::Entry};
+
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::{Store, StoreError};
+use crate::{
+    rate::{Allowance, Rate},
+    realtime::protocol::ChatMessage,
+};
+
+/// The notification channel that tells every node the log has grown; the
+/// payload is the new head position (a hint: readers always read by position).
+pub const LOG_CHANNEL: &str = "lobby_log";
+
+/// A message to append.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub user_id: i64,
+    pub body: &'a str,
+}
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed at this position (its id).
+    Appended(i64),
+    /// The user's allowance (all their tabs, on every node) was used up.
+    RateLimited,
+}
+
+/// One change of the log, as read back.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub seq: i64,
+    pub message: ChatMessage,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    seq: i64,
+    username: String,
+    body: String,
+    sent_at: i64,
+}
+
+impl From<Row> for LogEntry {
+    fn from(row: Row) -> Self {
+        LogEntry {
+            seq: row.seq,
+            message: ChatMessage {
+                id: row.id,
+                username: row.username,
+                message: row.body,
+                sent_at: from_millis(row.sent_at),
+            },
+        }
+    }
+}
+
+const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at
+                     FROM messages m JOIN users u ON u.id = m.user_id";
+
+impl Store {
+    /// Appends a batch in one transaction (group commit). Each message takes
+    /// a token from its author's allowance first; the accepted ones get the
+    /// next positions, in batch order.
+    #[tracing::instrument(skip_all, fields(messages = batch.len()))]
+    pub async fn append(&self, batch: &[NewMessage<'_>], rate: Rate) -> Result<Vec<Outcome>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let outcomes = append_sqlite(&mut tx, batch, rate).await?;
+                tx.commit().await?;
+                outcomes
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let outcomes = append_postgres(&mut tx, batch, rate).await?;
+                tx.commit().await?;
+                outcomes
+            }
+        })
+    }
+
+    /// The changes after `position`, in log order, at most `limit`.
+    pub async fn log_after(&self, position: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let sql = format!("{ENTRY} WHERE m.seq > $1 ORDER BY m.seq LIMIT $2");
+        let rows: Vec<Row> = super::on_engine!(self, |pool| {
+            sqlx::query_as(&sql).bind(position).bind(limit as i64).fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(LogEntry::from).collect())
+    }
+
+    /// The log's head, and the newest `count` messages up to it, oldest first:
+    /// what a node starts from. Anything committed after the head is read
+    /// later by position.
+    pub async fn log_tail(&self, count: usize) -> Result<(i64, Vec<LogEntry>), StoreError> {
+        let sql = format!("{ENTRY} WHERE m.seq <= $1 ORDER BY m.id DESC LIMIT $2");
+        let (head, rows): (i64, Vec<Row>) = super::on_engine!(self, |pool| {
+            let head =
+                sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(pool).await?;
+            let rows = sqlx::query_as(&sql).bind(head).bind(count as i64).fetch_all(pool).await?;
+            Ok::<_, sqlx::Error>((head, rows))
+        })?;
+        Ok((head, rows.into_iter().rev().map(LogEntry::from).collect()))
+    }
+}
+
+async fn append_sqlite(
+    tx: &mut Transaction<'static, Sqlite>,
+    batch: &[NewMessage<'_>],
+    rate: Rate,
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    // BEGIN IMMEDIATE took the write lock: nothing else writes until commit.
+    let head: i64 =
+        sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(&mut **tx).await?;
+    let now = now_millis();
+    let mut allowances = HashMap::new();
+    for message in batch {
+        if let Entry::Vacant(slot) = allowances.entry(message.user_id) {
+            let stored: Option<(f64, i64)> =
+                sqlx::query_as("SELECT tokens, updated_at FROM chat_allowance WHERE user_id = $1")
+                    .bind(message.user_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            slot.insert(stored.map(Allowance::from));
+        }
+    }
+    let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances);
+    for (id, message) in &accepted {
+        sqlx::query("INSERT INTO messages (id, user_id, body, sent_at, seq) VALUES ($1, $2, $3, $4, $1)")
+            .bind(id)
+            .bind(message.user_id)
+            .bind(message.body)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (user_id, allowance) in allowances {
+        sqlx::query(
+            "INSERT INTO chat_allowance (user_id, tokens, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(allowance.tokens)
+        .bind(allowance.updated_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
+        .bind(head + accepted.len() as i64)
+        .execute(&mut **tx)
+        .await?;
+    Ok(outcomes)
+}
+
+async fn append_postgres(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[NewMessage<'_>],
+    rate: Rate,
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    // The row lock on log_head is held until commit: batches from every node
+    // queue here, so they commit in position order. The database's clock
+    // stamps the batch, so times agree across nodes.
+    let (head, now): (i64, i64) = sqlx::query_as(
+        "SELECT position, (extract(epoch FROM now()) * 1000)::bigint FROM log_head WHERE id = 1 FOR UPDATE",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let users: Vec<i64> = batch.iter().map(|m| m.user_id).collect();
+    let stored: Vec<(i64, f64, i64)> =
+        sqlx::query_as("SELECT user_id, tokens, updated_at FROM chat_allowance WHERE user_id = ANY($1)")
+            .bind(&users)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut allowances: HashMap<i64, Option<Allowance>> = users.iter().map(|u| (*u, None)).collect();
+    for (user_id, tokens, updated_ms) in stored {
+        allowances.insert(user_id, Some(Allowance::from((tokens, updated_ms))));
+    }
+    let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances);
+    if !accepted.is_empty() {
+        let ids: Vec<i64> = accepted.iter().map(|(id, _)| *id).collect();
+        let authors: Vec<i64> = accepted.iter().map(|(_, m)| m.user_id).collect();
+        let bodies: Vec<&str> = accepted.iter().map(|(_, m)| m.body).collect();
+        sqlx::query(
+            "INSERT INTO messages (id, user_id, body, sent_at, seq)
+             SELECT id, user_id, body, $4, id FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t (id, user_id, body)",
+        )
+        .bind(&ids)
+        .bind(&authors)
+        .bind(&bodies)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let (users, tokens, updated): (Vec<i64>, Vec<f64>, Vec<i64>) =
+        allowances.into_iter().map(|(u, a)| (u, a.tokens, a.updated_ms)).collect();
+    sqlx::query(
+        "INSERT INTO chat_allowance (user_id, tokens, updated_at)
+         SELECT * FROM unnest($1::bigint[], $2::float8[], $3::bigint[])
+         ON CONFLICT (user_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+    )
+    .bind(&users)
+    .bind(&tokens)
+    .bind(&updated)
+    .execute(&mut **tx)
+    .await?;
+    if !accepted.is_empty() {
+        // One notification per batch, delivered at commit: a notifying commit
+        // takes a cluster-wide lock, so never one per message.
+        let new_head = head + accepted.len() as i64;
+        sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
+            .bind(new_head)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(LOG_CHANNEL)
+            .bind(new_head.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(outcomes)
+}
+
+/// Takes each message's token from its author's allowance, in batch order,
+/// and numbers the accepted ones from `head + 1`. Returns the outcomes, the
+/// accepted messages with their positions, and the allowances to store.
+#[allow(clippy::type_complexity)]
+fn decide<'b, 'a>(
+    batch: &'b [NewMessage<'a>],
+    head: i64,
+    now_ms: i64,
+    rate: Rate,
+    stored: HashMap<i64, Option<Allowance>>,
+) -> (Vec<Outcome>, Vec<(i64, &'b NewMessage<'a>)>, HashMap<i64, Allowance>) {
+    let mut allowances: HashMap<i64, Allowance> = stored
+        .into_iter()
+        .map(|(user, allowance)| (user, allowance.unwrap_or_else(|| Allowance::full(rate, now_ms))))
+        .collect();
+    let mut next = head;
+    let mut accepted = Vec::with_capacity(batch.len());
+    let outcomes = batch
+        .iter()
+        .map(|message| {
+            let allowance =
+                allowances.entry(message.user_id).or_insert_with(|| Allowance::full(rate, now_ms));
+            if allowance.try_take(rate, now_ms) {
+                next += 1;
+                accepted.push((next, message));
+                Outcome::Appended(next)
+            } else {
+                Outcome::RateLimited
+            }
+        })
+        .collect();
+    (outcomes, accepted, allowances)
+}
+
+fn now_millis() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn from_millis(millis: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}

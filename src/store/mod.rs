@@ -1,0 +1,211 @@
+//! The storage seam. Every SQL statement Lobby runs is under this module, in
+//! domain terms: callers ask for "the user named alice" or "the log after
+//! position 41", never for a pool or a row. `DATABASE_URL`'s scheme picks the
+//! engine once, at start.
+//!
+//! Most statements are written once and run on both engines ([`on_engine!`]):
+//! `$N` placeholders, `RETURNING`, `ON CONFLICT` and `lower()` mean the same
+//! on SQLite and PostgreSQL, and both keep times as unix integers. Where the
+//! engines differ (taking the log's lock, notifications, the cluster's tables)
+//! each engine's statements stand side by side in the same function.
+//!
+//! - [`users`]: the accounts.
+//! - [`log`]: the chat log, appended in commit order and read back by position.
+//! - [`sessions`]: each engine's tower-sessions store behind one type.
+//! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
+
+pub mod cluster;
+pub mod log;
+pub mod sessions;
+mod users;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+pub use log::{LogEntry, NewMessage, Outcome};
+pub use sessions::DatabaseSessions;
+pub use users::CreateUserError;
+
+use crate::config::{DatabaseTuning, DatabaseUrl, Synchronous};
+
+/// Each engine's migrations are compiled into the binary; `sqlx migrate run
+/// --source migrations/<engine>` applies the same folder with the same bookkeeping.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database, on whichever engine `DATABASE_URL` named. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// One file, one server: the embedded default.
+    Sqlite,
+    /// One database, any number of nodes.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a URL's scheme names.
+    pub fn of(url: &DatabaseUrl) -> Option<Engine> {
+        let scheme = url.expose().split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Engine::Sqlite),
+            "postgres" | "postgresql" => Some(Engine::Postgres),
+            _ => None,
+        }
+    }
+}
+
+/// A statement that failed; the database is down, full or refused it.
+#[derive(Debug, thiserror::Error)]
+#[error("the database failed: {0}")]
+pub struct StoreError(#[from] sqlx::Error);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "DATABASE_URL {url} is not a database URL Lobby understands (expected sqlite://PATH or postgres://USER@HOST/DATABASE)"
+    )]
+    UnknownScheme { url: String },
+    #[error("DATABASE_URL {url} is not a valid database URL: {source}")]
+    BadUrl { url: String, source: sqlx::Error },
+    #[error("could not open the database at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("could not apply the migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Runs `$body` with `$pool` bound to this store's pool, whichever engine it
+/// is: the body is compiled once per engine, so one statement serves both.
+macro_rules! on_engine {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_engine;
+
+impl Store {
+    /// Opens the pool. SQLite gets WAL (readers never block the writer), a
+    /// busy timeout (writers queue instead of failing with "database is
+    /// locked"), foreign keys, and the file is created if it does not exist.
+    /// PostgreSQL connections get time limits, so no statement, lock wait or
+    /// forgotten transaction can hold the database forever.
+    pub async fn connect(url: &DatabaseUrl, tuning: &DatabaseTuning) -> Result<Store, DbError> {
+        let bad_url = |source| DbError::BadUrl { url: url.to_string(), source };
+        let failed = |source| DbError::Connect { url: url.to_string(), source };
+        match Engine::of(url) {
+            Some(Engine::Sqlite) => {
+                let options = SqliteConnectOptions::from_str(url.expose())
+                    .map_err(bad_url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(match tuning.sqlite_synchronous {
+                        Synchronous::Normal => SqliteSynchronous::Normal,
+                        Synchronous::Full => SqliteSynchronous::Full,
+                    })
+                    .busy_timeout(tuning.busy_timeout)
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(tuning.pool_size.max(1))
+                    .acquire_timeout(tuning.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(failed)?;
+                Ok(Store::Sqlite(pool))
+            }
+            Some(Engine::Postgres) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(tuning.pool_size.max(1))
+                    .acquire_timeout(tuning.acquire_timeout)
+                    .connect_with(postgres_options(url, tuning).map_err(bad_url)?)
+                    .await
+                    .map_err(failed)?;
+                Ok(Store::Postgres(pool))
+            }
+            None => Err(DbError::UnknownScheme { url: url.to_string() }),
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Store::Sqlite(_) => Engine::Sqlite,
+            Store::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies this engine's migrations. On PostgreSQL the migrator holds an
+    /// advisory lock, so nodes starting together migrate once.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self {
+            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_engine!(self, |pool| pool.close().await)
+    }
+
+    /// The session store on this database.
+    pub fn sessions(&self) -> DatabaseSessions {
+        DatabaseSessions::on(self)
+    }
+
+    /// Can the database take a write right now? On SQLite, taking the write
+    /// lock and releasing it writes nothing, but fails when the file cannot be
+    /// written or another process holds the lock past the busy timeout. On
+    /// PostgreSQL, the server must be a primary (not a standby in recovery).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => pool.begin_with("BEGIN IMMEDIATE").await?.rollback().await?,
+            Store::Postgres(pool) => {
+                let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(pool).await?;
+                if standby {
+                    return Err(StoreError(sqlx::Error::Protocol(
+                        "the database is a read-only standby".into(),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL session settings for every pooled connection: a statement that
+/// runs, waits for a lock, or sits idle inside a transaction past these is
+/// ended by the server, so a stuck node cannot hold the log's lock forever.
+pub(crate) fn postgres_options(
+    url: &DatabaseUrl,
+    tuning: &DatabaseTuning,
+) -> Result<PgConnectOptions, sqlx::Error> {
+    let millis = |d: Duration| format!("{}", d.as_millis().max(1));
+    Ok(PgConnectOptions::from_str(url.expose())?.application_name("lobby").options([
+        ("statement_timeout", millis(tuning.statement_timeout)),
+        ("lock_timeout", millis(tuning.busy_timeout)),
+        ("idle_in_transaction_session_timeout", millis(tuning.statement_timeout * 2)),
+    ]))
+}
+
+/// Did the statement break the unique constraint `name` (a name already taken)?
+/// SQLite reports the index by name in its message; PostgreSQL names it.
+fn violates(err: &sqlx::Error, name: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.constraint() == Some(name) || db.message().contains(name)
+        }
+        _ => false,
+    }
+}
