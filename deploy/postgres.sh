@@ -3,7 +3,9 @@
 # trying a cluster on one machine. Nothing is installed or left behind.
 #
 #   deploy/postgres.sh start DIR PORT   initdb (if DIR is new) and start; prints the URL
-#   deploy/postgres.sh stop DIR         stop it (fast) — the data stays in DIR
+#   deploy/postgres.sh stop DIR         stop it (fast); the data stays in DIR
+#   deploy/postgres.sh crash DIR        restart it as after a crash (-m immediate: no
+#                                       checkpoint, clients cut off, crash recovery)
 #
 # initdb refuses to run as root, so as root the cluster belongs to the
 # `postgres` user (created by Debian's postgresql package).
@@ -23,7 +25,7 @@ as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-cmd=${1:?usage: postgres.sh start DIR PORT | stop DIR}
+cmd=${1:?usage: postgres.sh start DIR PORT | stop DIR | crash DIR}
 dir=${2:?a directory}
 case "$cmd" in
   start)
@@ -43,8 +45,11 @@ case "$cmd" in
   stop)
     as_owner "$BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
     ;;
+  crash)
+    as_owner "$BIN/pg_ctl" -D "$dir" -m immediate -w -t 60 restart >/dev/null
+    ;;
   *)
-    echo "usage: postgres.sh start DIR PORT | stop DIR" >&2
+    echo "usage: postgres.sh start DIR PORT | stop DIR | crash DIR" >&2
     exit 2
     ;;
 esac

@@ -418,7 +418,7 @@ async fn a_bad_database_url_is_a_clear_startup_error() {
 async fn a_database_that_cannot_be_used_gives_503_and_recovers() {
     if common::db::skip_on_postgres(
         "a_database_that_cannot_be_used",
-        "SQLite's write lock; tests/faults.rs stops PostgreSQL instead",
+        "SQLite's write lock; tests/cluster.rs crashes PostgreSQL instead",
     ) {
         return;
     }
@@ -527,4 +527,67 @@ async fn repeated_failed_logins_for_a_name_are_throttled() {
     app.user("victor").await;
     let res = app.login(&app.client(), "VICTOR", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "another name logs in as usual");
+}
+
+/// A `lobby.db` made by the first release (its three migrations, its rows)
+/// is served by this one with no step from its owner: migrations catch up
+/// at start, accounts log in, old messages keep their ids and order.
+#[tokio::test]
+async fn a_database_from_the_first_release_keeps_working() {
+    if common::db::skip_on_postgres(
+        "a_database_from_the_first_release_keeps_working",
+        "the first release ran on SQLite only",
+    ) {
+        return;
+    }
+    use argon2::{PasswordHasher, password_hash::SaltString};
+    let db = TestDb::fresh().await;
+    let first_release = tempfile::TempDir::new().unwrap();
+    for file in ["20261122000001_users.sql", "20261122000002_sessions.sql", "20261122000003_messages.sql"] {
+        std::fs::copy(format!("migrations/sqlite/{file}"), first_release.path().join(file)).unwrap();
+    }
+    let options = db.url().parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap().create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(first_release.path()).await.unwrap().run(&pool).await.unwrap();
+    let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+    let hash = argon2::Argon2::default().hash_password(PASSWORD.as_bytes(), &salt).unwrap().to_string();
+    sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES ('olive', $1, 0)")
+        .bind(&hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for text in ["first", "second", "third"] {
+        sqlx::query("INSERT INTO messages (user_id, body, sent_at) VALUES (1, $1, 1764000000000)")
+            .bind(text)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let app = start(std::sync::Arc::new(db), |_| {}).await;
+    let client = app.client();
+    assert_eq!(
+        app.login(&client, "olive", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER,
+        "the old account logs in"
+    );
+    let cookie = format!("{}={}", lobby::web::SESSION_COOKIE, {
+        let res = app.login(&app.bare_client(), "olive", PASSWORD).await;
+        session_cookie(&res).unwrap()
+    });
+    let mut ws = common::ws::Ws::open(&app.base, &cookie).await;
+    let history = ws.until("chat history").await;
+    let old: Vec<(i64, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_i64().unwrap(), m["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(old, vec![(1, "first"), (2, "second"), (3, "third")]);
+    ws.chat("fourth").await;
+    assert_eq!(ws.until("chat message").await["id"], 4, "new messages continue the old ids");
+    let applied = app.scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").await;
+    let files = std::fs::read_dir("migrations/sqlite").unwrap().count() as i64;
+    assert_eq!(applied, files, "the new migrations were applied at start");
 }

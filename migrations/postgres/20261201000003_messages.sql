@@ -26,3 +26,13 @@ CREATE TABLE chat_allowance (
     tokens     DOUBLE PRECISION NOT NULL,
     updated_at BIGINT           NOT NULL -- unix milliseconds
 );
+
+-- Each committed batch, by its id, with what became of each of its messages.
+-- A batch retried after its commit's answer was lost (the connection broke,
+-- the server crashed at the wrong moment) finds its first attempt here
+-- instead of being stored twice. Rows are pruned after a while.
+CREATE TABLE log_batches (
+    id       TEXT   PRIMARY KEY,
+    outcomes TEXT   NOT NULL, -- per message: its position, or "r" (refused: rate limited)
+    at       BIGINT NOT NULL  -- unix milliseconds
+);

@@ -82,7 +82,7 @@ impl Listener {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(self.timing.node_ttl)
-            .connect_lazy_with(self.options.clone());
+            .connect_lazy_with(self.options.clone().application_name(&listener_name(&self.name)));
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
             Err(e) => return Lost::Error(e),
@@ -159,6 +159,16 @@ impl Listener {
         let revocation = self.revocation.clone();
         tokio::spawn(async move { revocation.after_gap().await });
     }
+}
+
+/// How the listening connection shows in `pg_stat_activity.application_name`
+/// (at most 63 bytes).
+pub fn listener_name(node: &str) -> String {
+    let mut name = format!("lobby listener {node}");
+    while name.len() > 63 {
+        name.remove(15);
+    }
+    name
 }
 
 /// "CODE ID ID …" (see `store::sessions::revocation_payload`).

@@ -50,10 +50,14 @@ pub struct Wakeups {
     pub presence: Notify,
 }
 
-/// "host:pid", to tell nodes apart in the `nodes` table and the logs.
+/// "host:pid/n", to tell nodes apart in the `nodes` table, in
+/// `pg_stat_activity` and in the logs (n counts nodes started in this
+/// process: tests run several).
 pub fn node_name() -> String {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "node".to_owned());
-    format!("{host}:{}", std::process::id())
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    format!("{host}:{}/{n}", std::process::id())
 }

@@ -29,6 +29,17 @@ pub struct NewMessage<'a> {
     pub body: &'a str,
 }
 
+/// A batch of messages committed together.
+#[derive(Debug, Clone)]
+pub struct Batch<'a> {
+    /// Unique per batch (random); the same on every attempt at it.
+    pub id: String,
+    pub messages: Vec<NewMessage<'a>>,
+    /// An earlier attempt failed: it may have committed all the same (its
+    /// answer lost), so look for it first.
+    pub retried: bool,
+}
+
 /// What became of one message of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,9 +85,10 @@ const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at
 impl Store {
     /// Appends a batch in one transaction (group commit). Each message takes
     /// a token from its author's allowance first; the accepted ones get the
-    /// next positions, in batch order.
-    #[tracing::instrument(skip_all, fields(messages = batch.len()))]
-    pub async fn append(&self, batch: &[NewMessage<'_>], rate: Rate) -> Result<Vec<Outcome>, StoreError> {
+    /// next positions, in batch order. A retried batch that had committed
+    /// after all gets its first answer back, and is not stored twice.
+    #[tracing::instrument(skip_all, fields(messages = batch.messages.len(), retried = batch.retried))]
+    pub async fn append(&self, batch: &Batch<'_>, rate: Rate) -> Result<Vec<Outcome>, StoreError> {
         Ok(match self {
             Store::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -91,6 +103,19 @@ impl Store {
                 outcomes
             }
         })
+    }
+
+    /// Forgets batches committed before `older_than_ms` (unix milliseconds):
+    /// no retry is that late.
+    pub async fn prune_batches(&self, older_than_ms: i64) -> Result<(), StoreError> {
+        super::on_engine!(self, |pool| {
+            sqlx::query("DELETE FROM log_batches WHERE at < $1")
+                .bind(older_than_ms)
+                .execute(pool)
+                .await
+                .map(drop)
+        })?;
+        Ok(())
     }
 
     /// The changes after `position`, in log order, at most `limit`.
@@ -117,15 +142,47 @@ impl Store {
     }
 }
 
+const EARLIER_ATTEMPT: &str = "SELECT outcomes FROM log_batches WHERE id = $1";
+const RECORD_BATCH: &str = "INSERT INTO log_batches (id, outcomes, at) VALUES ($1, $2, $3)";
+
+/// "41,42,r,43": each message's position, or "r" for refused.
+fn encode_outcomes(outcomes: &[Outcome]) -> String {
+    let parts: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Appended(id) => id.to_string(),
+            Outcome::RateLimited => "r".to_owned(),
+        })
+        .collect();
+    parts.join(",")
+}
+
+fn decode_outcomes(text: &str) -> Vec<Outcome> {
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().map_or(Outcome::RateLimited, Outcome::Appended))
+        .collect()
+}
+
 async fn append_sqlite(
     tx: &mut Transaction<'static, Sqlite>,
-    batch: &[NewMessage<'_>],
+    batch: &Batch<'_>,
     rate: Rate,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    // BEGIN IMMEDIATE took the write lock: nothing else writes until commit.
+    // BEGIN IMMEDIATE took the write lock: nothing else writes until commit,
+    // so an earlier attempt at this batch either committed before, or never.
+    if batch.retried {
+        let earlier: Option<String> =
+            sqlx::query_scalar(EARLIER_ATTEMPT).bind(&batch.id).fetch_optional(&mut **tx).await?;
+        if let Some(outcomes) = earlier {
+            return Ok(decode_outcomes(&outcomes));
+        }
+    }
     let head: i64 =
         sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(&mut **tx).await?;
     let now = now_millis();
+    let batch_id = &batch.id;
+    let batch = &batch.messages;
     let mut allowances = HashMap::new();
     for message in batch {
         if let Entry::Vacant(slot) = allowances.entry(message.user_id) {
@@ -162,22 +219,38 @@ async fn append_sqlite(
         .bind(head + accepted.len() as i64)
         .execute(&mut **tx)
         .await?;
+    sqlx::query(RECORD_BATCH)
+        .bind(batch_id)
+        .bind(encode_outcomes(&outcomes))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(outcomes)
 }
 
 async fn append_postgres(
     tx: &mut Transaction<'static, Postgres>,
-    batch: &[NewMessage<'_>],
+    batch: &Batch<'_>,
     rate: Rate,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     // The row lock on log_head is held until commit: batches from every node
-    // queue here, so they commit in position order. The database's clock
-    // stamps the batch, so times agree across nodes.
+    // queue here, so they commit in position order (and an earlier attempt
+    // at this batch either committed before we got the lock, or never will).
+    // The database's clock stamps the batch, so times agree across nodes.
     let (head, now): (i64, i64) = sqlx::query_as(
         "SELECT position, (extract(epoch FROM now()) * 1000)::bigint FROM log_head WHERE id = 1 FOR UPDATE",
     )
     .fetch_one(&mut **tx)
     .await?;
+    if batch.retried {
+        let earlier: Option<String> =
+            sqlx::query_scalar(EARLIER_ATTEMPT).bind(&batch.id).fetch_optional(&mut **tx).await?;
+        if let Some(outcomes) = earlier {
+            return Ok(decode_outcomes(&outcomes));
+        }
+    }
+    let batch_id = &batch.id;
+    let batch = &batch.messages;
     let users: Vec<i64> = batch.iter().map(|m| m.user_id).collect();
     let stored: Vec<(i64, f64, i64)> =
         sqlx::query_as("SELECT user_id, tokens, updated_at FROM chat_allowance WHERE user_id = ANY($1)")
@@ -230,6 +303,12 @@ async fn append_postgres(
             .execute(&mut **tx)
             .await?;
     }
+    sqlx::query(RECORD_BATCH)
+        .bind(batch_id)
+        .bind(encode_outcomes(&outcomes))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(outcomes)
 }
 
@@ -274,4 +353,17 @@ fn now_millis() -> i64 {
 pub(crate) fn from_millis(millis: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_round_trip() {
+        let outcomes = vec![Outcome::Appended(41), Outcome::RateLimited, Outcome::Appended(42)];
+        assert_eq!(encode_outcomes(&outcomes), "41,r,42");
+        assert_eq!(decode_outcomes(&encode_outcomes(&outcomes)), outcomes);
+        assert_eq!(decode_outcomes(""), vec![]);
+    }
 }

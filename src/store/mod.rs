@@ -27,7 +27,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use log::{LogEntry, NewMessage, Outcome};
+pub use log::{Batch, LogEntry, NewMessage, Outcome};
 pub use sessions::DatabaseSessions;
 pub use users::CreateUserError;
 

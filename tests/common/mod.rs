@@ -3,6 +3,7 @@
 //! a real HTTP client with a cookie jar.
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
+pub mod cluster;
 pub mod db;
 pub mod ws;
 

@@ -178,3 +178,111 @@ impl Ws {
         seen
     }
 }
+
+/// A socket read all the time by a task of its own (so it answers pings and
+/// never stalls), which keeps every event it saw for the test to look at.
+pub struct Recorder {
+    seen: std::sync::Arc<std::sync::Mutex<Recorded>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Recorded {
+    events: Vec<(String, Value)>,
+    count: Option<u64>,
+    /// `Some(code)` once the socket closed.
+    closed: Option<Option<u16>>,
+}
+
+impl Recorder {
+    /// Starts recording `ws` (knowing the count it has already seen).
+    pub fn spawn(mut ws: Ws) -> Recorder {
+        let seen =
+            std::sync::Arc::new(std::sync::Mutex::new(Recorded { count: ws.count, ..Recorded::default() }));
+        let record = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let frame = ws.stream.next().await;
+                let mut seen = record.lock().unwrap();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let v: Value = serde_json::from_str(text.as_str()).expect("frames are JSON");
+                        let event = v["event"].as_str().unwrap_or_default().to_owned();
+                        if event == "user count" {
+                            seen.count = v["data"].as_u64();
+                        }
+                        seen.events.push((event, v["data"].clone()));
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        seen.closed = Some(frame.map(|f| f.code.into()));
+                        return;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => {
+                        seen.closed.get_or_insert(None);
+                        return;
+                    }
+                }
+            }
+        });
+        Recorder { seen, task }
+    }
+
+    pub fn count(&self) -> Option<u64> {
+        self.seen.lock().unwrap().count
+    }
+
+    pub fn closed(&self) -> Option<Option<u16>> {
+        self.seen.lock().unwrap().closed
+    }
+
+    /// The events named `name`, in order.
+    pub fn events(&self, name: &str) -> Vec<Value> {
+        self.seen.lock().unwrap().events.iter().filter(|(e, _)| e == name).map(|(_, d)| d.clone()).collect()
+    }
+
+    /// How many `user` announcements of `username` with this `connected`.
+    pub fn announced(&self, username: &str, connected: bool) -> usize {
+        self.events("user")
+            .iter()
+            .filter(|n| n["username"] == username && n["connected"] == connected)
+            .count()
+    }
+
+    /// The ids of every chat message seen, history first, in order.
+    pub fn chat_ids(&self) -> Vec<i64> {
+        let seen = self.seen.lock().unwrap();
+        let mut ids = Vec::new();
+        for (event, data) in &seen.events {
+            match event.as_str() {
+                "chat history" => {
+                    ids.extend(data.as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()))
+                }
+                "chat message" => ids.push(data["id"].as_i64().unwrap()),
+                _ => {}
+            }
+        }
+        ids
+    }
+
+    pub async fn until_count(&self, n: u64, within: Duration) -> bool {
+        crate::common::eventually(within, || async { self.count() == Some(n) }).await
+    }
+
+    pub async fn until_closed(&self, within: Duration) -> Option<Option<u16>> {
+        crate::common::eventually(within, || async { self.closed().is_some() }).await;
+        self.closed()
+    }
+
+    pub async fn until_chat(&self, id: i64, within: Duration) -> bool {
+        crate::common::eventually(within, || async { self.chat_ids().last().is_some_and(|last| *last >= id) })
+            .await
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Dropping the task drops the socket: its TCP connection ends.
+        self.task.abort();
+    }
+}

@@ -15,11 +15,13 @@ use crate::{
     cluster::Wakeups,
     rate::Rate,
     realtime::protocol::ChatText,
-    store::{NewMessage, Outcome, Store},
+    store::{Batch, NewMessage, Outcome, Store},
 };
 
 /// How many messages one transaction takes at most.
 const MAX_BATCH: usize = 512;
+/// How long a batch's record is kept, for a retry to find (retries take seconds).
+const KEEP_BATCHES: Duration = Duration::from_secs(600);
 /// Attempts at committing a batch before its senders are told it failed.
 const RETRY_DELAYS: [Duration; 3] =
     [Duration::from_millis(50), Duration::from_millis(250), Duration::from_secs(1)];
@@ -97,6 +99,7 @@ async fn run(
     let mut posts = Vec::with_capacity(MAX_BATCH);
     let mut flushes = Vec::new();
     let mut last_committed = 0;
+    let mut last_pruned = tokio::time::Instant::now();
     loop {
         let received = tokio::select! {
             received = commands.recv_many(&mut batch, MAX_BATCH) => received,
@@ -121,6 +124,13 @@ async fn run(
             }
             wake.log.notify_one();
         }
+        if last_pruned.elapsed() >= KEEP_BATCHES {
+            last_pruned = tokio::time::Instant::now();
+            let cutoff = time::OffsetDateTime::now_utc() - KEEP_BATCHES;
+            if let Err(e) = store.prune_batches((cutoff.unix_timestamp_nanos() / 1_000_000) as i64).await {
+                tracing::debug!(error = %e, "could not prune old batch records");
+            }
+        }
         for done in flushes.drain(..) {
             let _ = done.send(last_committed);
         }
@@ -128,22 +138,30 @@ async fn run(
     tracing::debug!("sequencer stopped");
 }
 
+/// A batch id no other batch has: 128 random bits.
+fn batch_id() -> String {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    format!("{:016x}{:016x}", OsRng.next_u64(), OsRng.next_u64())
+}
+
 /// Commits the batch and answers its senders; returns the last position committed.
 async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64> {
     let messages: Vec<NewMessage<'_>> =
         posts.iter().map(|p| NewMessage { user_id: p.user_id, body: p.text.as_str() }).collect();
+    let mut batch = Batch { id: batch_id(), messages, retried: false };
     let mut attempt = 0;
     let outcomes = loop {
-        match store.append(&messages, rate).await {
+        match store.append(&batch, rate).await {
             Ok(outcomes) => break outcomes,
             Err(e) if attempt < RETRY_DELAYS.len() => {
                 tracing::warn!(error = %e, attempt, "committing chat messages failed; retrying");
                 tokio::time::sleep(RETRY_DELAYS[attempt]).await;
                 attempt += 1;
+                batch.retried = true;
             }
             Err(e) => {
                 tracing::error!(error = %e, messages = posts.len(), "chat messages could not be saved");
-                drop(messages);
+                drop(batch);
                 for post in posts.drain(..) {
                     let _ = post.saved.send(Err(NotSent::NotSaved));
                 }
@@ -151,7 +169,7 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
             }
         }
     };
-    drop(messages);
+    drop(batch);
     let mut last = None;
     for (post, outcome) in posts.drain(..).zip(outcomes) {
         let _ = post.saved.send(match outcome {

@@ -49,6 +49,10 @@ use crate::{
 const KEEP_ANNOUNCEMENTS: Duration = Duration::from_secs(600);
 /// How many announcements one read takes at most.
 const READ_BATCH: usize = 512;
+/// The least time between two reads of the announcements and counts: in a
+/// storm every node's batch notifies every other node, and one read per
+/// spacing serves them all (counts go out on a 30 ms trailing edge anyway).
+const READ_SPACING: Duration = Duration::from_millis(20);
 
 pub struct Cluster {
     store: ClusterStore,
@@ -129,6 +133,10 @@ impl Cluster {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn node(&self) -> i64 {
@@ -318,8 +326,14 @@ impl Cluster {
         }
     }
 
-    /// At shutdown: this node's users with no tab elsewhere are announced as left.
+    /// At shutdown: this node's users with no tab elsewhere are announced as
+    /// left, and upgrades still waiting for a seat are refused.
     async fn leave_cluster(&self) {
+        self.fenced.store(true, Ordering::Relaxed);
+        let waiting = std::mem::take(&mut self.state().waiting);
+        for answer in waiting.into_values().flatten() {
+            let _ = answer.send(Err(Refused::Unavailable));
+        }
         if let Err(e) = self.store.deregister(self.node()).await {
             tracing::warn!(error = %e, "could not leave the cluster; the others will count this node out");
         }
@@ -357,6 +371,7 @@ impl Cluster {
                 }
                 Err(e) => tracing::debug!(error = %e, "could not read the other nodes' counts"),
             }
+            tokio::time::sleep(READ_SPACING).await;
         }
     }
 }

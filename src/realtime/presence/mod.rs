@@ -100,6 +100,14 @@ impl Presence {
         }
     }
 
+    /// This node's name in the cluster (`None`: a single server).
+    pub fn node_name(&self) -> Option<String> {
+        match self {
+            Presence::Local(_) => None,
+            Presence::Cluster(cluster) => Some(cluster.name().to_owned()),
+        }
+    }
+
     /// Open authenticated connections on this node.
     pub fn here(&self) -> usize {
         match self {
