@@ -86,6 +86,7 @@ impl Application {
                 config.login_failure_burst,
                 config.login_failure_refill,
             ),
+            proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
         };
         let session_cleanup =
             tokio::spawn(delete_expired_sessions(database_sessions, config.session_cleanup_interval));
@@ -127,7 +128,9 @@ impl Application {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        let served = axum::serve(listener, router).with_graceful_shutdown(sockets_closed).await;
+        // Every request carries its TCP peer (see web::client).
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service).with_graceful_shutdown(sockets_closed).await;
         realtime_tasks.finish().await;
         session_cleanup.abort();
         store.close().await;

@@ -43,6 +43,13 @@ pub struct Config {
     #[arg(long, env = "SESSION_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
 
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose
+    /// X-Forwarded-For is believed: behind them, the client's address is the
+    /// last one in that header they did not add themselves. Empty: the TCP
+    /// peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNet>,
+
     /// Failed logins a name may have in a burst before it must wait…
     #[arg(long, env = "LOGIN_FAILURE_BURST", default_value_t = 10)]
     pub login_failure_burst: u32,
@@ -151,6 +158,23 @@ pub struct LiveTuning {
     pub node_ttl: Duration,
 }
 
+/// A trusted proxy: one address (`10.0.0.5`) or a range (`10.0.0.0/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl std::str::FromStr for ProxyNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(net) = s.parse::<ipnet::IpNet>() {
+            return Ok(Self(net));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| Self(ipnet::IpNet::from(ip)))
+            .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR range (such as 10.0.0.0/8)"))
+    }
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
     Normal,
@@ -218,6 +242,15 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Config::command().debug_assert();
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let c = Config::parse_from(["lobby", "--trusted-proxies", "127.0.0.1,10.0.0.0/8,::1"]);
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[1].0.contains(&"10.2.3.4".parse::<std::net::IpAddr>().unwrap()));
+        assert!(Config::try_parse_from(["lobby", "--trusted-proxies", "nginx"]).is_err());
+        assert!(Config::defaults().trusted_proxies.is_empty());
     }
 
     #[test]

@@ -33,9 +33,9 @@ impl Server {
             .env("CHAT_RATE", "1000000")
             .current_dir(dir.path())
             .stdin(Stdio::null())
-            // The server logs to stdout; ours carries the JSON figures, so its
-            // logs join our stderr.
-            .stdout(stderr_copy())
+            // The server logs to stderr, which joins ours; our stdout carries
+            // only the JSON figures.
+            .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in env {
             command.env(k, v);
@@ -97,9 +97,4 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
-}
-
-fn stderr_copy() -> Stdio {
-    use std::os::fd::AsFd;
-    std::io::stderr().as_fd().try_clone_to_owned().map_or_else(|_| Stdio::null(), Stdio::from)
 }

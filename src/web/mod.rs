@@ -1,6 +1,7 @@
 //! HTTP: the router, its shared state and the layers around it.
 
 mod auth;
+pub mod client;
 pub mod error;
 mod health;
 mod next;
@@ -42,6 +43,7 @@ pub struct AppState {
     pub origin: PublicOrigin,
     pub realtime: Realtime,
     pub login_throttle: crate::accounts::LoginThrottle,
+    pub proxies: client::TrustedProxies,
 }
 
 pub struct SessionSettings {
@@ -79,12 +81,16 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/healthz", get(health::healthz))
         .nest_service("/public", ServeDir::new(public_dir()).fallback(get(site::not_found)));
 
+    let proxies = state.proxies.clone();
     let app = with_session
         .merge(without_session)
         .layer(middleware::from_fn_with_state(state.origin.clone(), origin::guard))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
     with_security_headers(app)
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |request: &Request| request_span(request, &proxies)),
+        )
         .with_state(state)
 }
 
@@ -115,10 +121,15 @@ async fn session_store_failure(response: Response) -> Response {
 }
 
 /// One span per request, named by the matched route (not the raw path, which
-/// would make every `/public/…` file its own span name).
-fn request_span(request: &Request) -> tracing::Span {
+/// would make every `/public/…` file its own span name), with the client's
+/// address (behind a trusted proxy, the one it forwarded).
+fn request_span(request: &Request, proxies: &client::TrustedProxies) -> tracing::Span {
     let route = request.extensions().get::<MatchedPath>().map_or("(unmatched)", |p| p.as_str());
-    tracing::info_span!("request", method = %request.method(), route)
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| proxies.client(info.0.ip(), request.headers()));
+    tracing::info_span!("request", method = %request.method(), route, client = ?client)
 }
 
 /// `public/` beside the crate when run from a checkout; otherwise relative to

@@ -257,3 +257,78 @@ async fn screenshots_at_desktop_and_phone_widths() {
     alice.assert_clean_console(&[401]).await;
     alice.close().await;
 }
+
+/// The cluster as a person meets it: nginx in front of two nodes on one
+/// PostgreSQL, no sticky sessions. Two people, tabs landing on different
+/// nodes; counts, chat and logout behave as on one server.
+#[tokio::test]
+#[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
+async fn two_nodes_behind_nginx_behave_as_one_server() {
+    if common::db::skip_without_postgres("two_nodes_behind_nginx_behave_as_one_server") {
+        return;
+    }
+    if common::nginx::binary().is_none() {
+        common::db::say_skipped(
+            "two_nodes_behind_nginx_behave_as_one_server: needs nginx (apt-get install nginx)",
+        );
+        return;
+    }
+    let port = common::nginx::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let (_db, nodes) = common::cluster::nodes(2, |c| {
+        c.public_url = Some(public.parse().unwrap());
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let nginx = common::nginx::Nginx::start(port, &[nodes[0].addr, nodes[1].addr]).await;
+    let base = &nginx.base;
+    let driver = Driver::start().await;
+    let alice = driver.person().await;
+    let bob = driver.person().await;
+    alice.register(base, "alice", PASSWORD).await;
+    bob.register(base, "bob", PASSWORD).await;
+
+    let alice_tab1 = open_chat_tab(&alice, base, false).await;
+    let bob_tab = open_chat_tab(&bob, base, false).await;
+    let alice_tab2 = open_chat_tab(&alice, base, true).await;
+    // nginx deals requests round-robin; reload until the sockets are spread
+    // over both nodes (almost always at once).
+    for _ in 0..10 {
+        if nodes.iter().all(|n| n.realtime.presence.here() > 0) {
+            break;
+        }
+        alice.client.refresh().await.unwrap();
+        alice.wait_text("#connection", |t| t == "Connected").await;
+    }
+    let spread: Vec<usize> = nodes.iter().map(|n| n.realtime.presence.here()).collect();
+    assert!(spread.iter().all(|n| *n > 0), "tabs on both nodes: {spread:?}");
+
+    for (person, tab) in [(&alice, &alice_tab1), (&alice, &alice_tab2), (&bob, &bob_tab)] {
+        switch(person, tab).await;
+        person.wait_text("#num-users", |t| t == "3 users online").await;
+    }
+    switch(&alice, &alice_tab1).await;
+    send(&alice, "hello across the cluster").await;
+    wait_message(&bob, |m| m.starts_with("alice") && m.contains("hello across the cluster")).await;
+    switch(&alice, &alice_tab2).await;
+    wait_message(&alice, |m| m.starts_with("alice") && m.contains("hello across the cluster")).await;
+    send(&bob, "and back").await;
+    wait_message(&alice, |m| m.starts_with("bob") && m.contains("and back")).await;
+
+    // Logging out (on whichever node nginx picks) sends every tab home.
+    let tab3 = alice.client.new_window(true).await.unwrap();
+    switch(&alice, &tab3.handle).await;
+    alice.goto(&format!("{base}/profile")).await;
+    alice.click("a#logout").await;
+    alice.wait_url(|u| u.path() == "/").await;
+    for tab in [&alice_tab1, &alice_tab2] {
+        switch(&alice, tab).await;
+        alice.wait_url(|u| u.path() == "/").await;
+    }
+    wait_message(&bob, |m| m == "alice left.").await;
+    bob.wait_text("#num-users", |t| t == "1 user online").await;
+    alice.assert_clean_console(&[]).await;
+    bob.assert_clean_console(&[]).await;
+    alice.close().await;
+    bob.close().await;
+}

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod db;
+pub mod nginx;
 pub mod ws;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
