@@ -163,9 +163,12 @@ async fn abrupt_drops_leave_every_survivor_with_the_true_count() {
 async fn a_peer_that_stops_answering_pings_is_counted_out() {
     let app = spawn_app_with(quick_pings).await;
     let alice = app.cookie("alice").await;
+    // Registered first: a socket that is not read while a password hashes
+    // would miss its pings too.
+    let bob = app.cookie("bob").await;
     let mut watcher = Ws::open(&app.base, &alice).await;
     // This socket is never read again, so it never answers a ping.
-    let _silent = Ws::open(&app.base, &app.cookie("bob").await).await;
+    let _silent = Ws::open(&app.base, &bob).await;
     watcher.until_count(2).await;
     let started = tokio::time::Instant::now();
     // Keep the watcher reading (and so answering pings) while waiting.

@@ -20,7 +20,8 @@ use crate::{
 };
 
 pub struct Fleet {
-    pub base: String,
+    /// The nodes; socket i goes to node i mod len.
+    pub bases: Arc<Vec<String>>,
     pub cookies: Arc<Vec<String>>,
     pub sources: Sources,
     pub parallel: usize,
@@ -34,9 +35,15 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn new(base: &str, cookies: Vec<String>, sources: Sources, parallel: usize, target: u64) -> Fleet {
+    pub fn new(
+        bases: Vec<String>,
+        cookies: Vec<String>,
+        sources: Sources,
+        parallel: usize,
+        target: u64,
+    ) -> Fleet {
         Fleet {
-            base: base.to_owned(),
+            bases: Arc::new(bases),
             cookies: Arc::new(cookies),
             sources,
             parallel: parallel.max(1),
@@ -49,18 +56,18 @@ impl Fleet {
         }
     }
 
-    /// Opens `n` more sockets, `parallel` handshakes at a time; cookies are
-    /// dealt round-robin, so each user has several tabs.
+    /// Opens `n` more sockets, `parallel` handshakes at a time; cookies and
+    /// nodes are dealt round-robin, so each user has several tabs, on several nodes.
     pub async fn open(&mut self, n: usize) -> Result<(), String> {
         let permits = Arc::new(Semaphore::new(self.parallel));
         let handshakes: Vec<_> = (0..n)
             .map(|k| {
                 let i = self.opened + k;
-                let (base, cookies, sources, permits) =
-                    (self.base.clone(), self.cookies.clone(), self.sources, permits.clone());
+                let (bases, cookies, sources, permits) =
+                    (self.bases.clone(), self.cookies.clone(), self.sources, permits.clone());
                 tokio::spawn(async move {
                     let _permit = permits.acquire().await;
-                    client::open(&base, &cookies[i % cookies.len()], "", sources, i).await
+                    client::open(&bases[i % bases.len()], &cookies[i % cookies.len()], "", sources, i).await
                 })
             })
             .collect();
@@ -82,6 +89,30 @@ impl Fleet {
 
     pub fn all_at(&self, count: u64) -> bool {
         self.seen.iter().all(|s| s.last_count.load(Ordering::Relaxed) == count)
+    }
+
+    /// The sockets on node `node` (of `nodes`).
+    pub fn on_node(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
+        let nodes = self.bases.len();
+        (0..self.seen.len()).filter(move |i| i % nodes == node)
+    }
+
+    /// Polls until every socket but those in `except` shows `count`.
+    pub async fn wait_others_at(&self, count: u64, except: &[usize], within: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            let all = self
+                .seen
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !except.contains(i))
+                .all(|(_, s)| s.last_count.load(Ordering::Relaxed) == count);
+            if all {
+                return Some(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        None
     }
 
     pub fn how_many_at(&self, count: u64) -> usize {

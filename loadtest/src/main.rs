@@ -2,9 +2,10 @@
 //!
 //! Each scenario prints a readable summary on stderr and one JSON line of
 //! figures on stdout. By default the server is started from the release
-//! binary on a fresh database (with the chat rate limit raised, so a few
-//! sender connections can drive any rate); `--url` and `--pid` aim at a
-//! running one instead.
+//! binary on a fresh SQLite file (with the chat rate limit raised, so a few
+//! sender connections can drive any rate); `--nodes N` starts N nodes on a
+//! throwaway PostgreSQL instead, and deals connections over them; `--url`
+//! and `--pid` aim at running nodes.
 
 mod client;
 mod fleet;
@@ -22,11 +23,17 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub scenario: Scenario,
-    /// A running server to measure (with --pid for its memory), instead of starting one.
+    /// Running nodes to measure (comma-separated; with --pid for their memory), instead of starting one.
     #[arg(long, global = true)]
     pub url: Option<String>,
     #[arg(long, global = true)]
-    pub pid: Option<u32>,
+    pub pid: Option<String>,
+    /// Start this many nodes on a throwaway PostgreSQL (0: one server on SQLite).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub nodes: usize,
+    /// Sender connections in fanout (0: one per message per second, at most 4).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub senders: usize,
     /// The server binary to start.
     #[arg(long, global = true, default_value = "target/release/lobby")]
     pub server_bin: PathBuf,
@@ -65,6 +72,9 @@ pub enum Scenario {
     Logins { n: usize, receivers: usize, rate: f64, secs: f64 },
     /// Authenticated GET /profile for SECS over CONNS keep-alive connections: requests per second.
     Http { secs: f64, conns: usize },
+    /// Hold N over the nodes (needs --nodes 2 or more), kill the last node: how long
+    /// until every surviving socket shows the true count.
+    Failover { n: usize },
     /// (internal) One client process of a multi-process `idle`.
     #[command(hide = true)]
     Hold { conns: usize, total: usize, offset: usize, cookies: PathBuf },

@@ -1,45 +1,128 @@
-//! The server under test: started from the release binary on a fresh
-//! database, or an already running one given by URL and PID.
+//! The server under test: one node on a fresh SQLite file, N nodes on a
+//! throwaway PostgreSQL (both started from the release binary), or nodes
+//! already running, given by URL and PID.
 
 use std::{
     net::TcpListener,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
+/// One node or several; connections are dealt over `nodes` round-robin.
 pub struct Server {
-    pub base: String,
-    pub pid: u32,
-    child: Option<Child>,
+    pub nodes: Vec<Node>,
+    /// Dropped after the nodes (field order), so they never outlive their database.
+    _postgres: Option<Postgres>,
     _dir: Option<tempfile::TempDir>,
 }
 
+pub struct Node {
+    pub base: String,
+    pub pid: u32,
+    child: Option<Child>,
+}
+
+/// Settings every node under test gets: limits raised so a few sender
+/// connections can drive any rate and 50 users can hold any number of tabs.
+const LIMITS: [(&str, &str); 3] =
+    [("CHAT_BURST", "1000000"), ("CHAT_RATE", "1000000"), ("MAX_SOCKETS_PER_USER", "1000000")];
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
+}
+
 impl Server {
-    /// Starts `bin` on a free port with a fresh SQLite file. The chat rate
-    /// limit is raised so a few sender connections can drive any rate.
-    pub async fn start(bin: &Path, env: &[(String, String)]) -> Result<Server, String> {
+    /// `nodes == 0`: one server on SQLite (the default deployment). `nodes >= 1`:
+    /// that many nodes on a throwaway PostgreSQL cluster.
+    pub async fn start(bin: &Path, nodes: usize) -> Result<Server, String> {
         let dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
-        let port =
-            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
         let bin = std::fs::canonicalize(bin)
             .map_err(|e| format!("{}: {e} (cargo build --release first)", bin.display()))?;
-        let mut command = Command::new(&bin);
+        let (database, postgres) = if nodes == 0 {
+            (format!("sqlite://{}", dir.path().join("load.db").display()), None)
+        } else {
+            let postgres = Postgres::start(dir.path())?;
+            (postgres.url.clone(), Some(postgres))
+        };
+        let mut started = Vec::new();
+        for _ in 0..nodes.max(1) {
+            started.push(Node::start(&bin, &database, dir.path())?);
+        }
+        let server = Server { nodes: started, _postgres: postgres, _dir: Some(dir) };
+        for node in &server.nodes {
+            node.wait_healthy().await?;
+        }
+        Ok(server)
+    }
+
+    /// Running nodes: comma-separated URLs and their PIDs (for memory).
+    pub async fn attach(urls: &str, pids: &str) -> Result<Server, String> {
+        let pids: Vec<u32> = pids
+            .split(',')
+            .map(|p| p.trim().parse().map_err(|_| format!("bad --pid {p}")))
+            .collect::<Result<_, _>>()?;
+        let urls: Vec<&str> = urls.split(',').collect();
+        if urls.len() != pids.len() {
+            return Err("--url and --pid need as many entries each".into());
+        }
+        let nodes = urls
+            .iter()
+            .zip(pids)
+            .map(|(url, pid)| Node { base: url.trim().trim_end_matches('/').to_owned(), pid, child: None })
+            .collect();
+        let server = Server { nodes, _postgres: None, _dir: None };
+        for node in &server.nodes {
+            node.wait_healthy().await?;
+        }
+        Ok(server)
+    }
+
+    /// The first node (accounts are made through it; every node serves them).
+    pub fn base(&self) -> &str {
+        &self.nodes[0].base
+    }
+
+    pub fn bases(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
+    /// `--url` and `--pid` values naming these nodes, for a child process.
+    pub fn urls_and_pids(&self) -> (String, String) {
+        let urls: Vec<&str> = self.nodes.iter().map(|n| n.base.as_str()).collect();
+        let pids: Vec<String> = self.nodes.iter().map(|n| n.pid.to_string()).collect();
+        (urls.join(","), pids.join(","))
+    }
+
+    /// Resident memory of every node together, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        self.nodes.iter().map(|n| rss_kib(n.pid)).sum()
+    }
+
+    /// SIGKILL to node `i` (one this tool started).
+    pub fn kill(&mut self, i: usize) -> Result<(), String> {
+        let child = self.nodes[i].child.as_mut().ok_or("only nodes this tool started can be killed")?;
+        child.kill().map_err(|e| e.to_string())?;
+        let _ = child.wait();
+        Ok(())
+    }
+}
+
+impl Node {
+    fn start(bin: &Path, database: &str, dir: &Path) -> Result<Node, String> {
+        let port = free_port()?;
+        let mut command = Command::new(bin);
         command
-            .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("load.db").display()))
+            .env("DATABASE_URL", database)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "lobby=warn")
-            .env("CHAT_BURST", "1000000")
-            .env("CHAT_RATE", "1000000")
-            .current_dir(dir.path())
+            .envs(LIMITS)
+            .current_dir(dir)
             .stdin(Stdio::null())
             // The server logs to stderr, which joins ours; our stdout carries
             // only the JSON figures.
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        for (k, v) in env {
-            command.env(k, v);
-        }
         // Settings for the server under test pass through as LOBBY_SERVER_<NAME>.
         for (k, v) in std::env::vars() {
             if let Some(name) = k.strip_prefix("LOBBY_SERVER_") {
@@ -49,20 +132,7 @@ impl Server {
         let child = command
             .spawn()
             .map_err(|e| format!("could not start {}: {e} (cargo build --release first)", bin.display()))?;
-        let server = Server {
-            base: format!("http://127.0.0.1:{port}"),
-            pid: child.id(),
-            child: Some(child),
-            _dir: Some(dir),
-        };
-        server.wait_healthy().await?;
-        Ok(server)
-    }
-
-    pub async fn attach(url: &str, pid: u32) -> Result<Server, String> {
-        let server = Server { base: url.trim_end_matches('/').to_owned(), pid, child: None, _dir: None };
-        server.wait_healthy().await?;
-        Ok(server)
+        Ok(Node { base: format!("http://127.0.0.1:{port}"), pid: child.id(), child: Some(child) })
     }
 
     async fn wait_healthy(&self) -> Result<(), String> {
@@ -75,26 +145,62 @@ impl Server {
         }
         Err(format!("{url} did not answer 200 within 15 s"))
     }
-
-    /// Resident memory of the server process, in KiB (from /proc).
-    pub fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
-    }
 }
 
-impl Drop for Server {
+impl Drop for Node {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A throwaway PostgreSQL cluster (`deploy/postgres.sh`), stopped on drop.
+struct Postgres {
+    data: PathBuf,
+    url: String,
+}
+
+fn postgres_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres.sh")
+}
+
+impl Postgres {
+    fn start(dir: &Path) -> Result<Postgres, String> {
+        // As root the cluster belongs to the postgres user, who must reach it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+        let data = dir.join("pg");
+        let out = Command::new("bash")
+            .arg(postgres_script())
+            .arg("start")
+            .arg(&data)
+            .arg(free_port()?.to_string())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("could not start PostgreSQL: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Ok(Postgres { data, url })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(postgres_script()).arg("stop").arg(&self.data).output();
     }
 }

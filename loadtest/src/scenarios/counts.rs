@@ -1,7 +1,7 @@
 use super::*;
 
 pub(super) async fn storm(cli: &Cli, server: &Server, n: usize) -> Result<Value, String> {
-    let cookies = client::accounts(&server.base, cli.users.min(n).max(1)).await?;
+    let cookies = client::accounts(server.base(), cli.users.min(n).max(1)).await?;
     let mut fleet = fleet(cli, server, cookies, n as u64);
     fleet.open(n).await?;
     let last_connect = fleet.start.elapsed();
@@ -24,7 +24,7 @@ pub(super) async fn storm(cli: &Cli, server: &Server, n: usize) -> Result<Value,
 }
 
 pub(super) async fn churn(cli: &Cli, server: &Server, n: usize, rounds: usize) -> Result<Value, String> {
-    let cookies = client::accounts(&server.base, cli.users.min(n).max(1)).await?;
+    let cookies = client::accounts(server.base(), cli.users.min(n).max(1)).await?;
     let mut fleet = fleet(cli, server, cookies, n as u64);
     fleet.open(n).await?;
     if fleet.wait_all_at(n as u64, Duration::from_secs(30)).await.is_none() {
@@ -50,4 +50,36 @@ pub(super) async fn churn(cli: &Cli, server: &Server, n: usize, rounds: usize) -
     fleet.finish().await;
     Ok(json!({"scenario": "churn", "n": n, "rounds": rounds, "churn_secs": churned.as_secs_f64(),
               "counts_exact": exact, "exact_after_ms": settle_ms}))
+}
+
+/// Holds N sockets dealt over the nodes, then kills the last node with
+/// SIGKILL: how long until every surviving socket shows the true count
+/// (its connections counted out, by the database's clock, within NODE_TTL).
+pub(super) async fn failover(cli: &Cli, server: &mut Server, n: usize) -> Result<Value, String> {
+    let nodes = server.nodes.len();
+    if nodes < 2 {
+        return Err("failover needs --nodes 2 or more".into());
+    }
+    let cookies = client::accounts(server.base(), cli.users.min(n).max(1)).await?;
+    let mut fleet = fleet(cli, server, cookies, n as u64);
+    fleet.open(n).await?;
+    if fleet.wait_all_at(n as u64, Duration::from_secs(30)).await.is_none() {
+        return Err("the fleet never saw its own size".into());
+    }
+    let doomed: Vec<usize> = fleet.on_node(nodes - 1).collect();
+    let survivors = (n - doomed.len()) as u64;
+    server.kill(nodes - 1)?;
+    let counted_out = fleet.wait_others_at(survivors, &doomed, Duration::from_secs(60)).await;
+    let exact = counted_out.is_some();
+    let after_ms = counted_out.map_or(-1.0, |d| d.as_secs_f64() * 1000.0);
+    eprintln!(
+        "failover: {n} sockets on {nodes} nodes, killed the last ({} sockets); every survivor shows {survivors} {after_ms:.0} ms later (exact: {exact})",
+        doomed.len()
+    );
+    for i in doomed {
+        fleet.reset(i);
+    }
+    fleet.finish().await;
+    Ok(json!({"scenario": "failover", "n": n, "nodes": nodes, "killed_sockets": n as u64 - survivors,
+              "counts_exact": exact, "counted_out_after_ms": after_ms}))
 }

@@ -50,8 +50,11 @@ pub(super) async fn fanout(
     secs: f64,
     logins: Option<usize>,
 ) -> Result<Value, String> {
-    let senders = rate.ceil().clamp(1.0, 4.0) as usize;
-    let cookies = client::accounts(&server.base, cli.users.max(senders + 1)).await?;
+    let senders = match cli.senders {
+        0 => rate.ceil().clamp(1.0, 4.0) as usize,
+        k => k,
+    };
+    let cookies = client::accounts(server.base(), cli.users.max(senders + 1)).await?;
     let (sender_cookies, receiver_cookies) = cookies.split_at(senders);
     let total = (n + senders) as u64;
     let mut receivers = fleet(cli, server, receiver_cookies.to_vec(), total);
@@ -61,9 +64,10 @@ pub(super) async fn fanout(
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(secs);
     let mut sending = Vec::new();
+    let bases = server.bases();
     for (i, cookie) in sender_cookies.iter().enumerate() {
         sending.push(tokio::spawn(sender(
-            server.base.clone(),
+            bases[i % bases.len()].clone(),
             cookie.clone(),
             i,
             senders,
@@ -84,7 +88,7 @@ pub(super) async fn fanout(
             let t0 = Instant::now();
             let tasks: Vec<_> = (0..count)
                 .map(|i| {
-                    let base = server.base.clone();
+                    let base = server.base().to_owned();
                     let user = format!("load{}", senders + i % receiver_cookies.len());
                     tokio::spawn(async move { client::login(&base, &user).await })
                 })
@@ -118,12 +122,13 @@ pub(super) async fn fanout(
     let per_sec = delivered_total as f64 / secs;
     let (p50, p99, max) = (percentile(&all, 50.0), percentile(&all, 99.0), all.last().copied().unwrap_or(0));
     eprintln!(
-        "fanout {n} x {rate}/s for {secs}s: {sent} messages, {delivered_total} deliveries ({per_sec:.0}/s), lost {lost}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "fanout {n} x {rate}/s for {secs}s ({} node(s), {senders} senders): {sent} messages, {delivered_total} deliveries ({per_sec:.0}/s), lost {lost}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        bases.len(),
         ms(p50),
         ms(p99),
         ms(max)
     );
-    let mut figures = json!({"scenario": "fanout", "n": n, "rate": rate, "secs": secs, "messages": sent,
+    let mut figures = json!({"scenario": "fanout", "nodes": bases.len(), "senders": senders, "n": n, "rate": rate, "secs": secs, "messages": sent,
         "deliveries": delivered_total, "deliveries_per_sec": per_sec, "lost": lost, "errors": errors,
         "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max)});
     if let Some((from, to, ok, took)) = login_window {

@@ -1,10 +1,10 @@
 use super::*;
 
 pub(super) async fn http(cli: &Cli, server: &Server, secs: f64, conns: usize) -> Result<Value, String> {
-    let cookie = client::accounts(&server.base, 1).await?.remove(0);
+    let cookie = client::accounts(server.base(), 1).await?.remove(0);
     let _ = cli;
     let until = Instant::now() + Duration::from_secs_f64(secs);
-    let url = format!("{}/profile", server.base);
+    let url = format!("{}/profile", server.base());
     let tasks: Vec<_> = (0..conns.max(1))
         .map(|_| {
             let (url, cookie) = (url.clone(), cookie.clone());

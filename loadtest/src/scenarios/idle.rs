@@ -1,8 +1,8 @@
 use super::*;
 
 pub(super) async fn idle(cli: &Cli, server: &Server, n: usize, history: usize) -> Result<Value, String> {
-    let cookies = client::accounts(&server.base, cli.users.min(n).max(1)).await?;
-    post_history(&server.base, &cookies[0], history).await?;
+    let cookies = client::accounts(server.base(), cli.users.min(n).max(1)).await?;
+    post_history(server.base(), &cookies[0], history).await?;
     settle().await;
     let rss_before = server.rss_kib();
     let started = Instant::now();
@@ -40,11 +40,12 @@ async fn idle_in_processes(
     std::fs::write(file.path(), cookies.join("\n")).map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let share = n.div_ceil(cli.procs);
+    let (urls, pids) = server.urls_and_pids();
     let mut children = Vec::new();
     for p in 0..cli.procs {
         let conns = share.min(n - (p * share).min(n));
         let child = Command::new(&exe)
-            .args(["--url", &server.base, "--pid", &server.pid.to_string()])
+            .args(["--url", &urls, "--pid", &pids])
             .args(["--source-addrs", &cli.source_addrs.to_string(), "--parallel", &cli.parallel.to_string()])
             .args(["hold", &conns.to_string(), &n.to_string(), &(p * share).to_string()])
             .arg(file.path())
@@ -95,13 +96,14 @@ pub(super) async fn hold(
     offset: usize,
     cookies: &std::path::Path,
 ) -> Result<Value, String> {
-    let base = cli.url.clone().ok_or("hold needs --url")?;
+    let bases: Vec<String> =
+        cli.url.as_deref().ok_or("hold needs --url")?.split(',').map(str::to_owned).collect();
     let cookies: Vec<String> =
         std::fs::read_to_string(cookies).map_err(|e| e.to_string())?.lines().map(str::to_owned).collect();
     // Keep each process's users distinct from the others' by rotating the list.
     let mut rotated = cookies.clone();
     rotated.rotate_left(offset % cookies.len().max(1));
-    let mut fleet = Fleet::new(&base, rotated, Sources(cli.source_addrs), cli.parallel, total as u64);
+    let mut fleet = Fleet::new(bases, rotated, Sources(cli.source_addrs), cli.parallel, total as u64);
     fleet.open(conns).await?;
     let reached = fleet.wait_all_at(total as u64, Duration::from_secs(120)).await.is_some();
     println!("{}", json!({"exact": reached}));

@@ -2,7 +2,7 @@
 //! readable summary on stderr.
 //!
 //! - [`idle`]: memory per held connection (optionally over several processes).
-//! - [`counts`]: storm and churn, where the count must come out exact.
+//! - [`counts`]: storm, churn and failover, where the count must come out exact.
 //! - [`fanout`]: delivery rate, latency and loss (and logins during a fanout).
 //! - [`http`]: authenticated page views per second.
 
@@ -11,7 +11,7 @@ mod fanout;
 mod http;
 mod idle;
 
-use counts::{churn, storm};
+use counts::{churn, failover, storm};
 use fanout::fanout;
 use http::http;
 use idle::{hold, idle};
@@ -44,10 +44,10 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
     if let Scenario::Hold { conns, total, offset, cookies } = &cli.scenario {
         return hold(cli, *conns, *total, *offset, cookies).await;
     }
-    let server = match (&cli.url, cli.pid) {
+    let mut server = match (&cli.url, &cli.pid) {
         (Some(url), Some(pid)) => Server::attach(url, pid).await?,
         (Some(_), None) => return Err("--url needs --pid (to read the server's memory)".into()),
-        _ => Server::start(&cli.server_bin, &[]).await?,
+        _ => Server::start(&cli.server_bin, cli.nodes).await?,
     };
     match cli.scenario.clone() {
         Scenario::Idle { n, history } => idle(cli, &server, n, history).await,
@@ -58,12 +58,13 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
             fanout(cli, &server, receivers, rate, secs, Some(n)).await
         }
         Scenario::Http { secs, conns } => http(cli, &server, secs, conns).await,
+        Scenario::Failover { n } => failover(cli, &mut server, n).await,
         Scenario::Hold { .. } => unreachable!("handled above"),
     }
 }
 
 fn fleet(cli: &Cli, server: &Server, cookies: Vec<String>, target: u64) -> Fleet {
-    Fleet::new(&server.base, cookies, Sources(cli.source_addrs), cli.parallel, target)
+    Fleet::new(server.bases(), cookies, Sources(cli.source_addrs), cli.parallel, target)
 }
 
 /// Lets freed memory settle before reading RSS.
