@@ -2,10 +2,11 @@
 # Runs every lobby-load scenario and appends one JSON line per run to
 # target/bench/results.jsonl (summaries go to the terminal).
 #
-#   loadtest/bench.sh           full sizes, 3 runs each, release build (about 15 minutes)
+#   loadtest/bench.sh           full sizes, 3 runs each, release build (about 25 minutes)
 #   loadtest/bench.sh --smoke   a few hundred connections, a few seconds, once each (CI)
 #
 # Any run that finds a wrong count or a lost message fails the script.
+# Scenarios with --nodes run on a throwaway PostgreSQL (deploy/postgres.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,11 @@ if [ "$mode" = "--smoke" ]; then
     "churn 300 3"
     "logins 10 100 10 4"
     "http 2 8"
+    "--nodes 2 storm 300"
+    "--nodes 2 failover 200"
   )
+  # A killed node is counted out after NODE_TTL: keep the smoke short.
+  export LOBBY_SERVER_NODE_TTL=2s
 else
   cargo build --quiet --release -p lobby -p lobby-load
   tool=(target/release/lobby-load)
@@ -37,6 +42,11 @@ else
     "churn 5000 10"
     "logins 100 1000 10 12"
     "http 5 32"
+    "--nodes 1 fanout 1000 200 8"
+    "--nodes 2 fanout 1000 200 8"
+    "--nodes 2 --senders 100 --users 150 fanout 10 5000 10"
+    "--nodes 3 storm 5000"
+    "--nodes 3 failover 3000"
   )
 fi
 
