@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every lobby-load scenario and appends one JSON line per run to
-# target/bench/results.jsonl (summaries go to the terminal).
+# target/bench/results.jsonl (summaries go to the terminal; CARGO_TARGET_DIR
+# is respected).
 #
 #   loadtest/bench.sh           full sizes, 3 runs each, release build (about 25 minutes)
 #   loadtest/bench.sh --smoke   a few hundred connections, a few seconds, once each (CI)
@@ -11,12 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-full}
-mkdir -p target/bench
-out=target/bench/results.jsonl
+target=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target/bench"
+out=$target/bench/results.jsonl
 
 if [ "$mode" = "--smoke" ]; then
   cargo build --quiet -p lobby -p lobby-load
-  tool=(target/debug/lobby-load --server-bin target/debug/lobby)
+  tool=("$target/debug/lobby-load" --server-bin "$target/debug/lobby")
   runs=1
   scenarios=(
     "idle 300"
@@ -32,7 +34,7 @@ if [ "$mode" = "--smoke" ]; then
   export LOBBY_SERVER_NODE_TTL=2s
 else
   cargo build --quiet --release -p lobby -p lobby-load
-  tool=(target/release/lobby-load)
+  tool=("$target/release/lobby-load" --server-bin "$target/release/lobby")
   runs=3
   scenarios=(
     "--procs 2 idle 19000"
