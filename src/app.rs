@@ -4,7 +4,6 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use axum::serve::ListenerExt;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::session_store::ExpiredDeletion;
 use url::Url;
@@ -35,8 +34,15 @@ pub enum StartError {
     PingTimeout { timeout: Duration, interval: Duration },
 }
 
+/// How shutdown spends its 10 s (the contract's bound on SIGTERM): closing
+/// the sockets (after committing what is queued), letting HTTP requests in
+/// flight finish, and stopping the background tasks (the final commit).
+const SHUTDOWN_STEPS: [Duration; 3] =
+    [Duration::from_secs(4), Duration::from_secs(3), Duration::from_secs(3)];
+
 pub struct Application {
     listener: TcpListener,
+    timeouts: web::deadlines::Timeouts,
     router: axum::Router,
     store: Store,
     public_url: Url,
@@ -74,29 +80,41 @@ impl Application {
         let hasher = Hasher::new(&config.argon2).await?;
         let database_sessions = store.sessions();
         let cache = CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
-        let (realtime, realtime_tasks, cache) =
-            Realtime::start(&store, cache, realtime_settings(&config, open_files), config.live.node_ttl)
-                .await?;
+        let session_policy =
+            web::activity::SessionPolicy { idle: config.session_idle, lifetime: config.session_lifetime };
+        let (realtime, realtime_tasks, cache) = Realtime::start(
+            &store,
+            cache,
+            realtime_settings(&config, open_files, session_policy),
+            config.live.node_ttl,
+        )
+        .await?;
+        let throttles = crate::accounts::Throttles::new(
+            store.clone(),
+            config.login_failure_burst,
+            config.login_failure_refill,
+            config.auth_attempts_per_minute,
+        );
         let state = AppState {
             store: store.clone(),
             accounts: Accounts::new(store.clone(), hasher, config.cache_ttl),
             origin: PublicOrigin::of(&public_url),
             realtime: realtime.clone(),
-            login_throttle: crate::accounts::LoginThrottle::new(
-                config.login_failure_burst,
-                config.login_failure_refill,
-            ),
+            throttles: throttles.clone(),
             proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
+            session_policy,
         };
-        let session_cleanup =
-            tokio::spawn(delete_expired_sessions(database_sessions, config.session_cleanup_interval));
-        let sessions = SessionSettings {
-            store: cache,
-            lifetime: config.session_lifetime,
-            secure: public_url.scheme() == "https",
-        };
+        let session_cleanup = tokio::spawn(housekeeping(
+            database_sessions,
+            store.clone(),
+            throttles.forget_after(),
+            config.session_cleanup_interval,
+        ));
+        let sessions =
+            SessionSettings { store: cache, policy: session_policy, secure: public_url.scheme() == "https" };
         let router = web::router(state, sessions);
-        Ok(Self { listener, router, store, public_url, realtime, realtime_tasks, session_cleanup })
+        let timeouts = web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout };
+        Ok(Self { listener, timeouts, router, store, public_url, realtime, realtime_tasks, session_cleanup })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -109,39 +127,38 @@ impl Application {
         &self.realtime
     }
 
-    /// Serves until `shutdown` resolves. Then, in order: queued chat messages
-    /// are committed and published, sockets are closed with 1001, the
-    /// listener stops and requests in flight finish, the sequencer commits
-    /// anything sent meanwhile, background tasks stop (a cluster node leaves
-    /// the cluster), and the pool is closed.
+    /// Serves until `shutdown` resolves. Then, in order, within
+    /// `SHUTDOWN_DEADLINE` whatever the clients do: queued chat messages are
+    /// committed and published, sockets are closed with 1001, the listener
+    /// stops and requests in flight get a few seconds to finish, the
+    /// sequencer commits anything sent meanwhile, background tasks stop (a
+    /// cluster node leaves the cluster), and the pool is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, store, public_url, realtime, realtime_tasks, session_cleanup } = self;
+        let Self { listener, router, store, public_url, realtime, realtime_tasks, session_cleanup, timeouts } =
+            self;
         tracing::info!(addr = %listener.local_addr()?, %public_url, engine = ?store.engine(), "listening");
+        let [sockets, requests, tasks] = SHUTDOWN_STEPS;
         let sockets_closed = async move {
             shutdown.await;
             tracing::info!("shutting down");
-            realtime.close_sockets().await;
+            realtime.close_sockets(sockets).await;
         };
-        // Chat frames are small and must leave at once: no Nagle delay.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        // Every request carries its TCP peer (see web::client).
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service).with_graceful_shutdown(sockets_closed).await;
-        realtime_tasks.finish().await;
+        web::serve::serve(listener, router, timeouts, sockets_closed, requests).await;
+        realtime_tasks.finish(tasks).await;
         session_cleanup.abort();
         store.close().await;
         tracing::info!("stopped");
-        served
+        Ok(())
     }
 }
 
 /// The WebSocket settings; `open_files` (the process's limit, if known) caps
 /// how many connections are accepted.
-fn realtime_settings(config: &Config, open_files: Option<u64>) -> RealtimeSettings {
+fn realtime_settings(
+    config: &Config,
+    open_files: Option<u64>,
+    session_policy: web::activity::SessionPolicy,
+) -> RealtimeSettings {
     let live = &config.live;
     let ceiling = open_files.map(crate::limits::connection_ceiling);
     let max_connections = match (live.max_connections, ceiling) {
@@ -166,20 +183,31 @@ fn realtime_settings(config: &Config, open_files: Option<u64>) -> RealtimeSettin
         ping_timeout: live.ping_timeout,
         max_connections,
         send_timeout: live.send_timeout,
+        fanout_window: live.fanout_window,
         session_check_interval: live.session_check_interval,
+        session_policy,
         read_buffer: 1024,
         write_buffer: 4 * 1024,
     }
 }
 
-/// The background task that deletes expired sessions. A failed sweep is
-/// logged and retried on the next tick: it must not end the task.
-async fn delete_expired_sessions(store: DatabaseSessions, period: Duration) {
+/// The background task that deletes expired sessions and throttles that
+/// have refilled. A failed sweep is logged and retried on the next tick: it
+/// must not end the task.
+async fn housekeeping(
+    sessions: DatabaseSessions,
+    store: Store,
+    throttles_refill: Duration,
+    period: Duration,
+) {
     let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
     loop {
         tick.tick().await;
-        if let Err(e) = store.delete_expired().await {
+        if let Err(e) = sessions.delete_expired().await {
             tracing::warn!(error = %e, "could not delete expired sessions");
+        }
+        if let Err(e) = store.prune_throttles(throttles_refill).await {
+            tracing::warn!(error = %e, "could not prune throttles");
         }
     }
 }

@@ -29,9 +29,23 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<Url>,
 
-    /// How long a session lives after login, e.g. "7d", "12h".
+    /// A client must finish sending a request's headers within this long of
+    /// its first byte, or lose the connection.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// A kept-alive HTTP connection waiting longer than this for its next
+    /// request is closed.
+    #[arg(long, env = "IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a session lives after login however active it is, e.g. "7d", "12h".
     #[arg(long, env = "SESSION_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
     pub session_lifetime: Duration,
+
+    /// A session with no request and no open socket for this long ends.
+    #[arg(long, env = "SESSION_IDLE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub session_idle: Duration,
 
     /// How often expired sessions are deleted from the database.
     #[arg(long, env = "SESSION_CLEANUP_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
@@ -50,7 +64,11 @@ pub struct Config {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ProxyNet>,
 
-    /// Failed logins a name may have in a burst before it must wait…
+    /// Login and registration attempts one client address may make per minute.
+    #[arg(long, env = "AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 30)]
+    pub auth_attempts_per_minute: u32,
+
+    /// Failed logins a name may have from one client address in a burst before it must wait…
     #[arg(long, env = "LOGIN_FAILURE_BURST", default_value_t = 10)]
     pub login_failure_burst: u32,
     /// …and how long each further try waits for.
@@ -134,6 +152,12 @@ pub struct LiveTuning {
     /// How often open sockets' sessions are checked for expiry (logout closes them at once).
     #[arg(long, env = "SESSION_CHECK_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub session_check_interval: Duration,
+    /// While messages keep coming, each node reads new ones from the log and
+    /// sends them at most once per this window, so each socket is woken once
+    /// for several messages and writes them in one go; a message after a
+    /// quiet moment goes out at once. 0s: read after every commit.
+    #[arg(long, env = "FANOUT_WINDOW", default_value = "25ms", value_parser = humantime::parse_duration)]
+    pub fanout_window: Duration,
     /// Events a socket may fall behind before it is caught up from the history or closed (1013).
     #[arg(long, env = "EVENT_BACKLOG", default_value_t = 1024)]
     pub event_backlog: usize,

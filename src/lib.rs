@@ -14,6 +14,7 @@
 //! - [`limits`]: the open-file limit and the connection ceiling it sets.
 //! - [`rate`]: the token bucket (chat messages per user, failed logins per name).
 //! - [`telemetry`]: tracing set-up.
+//! - [`token`]: random tokens (batch ids, session keys).
 
 pub mod accounts;
 pub mod app;
@@ -25,6 +26,7 @@ pub mod realtime;
 pub mod session_cache;
 pub mod store;
 pub mod telemetry;
+pub mod token;
 pub mod web;
 
 pub use app::{Application, StartError};

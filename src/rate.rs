@@ -21,6 +21,15 @@ impl Rate {
     fn refill(self, tokens: f64, elapsed: f64) -> f64 {
         (tokens + elapsed.max(0.0) * self.per_second).min(f64::from(self.burst))
     }
+
+    /// How long, holding `tokens`, until there is a whole one.
+    fn until_one(self, tokens: f64) -> Duration {
+        if tokens >= 1.0 || self.per_second <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - tokens) / self.per_second)
+        }
+    }
 }
 
 /// A token bucket kept as plain numbers (in the database, shared by every
@@ -40,6 +49,11 @@ impl From<(f64, i64)> for Allowance {
 impl Allowance {
     pub fn full(rate: Rate, now_ms: i64) -> Self {
         Self { tokens: f64::from(rate.burst), updated_ms: now_ms }
+    }
+
+    /// How long from `now_ms` until a token is there.
+    pub fn wait(&self, rate: Rate, now_ms: i64) -> Duration {
+        rate.until_one(rate.refill(self.tokens, (now_ms - self.updated_ms) as f64 / 1000.0))
     }
 
     /// Takes a token at `now_ms` if one is there. A clock that went back
@@ -86,12 +100,7 @@ impl TokenBucket {
 
     /// How long until a token is there.
     pub fn wait(&self, rate: Rate) -> Duration {
-        let tokens = self.tokens_now(rate);
-        if tokens >= 1.0 || rate.per_second <= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64((1.0 - tokens) / rate.per_second)
-        }
+        rate.until_one(self.tokens_now(rate))
     }
 }
 

@@ -10,8 +10,8 @@ use std::fmt;
 use axum_login::{AuthUser, AuthnBackend};
 use sqlx::FromRow;
 
-pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_RULE, Password};
-pub use throttle::LoginThrottle;
+pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_CHARS, Password};
+pub use throttle::{Throttled, Throttles};
 pub use username::{InvalidUsername, USERNAME_RULE, Username};
 
 use crate::store::{CreateUserError, Store, StoreError};
@@ -23,6 +23,10 @@ pub struct User {
     pub id: i64,
     pub username: String,
     password_hash: String,
+    /// Random, replaced when the password changes: sessions carry it, so a
+    /// password change ends them, and a session row reveals nothing that a
+    /// guessed password could be tested against.
+    session_key: String,
 }
 
 impl fmt::Debug for User {
@@ -41,7 +45,7 @@ impl AuthUser for User {
     /// Sessions carry this; when the password changes, every old session
     /// stops matching and is logged out.
     fn session_auth_hash(&self) -> &[u8] {
-        self.password_hash.as_bytes()
+        self.session_key.as_bytes()
     }
 }
 
@@ -62,7 +66,7 @@ pub enum AccountsError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
-    #[error("That username is taken. Choose another one.")]
+    #[error("That username is taken, or looks too much like one that is. Choose another one.")]
     Taken,
     #[error(transparent)]
     Failed(#[from] AccountsError),

@@ -10,33 +10,73 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use tokio::sync::{mpsc, oneshot};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::config::HashCost;
 
-/// A password of 8 to 1024 bytes. Its `Debug` never shows it.
+/// A password as it is hashed: NFKC-normalized, so the same password typed
+/// on another keyboard or system (composed or decomposed accents, full-width
+/// digits) is the same password. Its `Debug` never shows it.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    normalized: String,
+    /// At login: the password exactly as typed, when normalizing changed it.
+    /// Accounts made before normalization hashed it as typed.
+    as_typed: Option<String>,
+}
 
-pub const PASSWORD_RULE: &str = "Passwords are 8 to 1024 bytes long.";
+/// Characters (Unicode code points, after normalization) a new password has.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=256;
 
+/// Why a new password was refused: each says so in words a person can act on.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{PASSWORD_RULE}")]
-pub struct InvalidPassword;
+pub enum InvalidPassword {
+    #[error("Passwords are 8 to 256 characters long.")]
+    Length,
+    #[error("That password is one of the most common ones, which are tried first. Choose another.")]
+    Common,
+    #[error("The password must not contain your username.")]
+    ContainsUsername,
+}
+
+/// The most common passwords (see the file's head for its source).
+static COMMON: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("common-passwords.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect()
+    });
+
+/// The most a login password is looked at: beyond this nobody's password
+/// can be, and hashing megabytes would be a way to load the server.
+/// (256 characters of at most 4 bytes each.)
+const LOGIN_CAP_BYTES: usize = 1024;
 
 impl Password {
-    pub fn parse(raw: String) -> Result<Self, InvalidPassword> {
-        if (8..=1024).contains(&raw.len()) { Ok(Self(raw)) } else { Err(InvalidPassword) }
+    /// A new password for `username`, if it follows the rules.
+    pub fn new(raw: &str, username: &super::Username) -> Result<Self, InvalidPassword> {
+        let normalized: String = raw.nfkc().collect();
+        if !PASSWORD_CHARS.contains(&normalized.chars().count()) {
+            return Err(InvalidPassword::Length);
+        }
+        let folded = normalized.to_lowercase();
+        if COMMON.contains(folded.as_str()) {
+            return Err(InvalidPassword::Common);
+        }
+        if folded.contains(&username.as_str().to_lowercase()) {
+            return Err(InvalidPassword::ContainsUsername);
+        }
+        Ok(Self { normalized, as_typed: None })
     }
 
-    /// A submitted login password is checked against the hash whatever its
-    /// length (only its own bytes can match), but capped so nobody can make
-    /// the server hash megabytes.
+    /// A submitted login password: checked against the hash whatever it is
+    /// (only the right one matches), but capped.
     pub fn for_login(raw: String) -> Self {
-        let mut raw = raw;
-        if raw.len() > 1024 {
-            raw.clear();
-        }
-        Self(raw)
+        let raw = if raw.len() > LOGIN_CAP_BYTES { String::new() } else { raw };
+        let normalized: String = raw.nfkc().collect();
+        let as_typed = (normalized != raw).then_some(raw);
+        Self { normalized, as_typed }
     }
 }
 
@@ -106,23 +146,29 @@ impl Hasher {
 
     /// The argon2id PHC string for a new password.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let password = password.0.clone();
+        let password = password.normalized.clone();
         submit(&self.jobs, move |argon2| hash_with(argon2, password.as_bytes())).await?
     }
 
     /// Whether `password` matches `phc`; with no stored hash (an unknown
-    /// user) it does the same work against the dummy hash and says no.
+    /// user) it does the same work against the dummy hash and says no. A
+    /// password that normalizing changed is also tried as typed (accounts
+    /// from before normalization).
     pub async fn verify(&self, password: &Password, phc: Option<&str>) -> Result<bool, HashError> {
         let known = phc.is_some();
         let phc = phc.map_or_else(|| self.dummy_hash.clone(), Arc::from);
-        let password = password.0.clone();
+        let candidates: Vec<String> =
+            std::iter::once(password.normalized.clone()).chain(password.as_typed.clone()).collect();
         let matches = submit(&self.jobs, move |argon2| {
             let parsed = PasswordHash::new(&phc).map_err(HashError::Hash)?;
-            match argon2.verify_password(password.as_bytes(), &parsed) {
-                Ok(()) => Ok(true),
-                Err(argon2::password_hash::Error::Password) => Ok(false),
-                Err(e) => Err(HashError::Hash(e)),
+            for candidate in &candidates {
+                match argon2.verify_password(candidate.as_bytes(), &parsed) {
+                    Ok(()) => return Ok(true),
+                    Err(argon2::password_hash::Error::Password) => {}
+                    Err(e) => return Err(HashError::Hash(e)),
+                }
             }
+            Ok(false)
         })
         .await??;
         Ok(known && matches)
@@ -180,19 +226,45 @@ mod tests {
         HashCost { memory_kib: 64, iterations: 1, parallelism: 1, concurrency: 1 }
     }
 
+    fn alice() -> crate::accounts::Username {
+        crate::accounts::Username::parse("alice").unwrap()
+    }
+
     #[test]
-    fn length_rules() {
-        assert!(Password::parse("1234567".into()).is_err());
-        assert!(Password::parse("12345678".into()).is_ok());
-        assert!(Password::parse("x".repeat(1024)).is_ok());
-        assert!(Password::parse("x".repeat(1025)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret-pass".into()).unwrap()), "Password(***)");
+    fn the_rules_count_characters_after_normalizing() {
+        assert_eq!(Password::new("short", &alice()).unwrap_err(), InvalidPassword::Length);
+        assert_eq!(
+            Password::new("éééé", &alice()).unwrap_err(),
+            InvalidPassword::Length,
+            "4 characters, 8 bytes"
+        );
+        assert!(Password::new("éééééééé", &alice()).is_ok(), "8 characters");
+        assert!(Password::new(&"x7".repeat(128), &alice()).is_ok());
+        assert_eq!(Password::new(&"x7".repeat(129), &alice()).unwrap_err(), InvalidPassword::Length);
+        // Full-width digits are the same password as ASCII ones.
+        let full_width = Password::new("ｑｗｅｒｔｙ１２３４", &alice()).unwrap_err();
+        assert_eq!(full_width, InvalidPassword::Common, "qwerty1234 in full width");
+        assert_eq!(format!("{:?}", Password::new("secret pass phrase", &alice()).unwrap()), "Password(***)");
+    }
+
+    #[test]
+    fn common_passwords_and_the_username_are_refused() {
+        for common in ["password", "12345678", "Password", "iloveyou", "sunshine"] {
+            assert_eq!(Password::new(common, &alice()).unwrap_err(), InvalidPassword::Common, "{common}");
+        }
+        assert!(COMMON.len() >= 10_000, "a list of at least 10,000");
+        assert_eq!(
+            Password::new("my alice password!", &alice()).unwrap_err(),
+            InvalidPassword::ContainsUsername
+        );
+        assert_eq!(Password::new("xxALICExx1", &alice()).unwrap_err(), InvalidPassword::ContainsUsername);
+        assert!(Password::new("correct horse battery", &alice()).is_ok());
     }
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
         let hasher = Hasher::new(&cheap()).await.unwrap();
-        let pw = Password::parse("correct horse".into()).unwrap();
+        let pw = Password::new("correct horse", &alice()).unwrap();
         let phc = hasher.hash(&pw).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
         assert!(hasher.verify(&pw, Some(&phc)).await.unwrap());

@@ -27,6 +27,24 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name as it looks: lowercase, with the look-alikes folded together
+    /// (`rn` → `m`, `vv` → `w`, `0` → `o`, `1` and `i` → `l`). Two names with
+    /// one skeleton are the same name. The migration that added skeletons
+    /// computes them with the same steps, in the same order.
+    pub fn skeleton(&self) -> String {
+        self.0
+            .to_ascii_lowercase()
+            .replace("rn", "m")
+            .replace("vv", "w")
+            .chars()
+            .map(|c| match c {
+                '0' => 'o',
+                '1' | 'i' => 'l',
+                c => c,
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Username {
@@ -57,6 +75,17 @@ mod tests {
         for bad in ["", "ab", &"x".repeat(33), "a b c", "ünï", "al/ce", "<script>", "a\u{0}bc"] {
             assert_eq!(Username::parse(bad), Err(InvalidUsername), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn look_alikes_share_a_skeleton() {
+        let skeleton = |name: &str| Username::parse(name).unwrap().skeleton();
+        assert_eq!(skeleton("aIice"), skeleton("alice"));
+        assert_eq!(skeleton("a1ice"), skeleton("ALICE"));
+        assert_eq!(skeleton("rnartin"), skeleton("martin"));
+        assert_eq!(skeleton("vvendy"), skeleton("wendy"));
+        assert_eq!(skeleton("b0b"), skeleton("bob"));
+        assert_ne!(skeleton("alice"), skeleton("alicia"));
     }
 
     #[test]

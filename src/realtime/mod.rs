@@ -53,8 +53,12 @@ pub struct RealtimeSettings {
     pub max_connections: usize,
     /// A write to a socket that takes longer than this ends it.
     pub send_timeout: Duration,
-    /// How often live sockets' sessions are checked for expiry.
+    /// Under load, the chat log is read (and published) at most once per this.
+    pub fanout_window: Duration,
+    /// How often live sockets' sessions are checked for expiry (and, being
+    /// open, kept from idling out).
     pub session_check_interval: Duration,
+    pub session_policy: crate::web::activity::SessionPolicy,
     /// WebSocket buffer sizes: chat frames are small, so KiBs, not the library's 128 KiB.
     pub read_buffer: usize,
     pub write_buffer: usize,
@@ -107,7 +111,8 @@ impl Realtime {
 
         let (presence, revocation, cache, poll) = match store {
             Store::Sqlite(_) => {
-                let revocation = Revocation::Local(Arc::new(Core::new(store.sessions())));
+                let revocation =
+                    Revocation::Local(Arc::new(Core::new(store.sessions(), settings.session_policy)));
                 let local = presence::local::Local::start(settings.presence, events.clone(), stop.clone());
                 // One server: nothing else writes the log, but a second
                 // server on the same file would be picked up within a second.
@@ -118,8 +123,10 @@ impl Realtime {
                 let cluster_store = ClusterStore::new(pool.clone(), node_ttl);
                 let (healthy, trusted) = watch::channel(false);
                 let cache = cache.trusting(trusted);
-                let cluster_revocation =
-                    Arc::new(ClusterRevocation::new(Core::new(store.sessions()), cache.clone()));
+                let cluster_revocation = Arc::new(ClusterRevocation::new(
+                    Core::new(store.sessions(), settings.session_policy),
+                    cache.clone(),
+                ));
                 let revocation = Revocation::Cluster(cluster_revocation.clone());
                 let name = crate::cluster::node_name();
                 let listener = Listener {
@@ -153,6 +160,7 @@ impl Realtime {
             events: events.clone(),
             wake: wake.clone(),
             poll,
+            window: settings.fanout_window,
         };
         let published = tail.start(position, stop.clone());
         let finish = CancellationToken::new();
@@ -187,15 +195,15 @@ impl Realtime {
     }
 
     /// The first half of shutdown: commit what is queued and publish it, then
-    /// close every socket with 1001 and wait (a bounded time) for them to go.
-    pub async fn close_sockets(&self) {
+    /// close every socket with 1001 and wait for them to go; all within `budget`.
+    pub async fn close_sockets(&self, budget: Duration) {
+        let deadline = tokio::time::Instant::now() + budget;
         // What this node committed goes out before the goodbye.
-        let committed = self.sequencer.flush().await;
-        if !self.published.clone().reach(committed, Duration::from_secs(2)).await {
+        let committed = tokio::time::timeout_at(deadline, self.sequencer.flush()).await.unwrap_or(0);
+        if !self.published.clone().reach(committed, budget / 2).await {
             tracing::warn!(committed, "shutting down before this node's last messages were read back");
         }
         self.shutdown.cancel();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while self.presence.here() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -205,15 +213,16 @@ impl Realtime {
 impl RealtimeTasks {
     /// The second half: the sequencer commits what is left and ends; then
     /// the background tasks stop (a cluster node leaves the cluster,
-    /// announcing its users' leaves).
-    pub async fn finish(self) {
+    /// announcing its users' leaves); all within `budget`.
+    pub async fn finish(self, budget: Duration) {
+        let deadline = tokio::time::Instant::now() + budget;
         self.finish.cancel();
-        if tokio::time::timeout(Duration::from_secs(10), self.sequencer).await.is_err() {
-            tracing::warn!("the sequencer did not finish within 10 s");
+        if tokio::time::timeout_at(deadline, self.sequencer).await.is_err() {
+            tracing::warn!(?budget, "the sequencer did not finish in time");
         }
         self.stop.cancel();
         for task in self.stopped {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            let _ = tokio::time::timeout_at(deadline, task).await;
         }
     }
 }

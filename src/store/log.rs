@@ -346,7 +346,7 @@ fn decide<'b, 'a>(
     (outcomes, accepted, allowances)
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 

@@ -12,11 +12,13 @@
 //! - [`users`]: the accounts.
 //! - [`log`]: the chat log, appended in commit order and read back by position.
 //! - [`sessions`]: each engine's tower-sessions store behind one type.
+//! - `throttles`: token buckets for login attempts, shared by every node.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
 pub mod cluster;
 pub mod log;
 pub mod sessions;
+mod throttles;
 mod users;
 
 use std::{str::FromStr, time::Duration};
@@ -199,12 +201,21 @@ pub(crate) fn postgres_options(
     ]))
 }
 
-/// Did the statement break the unique constraint `name` (a name already taken)?
-/// SQLite reports the index by name in its message; PostgreSQL names it.
-fn violates(err: &sqlx::Error, name: &str) -> bool {
+/// A unique index, as each engine names it when a statement breaks it:
+/// PostgreSQL by the index's name; SQLite in its message, by the index's
+/// name for an index on an expression and by `table.column` for a column.
+struct Unique {
+    index: &'static str,
+    sqlite_column: Option<&'static str>,
+}
+
+/// Did the statement break this unique index (a name already taken)?
+fn violates(err: &sqlx::Error, unique: &Unique) -> bool {
     match err {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            db.constraint() == Some(name) || db.message().contains(name)
+            db.constraint() == Some(unique.index)
+                || db.message().contains(unique.index)
+                || unique.sqlite_column.is_some_and(|column| db.message().contains(column))
         }
         _ => false,
     }

@@ -1,6 +1,6 @@
 //! Accounts.
 
-use super::{Store, StoreError, on_engine, violates};
+use super::{Store, StoreError, Unique, on_engine, violates};
 use crate::accounts::{User, Username};
 
 #[derive(Debug, thiserror::Error)]
@@ -11,26 +11,38 @@ pub enum CreateUserError {
     Store(#[from] StoreError),
 }
 
-const USER: &str = "SELECT id, username, password_hash FROM users";
+/// Names, without regard to case, and by look (see `Username::skeleton`).
+const NAME: Unique = Unique { index: "users_username_key", sqlite_column: None };
+const LOOK: Unique = Unique { index: "users_skeleton_key", sqlite_column: Some("users.skeleton") };
+
+const USER: &str = "SELECT id, username, password_hash, session_key FROM users";
 
 impl Store {
-    /// Creates the account. Two racing registrations of one name are settled
-    /// by the unique index: exactly one insert wins, the other is `Taken`.
+    /// Creates the account. Two racing registrations of one name (or of two
+    /// names that look alike) are settled by the unique indexes: exactly one
+    /// insert wins, the other is `Taken`.
     pub async fn create_user(&self, name: &Username, password_hash: &str) -> Result<User, CreateUserError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let created = on_engine!(self, |pool| {
             sqlx::query_as(
-                "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)
-                 RETURNING id, username, password_hash",
+                "INSERT INTO users (username, skeleton, password_hash, session_key, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id, username, password_hash, session_key",
             )
             .bind(name.as_str())
+            .bind(name.skeleton())
             .bind(password_hash)
+            .bind(crate::token::hex(16))
             .bind(now)
             .fetch_one(pool)
             .await
         });
         created.map_err(|e| {
-            if violates(&e, "users_username_key") { CreateUserError::Taken } else { StoreError(e).into() }
+            if violates(&e, &NAME) || violates(&e, &LOOK) {
+                CreateUserError::Taken
+            } else {
+                StoreError(e).into()
+            }
         })
     }
 

@@ -8,13 +8,14 @@ use axum::{
 };
 use serde::Deserialize;
 
+use super::client::ClientAddr;
 use super::{
     AppState,
     error::AppError,
     next::local_path,
     pages::{HomePage, render},
 };
-use crate::accounts::{AuthSession, Credentials, Password, RegisterError, Username};
+use crate::accounts::{AuthSession, Credentials, Password, RegisterError, Throttled, Username};
 
 /// The exact words for every failed login, whether or not the name exists.
 pub const INVALID_LOGIN: &str = "Invalid username or password.";
@@ -38,6 +39,7 @@ const MISSING_FIELDS: &str = "Enter both a username and a password.";
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     mut auth: AuthSession,
     form: Result<Form<AccountForm>, FormRejection>,
 ) -> Result<Response, AppError> {
@@ -45,29 +47,56 @@ pub async fn login(
     let Some((username, password, next)) = form.fields() else {
         return Ok(login_failed(StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new(), None));
     };
-    if let Err(wait) = state.login_throttle.check(&username) {
-        tracing::info!("login throttled");
-        // Rounded up: never tell a client to come back too early.
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let message = format!("Too many failed logins for this name. Try again in {secs} seconds.");
-        let mut page = login_failed(StatusCode::TOO_MANY_REQUESTS, &message, username, next);
-        page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return Ok(page);
+    // Both throttles answer before any hashing.
+    let throttled = match state.throttles.attempt(client).await? {
+        Err(throttled) => Some(throttled),
+        Ok(()) => state.throttles.check_failures(&username, client).await?.err(),
+    };
+    if let Some(throttled) = throttled {
+        tracing::info!(?throttled, "login throttled");
+        return Ok(with_retry_after(
+            login_failed(StatusCode::TOO_MANY_REQUESTS, &throttled_words(throttled), username, next),
+            throttled,
+        ));
     }
     let creds = Credentials { username: username.clone(), password: Password::for_login(password) };
     let Some(user) = auth.authenticate(creds).await? else {
         tracing::info!("login refused");
-        state.login_throttle.failed(&username);
+        state.throttles.failed(&username, client).await?;
         return Ok(login_failed(StatusCode::UNAUTHORIZED, INVALID_LOGIN, username, next));
     };
-    state.login_throttle.succeeded(&username);
+    state.throttles.succeeded(&username, client).await?;
     // A new session id at every login, even over an existing login, so an
     // id planted or seen before login is worthless after it.
     auth.session.cycle_id().await?;
     auth.login(&user).await?;
+    super::activity::started(&auth.session, &state.session_policy).await?;
     tracing::info!(user.id = user.id, "logged in");
     let target = local_path(next.as_deref()).unwrap_or("/profile");
     Ok(Redirect::to(target).into_response())
+}
+
+/// What a throttled person is told: which limit, and when to come back
+/// (rounded up: never too early).
+fn throttled_words(throttled: Throttled) -> String {
+    let secs = retry_secs(throttled);
+    match throttled {
+        Throttled::Failures(_) => {
+            format!("Too many failed logins for this name. Try again in {secs} seconds.")
+        }
+        Throttled::Attempts(_) => {
+            format!("Too many attempts from your network. Try again in {secs} seconds.")
+        }
+    }
+}
+
+fn retry_secs(throttled: Throttled) -> u64 {
+    throttled.wait().as_secs_f64().ceil().max(1.0) as u64
+}
+
+fn with_retry_after(mut page: Response, throttled: Throttled) -> Response {
+    page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(throttled)));
+    page
 }
 
 fn login_failed(status: StatusCode, message: &str, username: String, next: Option<String>) -> Response {
@@ -82,6 +111,7 @@ fn login_failed(status: StatusCode, message: &str, username: String, next: Optio
 
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     mut auth: AuthSession,
     form: Result<Form<AccountForm>, FormRejection>,
 ) -> Result<Response, AppError> {
@@ -89,11 +119,18 @@ pub async fn register(
     let Some((username, password, _)) = form.fields() else {
         return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new()));
     };
+    if let Err(throttled) = state.throttles.attempt(client).await? {
+        tracing::info!("registration throttled");
+        return Ok(with_retry_after(
+            register_failed(StatusCode::TOO_MANY_REQUESTS, &throttled_words(throttled), username),
+            throttled,
+        ));
+    }
     let name = match Username::parse(&username) {
         Ok(name) => name,
         Err(e) => return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), username)),
     };
-    let password = match Password::parse(password) {
+    let password = match Password::new(&password, &name) {
         Ok(p) => p,
         Err(e) => return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), username)),
     };
@@ -108,6 +145,7 @@ pub async fn register(
     tracing::info!(user.id = user.id, "registered");
     auth.session.cycle_id().await?;
     auth.login(&user).await?;
+    super::activity::started(&auth.session, &state.session_policy).await?;
     Ok(Redirect::to("/profile").into_response())
 }
 

@@ -1,12 +1,15 @@
 //! HTTP: the router, its shared state and the layers around it.
 
+pub mod activity;
 mod auth;
 pub mod client;
+pub mod deadlines;
 pub mod error;
 mod health;
 mod next;
 pub mod origin;
 mod pages;
+pub mod serve;
 mod site;
 mod ws;
 
@@ -28,8 +31,12 @@ use origin::PublicOrigin;
 
 use crate::{accounts::Accounts, realtime::Realtime, session_cache::Sessions, store::Store};
 
-/// The session cookie's name.
+/// The session cookie's name…
 pub const SESSION_COOKIE: &str = "lobby_session";
+/// …and with an https public URL: the `__Host-` prefix makes browsers refuse
+/// it unless it is Secure, for this host only, and on the whole path, so
+/// neither a subdomain nor plain http can plant or overwrite it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-lobby_session";
 
 /// Forms are a username and a password of at most 1 KiB: 16 KiB is plenty.
 const FORM_BODY_LIMIT: usize = 16 * 1024;
@@ -42,26 +49,30 @@ pub struct AppState {
     pub accounts: Accounts,
     pub origin: PublicOrigin,
     pub realtime: Realtime,
-    pub login_throttle: crate::accounts::LoginThrottle,
+    pub throttles: crate::accounts::Throttles,
     pub proxies: client::TrustedProxies,
+    pub session_policy: activity::SessionPolicy,
 }
 
 pub struct SessionSettings {
     pub store: Sessions,
-    pub lifetime: std::time::Duration,
-    /// Mark the cookie Secure (the public URL is https).
+    pub policy: activity::SessionPolicy,
+    /// The public URL is https: the cookie is Secure and `__Host-` prefixed,
+    /// and browsers are told to use https only (HSTS).
     pub secure: bool,
 }
 
 pub fn router(state: AppState, sessions: SessionSettings) -> Router {
-    let lifetime = time::Duration::try_from(sessions.lifetime).unwrap_or(time::Duration::days(7));
+    // Logged-in sessions get an explicit expiry (see `activity`); this one is
+    // for the rest, which are saved only if something is stored in them.
+    let idle = time::Duration::try_from(sessions.policy.idle).unwrap_or(time::Duration::days(1));
     let session_layer = SessionManagerLayer::new(sessions.store)
-        .with_name(SESSION_COOKIE)
+        .with_name(if sessions.secure { SECURE_SESSION_COOKIE } else { SESSION_COOKIE })
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_secure(sessions.secure)
-        .with_expiry(Expiry::OnInactivity(lifetime));
+        .with_expiry(Expiry::OnInactivity(idle));
     let auth_layer = AuthManagerLayerBuilder::new(state.accounts.clone(), session_layer).build();
 
     let with_session = Router::new()
@@ -73,6 +84,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/logout", get(auth::logout).post(auth::logout))
         .route("/ws", get(ws::upgrade))
         .fallback(site::not_found)
+        .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)
         .layer(middleware::map_response(session_store_failure));
 
@@ -86,7 +98,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .merge(without_session)
         .layer(middleware::from_fn_with_state(state.origin.clone(), origin::guard))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
-    with_security_headers(app)
+    with_security_headers(app, sessions.secure)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(move |request: &Request| request_span(request, &proxies)),
@@ -96,16 +108,21 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
 
 /// Headers that tell browsers to run only our own script and styles (no
 /// inline code, so injected markup cannot run), not to sniff types, not to
-/// frame the pages, and not to leak paths to other sites.
-fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+/// frame the pages, not to leak paths to other sites, to keep our windows
+/// away from other sites' (COOP), and, behind https, to use nothing else.
+fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>, https: bool) -> Router<S> {
     const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-    let headers = [
+    let mut headers = vec![
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (HeaderName::from_static("referrer-policy"), "same-origin"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
     ];
+    if https {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"));
+    }
     headers.into_iter().fold(router, |router, (name, value)| {
         router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)))
     })

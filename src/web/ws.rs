@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::origin::PublicOrigin;
+use super::{origin::PublicOrigin, serve::ConnectionIo};
 use crate::{
     accounts::AuthSession,
     realtime::{
@@ -95,12 +95,28 @@ pub async fn upgrade(
         .max_frame_size(Some(MAX_FRAME_BYTES));
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => {
-                let socket =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                        .await;
-                connection::run(socket, realtime, opened).await;
-            }
+            // Our own server's connection: take the TCP stream back out of its
+            // HTTP deadlines (the socket has pings instead) and out of hyper's
+            // boxed upgrade type, with whatever the client sent already.
+            Ok(upgraded) => match upgraded.downcast::<ConnectionIo>() {
+                Ok(parts) => {
+                    let tcp = parts.io.into_inner().into_inner();
+                    let socket = WebSocketStream::from_partially_read(
+                        tcp,
+                        parts.read_buf.to_vec(),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    connection::run(socket, realtime, opened).await;
+                }
+                Err(upgraded) => {
+                    let socket =
+                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                            .await;
+                    connection::run(socket, realtime, opened).await;
+                }
+            },
             Err(e) => tracing::debug!(error = %e, "the upgrade did not complete"),
         }
     });

@@ -138,17 +138,12 @@ async fn run(
     tracing::debug!("sequencer stopped");
 }
 
-/// A batch id no other batch has: 128 random bits.
-fn batch_id() -> String {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    format!("{:016x}{:016x}", OsRng.next_u64(), OsRng.next_u64())
-}
-
 /// Commits the batch and answers its senders; returns the last position committed.
 async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64> {
     let messages: Vec<NewMessage<'_>> =
         posts.iter().map(|p| NewMessage { user_id: p.user_id, body: p.text.as_str() }).collect();
-    let mut batch = Batch { id: batch_id(), messages, retried: false };
+    // 128 random bits: no other batch has this id.
+    let mut batch = Batch { id: crate::token::hex(16), messages, retried: false };
     let mut attempt = 0;
     let outcomes = loop {
         match store.append(&batch, rate).await {

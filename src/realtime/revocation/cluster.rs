@@ -35,6 +35,6 @@ impl ClusterRevocation {
     /// session, then check the ones with sockets here against the database.
     pub async fn after_gap(&self) {
         self.cache.forget_all();
-        super::registry::sweep(&self.core.registry, &self.core.store).await;
+        super::registry::sweep(&self.core.registry, &self.core.store, &self.core.policy).await;
     }
 }

@@ -20,7 +20,7 @@ pub use cluster::ClusterRevocation;
 pub use registry::{Registry, Watch};
 use tower_sessions::session::Id as SessionId;
 
-use crate::store::DatabaseSessions;
+use crate::{store::DatabaseSessions, web::activity::SessionPolicy};
 
 #[derive(Clone)]
 pub enum Revocation {
@@ -28,16 +28,18 @@ pub enum Revocation {
     Cluster(Arc<ClusterRevocation>),
 }
 
-/// What both have: the sockets of each session here, and the database to
-/// sweep against (the store itself, never a cache).
+/// What both have: the sockets of each session here, the database to sweep
+/// against (the store itself, never a cache), and how long sessions live
+/// (an open socket keeps its session from idling out).
 pub struct Core {
     registry: Arc<Registry>,
     store: DatabaseSessions,
+    policy: SessionPolicy,
 }
 
 impl Core {
-    pub fn new(store: DatabaseSessions) -> Self {
-        Self { registry: Arc::default(), store }
+    pub fn new(store: DatabaseSessions, policy: SessionPolicy) -> Self {
+        Self { registry: Arc::default(), store, policy }
     }
 }
 
@@ -69,6 +71,6 @@ impl Revocation {
     /// closes the sockets of those that are gone or expired.
     pub async fn sweep(&self) {
         let core = self.core();
-        registry::sweep(&core.registry, &core.store).await;
+        registry::sweep(&core.registry, &core.store, &core.policy).await;
     }
 }

@@ -11,7 +11,11 @@ use std::{
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower_sessions::{SessionStore, session::Id as SessionId};
 
-use crate::{realtime::protocol::close, store::DatabaseSessions};
+use crate::{
+    realtime::protocol::close,
+    store::DatabaseSessions,
+    web::activity::{SessionPolicy, pushed_expiry},
+};
 
 #[derive(Default)]
 pub struct Registry {
@@ -113,12 +117,20 @@ impl Drop for Watch {
 }
 
 /// Checks each session with sockets here against the database itself and
-/// closes those that are gone or expired. A database that does not answer
-/// gives no verdict: the sessions stay, and the next sweep tries again.
-pub async fn sweep(registry: &Registry, store: &DatabaseSessions) {
+/// closes those that are gone or expired; the others, being in use, are
+/// kept from idling out. A database that does not answer gives no verdict:
+/// the sessions stay, and the next sweep tries again.
+pub async fn sweep(registry: &Registry, store: &DatabaseSessions, policy: &SessionPolicy) {
     for session in registry.live() {
         match store.load(&session).await {
-            Ok(Some(record)) if record.expiry_date > time::OffsetDateTime::now_utc() => {}
+            Ok(Some(mut record)) if record.expiry_date > time::OffsetDateTime::now_utc() => {
+                if let Some(expiry) = pushed_expiry(&record, policy) {
+                    record.expiry_date = expiry;
+                    if let Err(e) = store.save(&record).await {
+                        tracing::debug!(error = %e, "could not keep a session with open sockets alive");
+                    }
+                }
+            }
             Ok(_) => registry.end(&session, close::SESSION_ENDED),
             Err(e) => {
                 tracing::warn!(error = %e, "could not check sessions");

@@ -1,0 +1,90 @@
+//! Serving the router on HTTP/1.1 connections (what `axum::serve` does),
+//! with what it does not do: deadlines on every connection (see `deadlines`)
+//! and a deadline on shutdown, after which the connections still open are
+//! dropped, whatever their clients do.
+
+use std::{future::Future, time::Duration};
+
+use axum::{Router, extract::ConnectInfo};
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::{rt::TokioIo, service::TowerToHyperService};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt;
+
+use super::deadlines::{Deadlines, Timeouts};
+
+/// The I/O each HTTP connection runs on; an upgrade takes the `TcpStream`
+/// back out of it.
+pub type ConnectionIo = TokioIo<Deadlines<TcpStream>>;
+
+/// Accepts connections until `shutdown`, then stops accepting and gives the
+/// requests in flight until `deadline` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()>,
+    deadline: Duration,
+) {
+    // Every connection's task, to wait for at shutdown; and the signal that
+    // tells them to finish the request in flight and close.
+    let connections = TaskTracker::new();
+    let closing = CancellationToken::new();
+    let mut http = http1::Builder::new();
+    // No hyper timer: its header timer would also run while a connection
+    // idles between requests; `Deadlines` keeps both clocks instead.
+    http.keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait rather than
+                    // spin; the connections that end free some.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // Chat frames are small and must leave at once: no Nagle delay.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        let io: ConnectionIo = TokioIo::new(Deadlines::new(tcp, timeouts));
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
+        let connection = http.serve_connection(io, service).with_upgrades();
+        let closing = closing.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            let mut asked_to_close = false;
+            let ended = loop {
+                tokio::select! {
+                    ended = connection.as_mut() => break ended,
+                    _ = closing.cancelled(), if !asked_to_close => {
+                        // Finish the request in flight (if any), then close.
+                        connection.as_mut().graceful_shutdown();
+                        asked_to_close = true;
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    closing.cancel();
+    connections.close();
+    if tokio::time::timeout(deadline, connections.wait()).await.is_err() {
+        tracing::warn!(?deadline, "connections still open at the shutdown deadline were dropped");
+    }
+}
