@@ -103,6 +103,7 @@ impl Application {
             throttles: throttles.clone(),
             proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
             session_policy,
+            health: web::health::Health::new(store.clone()),
         };
         let session_cleanup = tokio::spawn(housekeeping(
             database_sessions,

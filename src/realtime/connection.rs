@@ -46,6 +46,8 @@ pub struct Opened {
     pub session: Watch,
     /// The id of the last message the client showed.
     pub since: Option<i64>,
+    /// This node's room for one more socket, given back when it ends.
+    pub permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Refused frames a client may send in a burst, and per second after, before
@@ -63,8 +65,11 @@ const FLUSH_BATCH: usize = 64;
 
 /// Why the task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The client went away (close frame, EOF, reset, failed write).
+pub enum End {
+    /// The client closed: the library has queued its answer (our Close, or
+    /// 1002 for a close frame that broke the rules), which must go out.
+    ClientClosed,
+    /// The client went away (EOF, reset, failed write).
     Gone,
     /// We close with this code.
     Close(u16, &'static str),
@@ -74,7 +79,7 @@ pub async fn run<S>(mut socket: S, realtime: Realtime, opened: Opened)
 where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    let Opened { events, seat, count, session, since } = opened;
+    let Opened { events, seat, count, session, since, permit } = opened;
     // Streams over the watches keep one registration alive across loop turns
     // (a fresh `changed()` each turn would lock each watch's waiter list,
     // shared by every socket, twice per event).
@@ -114,8 +119,8 @@ where
                 awaiting_pong = None;
                 match frame {
                     Some(Ok(message)) => on_frame(&mut socket, message, &realtime, who, &mut refusals).await,
-                    Some(Err(e)) if is_too_big(&e) => Err(End::Close(close::TOO_BIG, "frame too large")),
-                    Some(Err(_)) | None => Err(End::Gone),
+                    Some(Err(e)) => Err(read_failed(&e)),
+                    None => Err(End::Gone),
                 }
             }
             event = feed.events.recv() => feed.write(&mut socket, event).await,
@@ -147,24 +152,64 @@ where
     // Counted out now: what follows is only the goodbye.
     drop(seat);
     drop(session);
-    if let End::Close(code, reason) = end {
-        let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
-        if send(&mut socket, Message::Close(Some(frame)), send_timeout).await.is_ok() {
-            // The closing handshake: read (and drop) what the client still
-            // sends until its Close. Closing with unread data would make the
-            // kernel reset the connection, and a reset can overtake our close
-            // frame, so the client would never learn the code.
-            let drained = async {
-                while let Some(Ok(message)) = socket.next().await {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drained).await;
-        }
-    }
+    drop(permit);
+    goodbye(&mut socket, end, send_timeout).await;
     tracing::debug!(user.id = user_id, ?end, "connection ended");
+}
+
+/// The end of a socket: with a close code, the closing handshake.
+pub async fn goodbye<S>(socket: &mut S, end: End, send_timeout: Duration)
+where
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let (code, reason) = match end {
+        End::Close(code, reason) => (code, reason),
+        End::ClientClosed => {
+            let _ = tokio::time::timeout(send_timeout, socket.flush()).await;
+            return;
+        }
+        End::Gone => return,
+    };
+    let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
+    if send(socket, Message::Close(Some(frame)), send_timeout).await.is_ok() {
+        // The closing handshake: read (and drop) what the client still sends
+        // until its Close. Closing with unread data would make the kernel
+        // reset the connection, and a reset can overtake our close frame, so
+        // the client would never learn the code.
+        let drained = async {
+            while let Some(Ok(message)) = socket.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drained).await;
+    }
+}
+
+/// The conformance endpoint's socket (the `autobahn` feature): every text and
+/// binary message echoed, and every way of ending the same as a chat socket's.
+#[cfg(feature = "autobahn")]
+pub async fn echo<S>(mut socket: S, send_timeout: Duration)
+where
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let end = loop {
+        match socket.next().await {
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                if let Err(end) = send(&mut socket, message, send_timeout).await {
+                    break end;
+                }
+            }
+            // The library answers pings itself, and queues the answer to a
+            // Close (sent by the goodbye).
+            Some(Ok(Message::Close(_))) => break End::ClientClosed,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => break read_failed(&e),
+            None => break End::Gone,
+        }
+    };
+    goodbye(&mut socket, end, send_timeout).await;
 }
 
 async fn on_frame<S>(
@@ -180,7 +225,7 @@ where
     let text = match message {
         Message::Text(text) => text,
         Message::Binary(_) => return Err(End::Close(close::UNSUPPORTED, "binary frames are not accepted")),
-        Message::Close(_) => return Err(End::Gone),
+        Message::Close(_) => return Err(End::ClientClosed),
         // Pongs (and pings, which the library answers) only show liveness;
         // raw frames are never handed to us when reading.
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
@@ -316,9 +361,17 @@ where
     }
 }
 
-/// Did the library refuse a frame over our size limit?
-fn is_too_big(error: &tungstenite::Error) -> bool {
-    matches!(error, tungstenite::Error::Capacity(_))
+/// How a read that failed ends the socket: a client that broke the protocol
+/// is told so with a close frame (the browser would otherwise see 1006 and
+/// no reason); one that went away is just gone.
+pub fn read_failed(error: &tungstenite::Error) -> End {
+    use tungstenite::Error;
+    match error {
+        Error::Capacity(_) => End::Close(close::TOO_BIG, "frame too large"),
+        Error::Utf8(_) => End::Close(close::INVALID_DATA, "text that is not UTF-8"),
+        Error::Protocol(_) => End::Close(close::PROTOCOL_ERROR, "protocol error"),
+        _ => End::Gone,
+    }
 }
 
 /// Queues a text message as one frame if it is small; otherwise sends it as

@@ -74,6 +74,8 @@ pub struct Realtime {
     pub history: Arc<History>,
     pub limits: ChatLimits,
     pub beats: watch::Receiver<u64>,
+    /// One permit per socket this node may hold (`max_connections`).
+    pub permits: Arc<tokio::sync::Semaphore>,
     /// Cancelled at shutdown: every socket closes with 1001.
     pub shutdown: CancellationToken,
     pub settings: RealtimeSettings,
@@ -112,7 +114,7 @@ impl Realtime {
         let (presence, revocation, cache, poll) = match store {
             Store::Sqlite(_) => {
                 let revocation =
-                    Revocation::Local(Arc::new(Core::new(store.sessions(), settings.session_policy)));
+                    Revocation::Local(Arc::new(Core::new(cache.clone(), settings.session_policy)));
                 let local = presence::local::Local::start(settings.presence, events.clone(), stop.clone());
                 // One server: nothing else writes the log, but a second
                 // server on the same file would be picked up within a second.
@@ -123,10 +125,8 @@ impl Realtime {
                 let cluster_store = ClusterStore::new(pool.clone(), node_ttl);
                 let (healthy, trusted) = watch::channel(false);
                 let cache = cache.trusting(trusted);
-                let cluster_revocation = Arc::new(ClusterRevocation::new(
-                    Core::new(store.sessions(), settings.session_policy),
-                    cache.clone(),
-                ));
+                let cluster_revocation =
+                    Arc::new(ClusterRevocation::new(Core::new(cache.clone(), settings.session_policy)));
                 let revocation = Revocation::Cluster(cluster_revocation.clone());
                 let name = crate::cluster::node_name();
                 let listener = Listener {
@@ -182,16 +182,14 @@ impl Realtime {
             history,
             limits,
             beats,
+            permits: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_connections.min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             shutdown,
             settings,
             published,
         };
         Ok((realtime, RealtimeTasks { sequencer: sequencer_task, finish, stop, stopped }, cache))
-    }
-
-    /// Is there room for one more socket on this node?
-    pub fn has_room(&self) -> bool {
-        self.presence.here() < self.settings.max_connections
     }
 
     /// The first half of shutdown: commit what is queued and publish it, then

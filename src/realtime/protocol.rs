@@ -1,15 +1,16 @@
 //! The wire format: `{"event": NAME, "data": VALUE}` text frames, the shape
 //! of a socket.io emit. Server frames are serialized once and shared.
 
-use std::borrow::Cow;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tungstenite::Utf8Bytes;
+use unicode_normalization::UnicodeNormalization;
 
 /// Close codes of the contract.
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
     pub const UNSUPPORTED: u16 = 1003;
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const TRY_AGAIN_LATER: u16 = 1013;
@@ -20,23 +21,42 @@ pub mod close {
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 
 /// What a client may send.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "event", content = "data", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
-    #[serde(rename = "chat message")]
+    /// `{"event": "chat message", "data": "text"}`
     ChatMessage(String),
 }
 
+/// The shape every client frame has, in words for a refusal.
+const FRAME_SHAPE: &str = "A frame is one JSON object: {\"event\": NAME, \"data\": VALUE}.";
+
 impl ClientEvent {
+    /// Reads a client frame; a refusal says, in our words, what was wrong.
     pub fn parse(text: &str) -> Result<Self, Refusal> {
-        serde_json::from_str(text).map_err(|e| Refusal::BadRequest(e.to_string()))
+        let bad = |words: &'static str| Refusal::BadRequest(words);
+        let Ok(serde_json::Value::Object(mut frame)) = serde_json::from_str(text) else {
+            return Err(bad(FRAME_SHAPE));
+        };
+        let Some(serde_json::Value::String(event)) = frame.remove("event") else {
+            return Err(bad("The frame has no \"event\" name (a string)."));
+        };
+        let data = frame.remove("data");
+        if !frame.is_empty() {
+            return Err(bad(FRAME_SHAPE));
+        }
+        match (event.as_str(), data) {
+            ("chat message", Some(serde_json::Value::String(text))) => Ok(ClientEvent::ChatMessage(text)),
+            ("chat message", _) => Err(bad("\"chat message\" takes the message as a string.")),
+            _ => Err(bad("There is no such event: the client sends \"chat message\".")),
+        }
     }
 }
 
 /// Why a client frame was refused; the connection stays open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    BadRequest(String),
+    /// The frame was not one the protocol has; the words say how.
+    BadRequest(&'static str),
     InvalidMessage,
     RateLimited,
     /// The message could not be saved (the database failed); nothing was sent.
@@ -53,16 +73,14 @@ impl Refusal {
         }
     }
 
-    pub fn message(&self) -> Cow<'static, str> {
+    pub fn message(&self) -> &'static str {
         match self {
-            Self::BadRequest(detail) => {
-                Cow::Owned(format!("Expected {{\"event\": \"chat message\", \"data\": \"text\"}}: {detail}"))
-            }
+            Self::BadRequest(words) => words,
             Self::InvalidMessage => {
-                Cow::Borrowed("A message is 1 to 1000 characters (after trimming spaces).")
+                "A message is 1 to 1000 characters, with something to see (after trimming spaces)."
             }
-            Self::RateLimited => Cow::Borrowed("You are sending messages too fast. Wait a moment."),
-            Self::Unavailable => Cow::Borrowed("The message could not be saved. Please send it again."),
+            Self::RateLimited => "You are sending messages too fast. Wait a moment.",
+            Self::Unavailable => "The message could not be saved. Please send it again.",
         }
     }
 
@@ -72,11 +90,14 @@ impl Refusal {
             code: &'a str,
             message: &'a str,
         }
-        frame("error", &ErrorData { code: self.code(), message: &self.message() })
+        frame("error", &ErrorData { code: self.code(), message: self.message() })
     }
 }
 
-/// A chat message text: trimmed, 1 to 1000 characters.
+/// A chat message text: NFC-normalized, cleaned of what could hide or
+/// disguise text (control characters but newline and tab, bidirectional
+/// overrides and isolates), trimmed, 1 to 1000 characters, and with at least
+/// one character that shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatText(String);
 
@@ -84,9 +105,10 @@ impl ChatText {
     pub const MAX_CHARS: usize = 1000;
 
     pub fn parse(raw: &str) -> Result<Self, Refusal> {
-        let text = raw.trim();
+        let cleaned: String = raw.nfc().filter(|c| !is_removed(*c)).collect();
+        let text = cleaned.trim();
         let chars = text.chars().count();
-        if (1..=Self::MAX_CHARS).contains(&chars) {
+        if (1..=Self::MAX_CHARS).contains(&chars) && text.chars().any(is_visible) {
             Ok(Self(text.to_owned()))
         } else {
             Err(Refusal::InvalidMessage)
@@ -96,6 +118,29 @@ impl ChatText {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Control characters (but newline and tab), and the bidirectional
+/// embeddings, overrides and isolates, which can make text read other than
+/// it is (U+202A–U+202E, U+2066–U+2069).
+fn is_removed(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Does this character show? Letters, numbers, punctuation, symbols and
+/// spacing marks do, but not the few letters and symbols drawn as blanks.
+fn is_visible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+    let blank = matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}');
+    let shows = matches!(
+        c.general_category_group(),
+        GeneralCategoryGroup::Letter
+            | GeneralCategoryGroup::Number
+            | GeneralCategoryGroup::Punctuation
+            | GeneralCategoryGroup::Symbol
+    ) || c.general_category() == GeneralCategory::SpacingMark;
+    shows && !blank
 }
 
 /// A committed chat message as clients see it.
@@ -194,6 +239,45 @@ mod tests {
         assert_eq!(ChatText::parse("   "), Err(Refusal::InvalidMessage));
         assert!(ChatText::parse(&"é".repeat(1000)).is_ok(), "characters, not bytes");
         assert_eq!(ChatText::parse(&"a".repeat(1001)), Err(Refusal::InvalidMessage));
+    }
+
+    #[test]
+    fn chat_text_is_normalized_and_cleaned() {
+        assert_eq!(ChatText::parse("e\u{301}cole").unwrap().as_str(), "\u{e9}cole", "NFC");
+        assert_eq!(ChatText::parse("a\u{0}b\u{1b}[31mc").unwrap().as_str(), "ab[31mc", "NUL and ESC go");
+        assert_eq!(ChatText::parse("line one\nline\ttwo").unwrap().as_str(), "line one\nline\ttwo");
+        assert_eq!(ChatText::parse("pay \u{202E}drocer").unwrap().as_str(), "pay drocer", "no override");
+        assert_eq!(ChatText::parse("\u{2067}x\u{2069}").unwrap().as_str(), "x", "no isolates");
+        for invisible in [
+            "\u{200B}\u{200B}",
+            "\u{FEFF}",
+            "\u{2060} \u{200D}",
+            "\u{3164}",
+            "\u{202E}",
+            "\u{0}\u{7}",
+            "\u{301}",
+        ] {
+            assert_eq!(ChatText::parse(invisible), Err(Refusal::InvalidMessage), "{invisible:?}");
+        }
+        assert!(ChatText::parse("🙂").is_ok());
+        assert!(ChatText::parse("日本").is_ok());
+    }
+
+    #[test]
+    fn refusals_are_in_our_words() {
+        for (bad, words) in [
+            ("not json", "one JSON object"),
+            (r#"{"data":"x"}"#, "no \"event\" name"),
+            (r#"{"event":"nope","data":"x"}"#, "no such event"),
+            (r#"{"event":"chat message","data":5}"#, "takes the message as a string"),
+        ] {
+            let refusal = ClientEvent::parse(bad).unwrap_err();
+            assert!(refusal.message().contains(words), "{bad}: {}", refusal.message());
+            assert!(
+                !refusal.message().contains("line") && !refusal.message().contains("column"),
+                "no parser words"
+            );
+        }
     }
 
     #[test]

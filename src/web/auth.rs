@@ -3,7 +3,7 @@
 use axum::{
     Form,
     extract::{State, rejection::FormRejection},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -159,8 +159,18 @@ fn register_failed(status: StatusCode, message: &str, username: String) -> Respo
 }
 
 /// Ends the session: the row is deleted from the store, and every live
-/// socket opened with it is closed (4401).
-pub async fn logout(State(state): State<AppState>, mut auth: AuthSession) -> Result<Response, AppError> {
+/// socket opened with it is closed (4401). A GET, so the page's `a#logout`
+/// link works, yet it changes state: another site's link or image (or any
+/// HEAD, which browsers may send on their own) ends nothing.
+pub async fn logout(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    mut auth: AuthSession,
+) -> Result<Response, AppError> {
+    if method == Method::HEAD || !state.origin.is_same_origin(&headers) {
+        return Err(AppError::CrossOrigin);
+    }
     let session = auth.session.id();
     auth.logout().await?;
     if let Some(session) = session {

@@ -3,8 +3,9 @@
 //! keep-alive connection waits, so it cannot tell "slow headers" from "idle"):
 //!
 //! - a request's headers must be complete (`\r\n\r\n`) within `headers` of
-//!   its first byte: a client that dribbles them, or never sends them,
-//!   loses its connection and the buffer it held;
+//!   its first byte (or of the connection, for the first request): a client
+//!   that dribbles them, or never sends them, loses its connection and the
+//!   buffer it held;
 //! - a connection that waits for its next request longer than `idle` is closed;
 //! - a request whose answer has not begun `idle` after its headers, and
 //!   whose client has sent nothing meanwhile, is given up.
@@ -54,9 +55,10 @@ pub struct Deadlines<S> {
 }
 
 impl<S> Deadlines<S> {
+    /// A new connection: its first request's headers are due within `headers`.
     pub fn new(inner: S, timeouts: Timeouts) -> Self {
-        let timer = Box::pin(tokio::time::sleep(timeouts.idle));
-        Self { inner, phase: Phase::Waiting, timeouts, timer }
+        let timer = Box::pin(tokio::time::sleep(timeouts.headers));
+        Self { inner, phase: Phase::Headers { matched: 0 }, timeouts, timer }
     }
 
     pub fn into_inner(self) -> S {
@@ -191,6 +193,16 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 
     const LIMITS: Timeouts = Timeouts { headers: Duration::from_secs(10), idle: Duration::from_secs(60) };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_is_closed_at_the_header_deadline() {
+        let (_client, server) = duplex(1024);
+        let mut server = Deadlines::new(server, LIMITS);
+        let started = Instant::now();
+        let err = server.read(&mut [0u8; 16]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), LIMITS.headers);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn headers_must_finish_in_time() {

@@ -59,18 +59,33 @@ impl From<tower_sessions::session::Error> for AppError {
     }
 }
 
+/// What was wrong with a form, in our words (serde's, "Failed to
+/// deserialize form body: duplicate field `username`", are for us, not the
+/// person at the keyboard); the details go to the log.
 impl From<FormRejection> for AppError {
     fn from(rejection: FormRejection) -> Self {
-        Self::BadRequest {
-            status: rejection.status(),
-            message: format!("The form could not be read: {}", rejection.body_text()),
-        }
+        tracing::info!(rejection = %rejection.body_text(), "a form could not be read");
+        let message = match &rejection {
+            FormRejection::InvalidFormContentType(_) => {
+                "Send the form as a web form does (application/x-www-form-urlencoded)."
+            }
+            FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => {
+                "The form could not be read: send each field once, as text."
+            }
+            FormRejection::BytesRejection(_) => "The form is too large or was cut off.",
+            _ => "The form could not be read.",
+        };
+        Self::BadRequest { status: rejection.status(), message: message.to_owned() }
     }
 }
 
 impl From<QueryRejection> for AppError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::BadRequest { status: StatusCode::BAD_REQUEST, message: rejection.body_text() }
+        tracing::info!(rejection = %rejection.body_text(), "a query string could not be read");
+        Self::BadRequest {
+            status: StatusCode::BAD_REQUEST,
+            message: "The address has a parameter Lobby cannot read.".to_owned(),
+        }
     }
 }
 

@@ -5,7 +5,8 @@ mod auth;
 pub mod client;
 pub mod deadlines;
 pub mod error;
-mod health;
+mod handshake;
+pub mod health;
 mod next;
 pub mod origin;
 mod pages;
@@ -52,6 +53,7 @@ pub struct AppState {
     pub throttles: crate::accounts::Throttles,
     pub proxies: client::TrustedProxies,
     pub session_policy: activity::SessionPolicy,
+    pub health: health::Health,
 }
 
 pub struct SessionSettings {
@@ -89,9 +91,11 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .layer(middleware::map_response(session_store_failure));
 
     // Health and static files need no session: keep them out of its layers.
-    let without_session = Router::new()
-        .route("/healthz", get(health::healthz))
-        .nest_service("/public", ServeDir::new(public_dir()).fallback(get(site::not_found)));
+    let without_session = Router::new().route("/healthz", get(health::healthz));
+    #[cfg(feature = "autobahn")]
+    let without_session = without_session.route("/autobahn", get(ws::autobahn));
+    let without_session =
+        without_session.nest_service("/public", ServeDir::new(public_dir()).fallback(get(site::not_found)));
 
     let proxies = state.proxies.clone();
     let app = with_session

@@ -46,9 +46,13 @@ impl PublicOrigin {
 
     /// May a request with this method and these headers change state?
     pub fn allows(&self, method: &Method, headers: &HeaderMap) -> bool {
-        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            return true;
-        }
+        matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || self.is_same_origin(headers)
+    }
+
+    /// Did the request come from our own pages (or from no page at all: a
+    /// typed address, curl)? The rule every state-changing request passes,
+    /// including the one GET that changes state, `/logout`.
+    pub fn is_same_origin(&self, headers: &HeaderMap) -> bool {
         match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
             Some(b"same-origin" | b"none") => true,
             Some(_) => false,
@@ -123,6 +127,16 @@ mod tests {
         assert!(!o.allows(&Method::POST, &headers(&[("origin", "null")])));
         let by_host = headers(&[("origin", "http://10.1.2.3:3000"), ("host", "10.1.2.3:3000")]);
         assert!(o.allows(&Method::POST, &by_host));
+    }
+
+    #[test]
+    fn a_link_from_another_site_is_not_ours() {
+        let o = origin();
+        assert!(o.is_same_origin(&headers(&[("sec-fetch-site", "same-origin")])), "our own a#logout");
+        assert!(o.is_same_origin(&headers(&[("sec-fetch-site", "none")])), "a typed address");
+        assert!(!o.is_same_origin(&headers(&[("sec-fetch-site", "cross-site")])), "an <img> elsewhere");
+        assert!(!o.is_same_origin(&headers(&[("origin", "https://evil.example")])));
+        assert!(o.is_same_origin(&headers(&[])), "curl");
     }
 
     #[test]

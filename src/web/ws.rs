@@ -5,17 +5,20 @@
 //! frames: a long `chat history` goes out fragmented (see
 //! `realtime::connection::PIECE` for why that matters for memory).
 
+use std::future::Future;
+
 use axum::{
     extract::{Query, Request, State, rejection::QueryRejection},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use hyper_util::rt::TokioIo;
+use hyper::upgrade::OnUpgrade;
 use serde::Deserialize;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::{origin::PublicOrigin, serve::ConnectionIo};
+use super::{handshake, origin::PublicOrigin, serve::ConnectionIo};
 use crate::{
     accounts::AuthSession,
     realtime::{
@@ -47,26 +50,27 @@ pub async fn upgrade(
         return (StatusCode::UNAUTHORIZED, "Log in first: the live connection needs a session.")
             .into_response();
     };
+    let accept = match handshake::accept(request.method(), request.version(), headers) {
+        Ok(accept) => accept,
+        Err(bad) => return bad.into_response(),
+    };
     let since = match query {
         Ok(Query(q)) => q.since,
         Err(_) => {
             return (StatusCode::BAD_REQUEST, "since must be a message id (an integer).").into_response();
         }
     };
-    let accept = match accept_key(request.method(), headers) {
-        Ok(accept) => accept,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return (StatusCode::UPGRADE_REQUIRED, "This connection cannot be upgraded.").into_response();
     };
-    if !realtime.has_room() {
+    // Taken before the seat, and held until the socket ends: simultaneous
+    // upgrades cannot pass the ceiling.
+    let Ok(permit) = realtime.permits.clone().try_acquire_owned() else {
         tracing::warn!(connections = realtime.presence.here(), "connection ceiling reached: upgrade refused");
         return (StatusCode::SERVICE_UNAVAILABLE, "The server is full. Try again in a moment.")
             .into_response();
-    }
+    };
 
-    let settings = realtime.settings;
     let who = Identity { user_id: user.id, username: user.username.into(), session };
     // Subscribed before the seat is taken, so the socket hears its own join.
     let events = realtime.events.subscribe();
@@ -87,92 +91,80 @@ pub async fn upgrade(
                 .into_response();
         }
     };
-    let opened = Opened { events, seat, count, session: realtime.revocation.watch(session), since };
-    let config = WebSocketConfig::default()
-        .read_buffer_size(settings.read_buffer)
-        .write_buffer_size(settings.write_buffer)
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
+    // Registered after the session was loaded: a logout in between is
+    // remembered by the registry, and this watch starts out ended.
+    let opened = Opened { events, seat, count, session: realtime.revocation.watch(session), since, permit };
+    let config =
+        socket_config(realtime.settings.read_buffer, realtime.settings.write_buffer, MAX_FRAME_BYTES);
+    when_upgraded(on_upgrade, config, move |socket| connection::run(socket, realtime, opened));
+    switching_protocols(accept)
+}
+
+/// `GET /autobahn` (the `autobahn` feature): the conformance suite's echo,
+/// upgraded exactly as `/ws` is (no session asked), with the same socket
+/// settings but a frame limit the suite's 16 MiB messages fit in.
+#[cfg(feature = "autobahn")]
+pub async fn autobahn(State(realtime): State<Realtime>, mut request: Request) -> Response {
+    let accept = match handshake::accept(request.method(), request.version(), request.headers()) {
+        Ok(accept) => accept,
+        Err(bad) => return bad.into_response(),
+    };
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return (StatusCode::UPGRADE_REQUIRED, "This connection cannot be upgraded.").into_response();
+    };
+    let settings = realtime.settings;
+    let config = socket_config(settings.read_buffer, settings.write_buffer, 16 * 1024 * 1024);
+    when_upgraded(on_upgrade, config, move |socket| connection::echo(socket, settings.send_timeout));
+    switching_protocols(accept)
+}
+
+/// The WebSocket settings: buffers sized for chat (KiBs, not the library's
+/// 128 KiB) and the largest frame and message a client may send.
+pub fn socket_config(read_buffer: usize, write_buffer: usize, max_frame: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(read_buffer)
+        .write_buffer_size(write_buffer)
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
+}
+
+/// Once the 101 is out, runs `socket` over the connection's own TCP stream:
+/// taken back out of its HTTP deadlines (the socket has pings instead) and
+/// out of hyper's boxed upgrade type, with whatever the client sent already.
+pub fn when_upgraded<F, Fut>(on_upgrade: OnUpgrade, config: WebSocketConfig, socket: F)
+where
+    F: FnOnce(WebSocketStream<TcpStream>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
-        match on_upgrade.await {
-            // Our own server's connection: take the TCP stream back out of its
-            // HTTP deadlines (the socket has pings instead) and out of hyper's
-            // boxed upgrade type, with whatever the client sent already.
-            Ok(upgraded) => match upgraded.downcast::<ConnectionIo>() {
-                Ok(parts) => {
-                    let tcp = parts.io.into_inner().into_inner();
-                    let socket = WebSocketStream::from_partially_read(
-                        tcp,
-                        parts.read_buf.to_vec(),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
-                    connection::run(socket, realtime, opened).await;
-                }
-                Err(upgraded) => {
-                    let socket =
-                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                            .await;
-                    connection::run(socket, realtime, opened).await;
-                }
-            },
-            Err(e) => tracing::debug!(error = %e, "the upgrade did not complete"),
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return tracing::debug!(error = %e, "the upgrade did not complete"),
+        };
+        match upgraded.downcast::<ConnectionIo>() {
+            Ok(parts) => {
+                let tcp = parts.io.into_inner().into_inner();
+                let stream = WebSocketStream::from_partially_read(
+                    tcp,
+                    parts.read_buf.to_vec(),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                socket(stream).await;
+            }
+            // Only our own server (web::serve) serves this router.
+            Err(_) => tracing::error!("an upgraded connection that web::serve did not accept"),
         }
     });
+}
 
+/// `101 Switching Protocols`, with the accept key.
+pub fn switching_protocols(accept: HeaderValue) -> Response {
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let out = response.headers_mut();
     out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     out.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     out.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     response
-}
-
-/// Checks the handshake request (RFC 6455, 4.2.1) and derives the accept key.
-fn accept_key(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, (StatusCode, &'static str)> {
-    let has = |name: header::HeaderName, token: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    };
-    if method != Method::GET {
-        return Err((StatusCode::METHOD_NOT_ALLOWED, "The WebSocket handshake is a GET."));
-    }
-    if !has(header::CONNECTION, "upgrade") || !has(header::UPGRADE, "websocket") {
-        return Err((
-            StatusCode::UPGRADE_REQUIRED,
-            "This address only speaks WebSocket (Upgrade: websocket).",
-        ));
-    }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
-        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13."));
-    }
-    let key = headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing."))?;
-    HeaderValue::from_str(&tungstenite::handshake::derive_accept_key(key.as_bytes()))
-        .map_err(|_| (StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is invalid."))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rfc_example_key() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        headers.insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
-        assert_eq!(accept_key(&Method::GET, &headers).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        assert_eq!(accept_key(&Method::POST, &headers).unwrap_err().0, StatusCode::METHOD_NOT_ALLOWED);
-        headers.remove(header::SEC_WEBSOCKET_KEY);
-        assert_eq!(accept_key(&Method::GET, &headers).unwrap_err().0, StatusCode::BAD_REQUEST);
-        headers.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
-        assert_eq!(accept_key(&Method::GET, &headers).unwrap_err().0, StatusCode::UPGRADE_REQUIRED);
-    }
 }

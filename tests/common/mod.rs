@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod db;
 pub mod nginx;
+pub mod raw;
 pub mod ws;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

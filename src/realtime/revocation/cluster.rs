@@ -4,17 +4,14 @@
 use tower_sessions::session::Id as SessionId;
 
 use super::Core;
-use crate::session_cache::Sessions;
 
 pub struct ClusterRevocation {
     core: Core,
-    /// The session cache in front of the database, to forget ended sessions.
-    cache: Sessions,
 }
 
 impl ClusterRevocation {
-    pub fn new(core: Core, cache: Sessions) -> Self {
-        Self { core, cache }
+    pub fn new(core: Core) -> Self {
+        Self { core }
     }
 
     pub(super) fn core(&self) -> &Core {
@@ -26,7 +23,7 @@ impl ClusterRevocation {
     /// use them from now on.
     pub fn heard(&self, code: u16, sessions: &[SessionId]) {
         for session in sessions {
-            self.cache.forget(session);
+            self.core.sessions.forget(session);
             self.core.registry.end(session, code);
         }
     }
@@ -34,7 +31,7 @@ impl ClusterRevocation {
     /// The listener was away and may have missed endings: forget every cached
     /// session, then check the ones with sockets here against the database.
     pub async fn after_gap(&self) {
-        self.cache.forget_all();
-        super::registry::sweep(&self.core.registry, &self.core.store, &self.core.policy).await;
+        self.core.sessions.forget_all();
+        super::registry::sweep(&self.core.registry, &self.core.sessions, &self.core.policy).await;
     }
 }

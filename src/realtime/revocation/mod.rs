@@ -20,7 +20,7 @@ pub use cluster::ClusterRevocation;
 pub use registry::{Registry, Watch};
 use tower_sessions::session::Id as SessionId;
 
-use crate::{store::DatabaseSessions, web::activity::SessionPolicy};
+use crate::{session_cache::Sessions, web::activity::SessionPolicy};
 
 #[derive(Clone)]
 pub enum Revocation {
@@ -28,18 +28,19 @@ pub enum Revocation {
     Cluster(Arc<ClusterRevocation>),
 }
 
-/// What both have: the sockets of each session here, the database to sweep
-/// against (the store itself, never a cache), and how long sessions live
-/// (an open socket keeps its session from idling out).
+/// What both have: the sockets of each session here, the sessions (read
+/// from the database itself, never a cache, when sweeping; written through
+/// the cache, so it agrees), and how long sessions live (an open socket keeps
+/// its session from idling out).
 pub struct Core {
     registry: Arc<Registry>,
-    store: DatabaseSessions,
+    sessions: Sessions,
     policy: SessionPolicy,
 }
 
 impl Core {
-    pub fn new(store: DatabaseSessions, policy: SessionPolicy) -> Self {
-        Self { registry: Arc::default(), store, policy }
+    pub fn new(sessions: Sessions, policy: SessionPolicy) -> Self {
+        Self { registry: Arc::default(), sessions, policy }
     }
 }
 
@@ -71,6 +72,6 @@ impl Revocation {
     /// closes the sockets of those that are gone or expired.
     pub async fn sweep(&self) {
         let core = self.core();
-        registry::sweep(&core.registry, &core.store, &core.policy).await;
+        registry::sweep(&core.registry, &core.sessions, &core.policy).await;
     }
 }

@@ -8,20 +8,34 @@ use std::{
     },
 };
 
+use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower_sessions::{SessionStore, session::Id as SessionId};
 
 use crate::{
     realtime::protocol::close,
-    store::DatabaseSessions,
+    session_cache,
     web::activity::{SessionPolicy, pushed_expiry},
 };
 
 #[derive(Default)]
 pub struct Registry {
-    /// Session → its live sockets. A std Mutex: `Watch` releases in `Drop`.
-    sessions: Mutex<HashMap<SessionId, Entry>>,
+    /// Session → its live sockets, and the sessions ended lately. A std
+    /// Mutex: `Watch` releases in `Drop`.
+    sessions: Mutex<Registered>,
 }
+
+#[derive(Default)]
+struct Registered {
+    live: HashMap<SessionId, Entry>,
+    /// Sessions ended in the last `REMEMBER_ENDED`, with their close code: an
+    /// upgrade that loaded its session just before the session ended
+    /// registers just after, and must be told at once.
+    ended: HashMap<SessionId, (Instant, u16)>,
+}
+
+/// Longer than any upgrade takes between loading its session and registering.
+const REMEMBER_ENDED: std::time::Duration = std::time::Duration::from_secs(60);
 
 struct Entry {
     sockets: usize,
@@ -42,53 +56,71 @@ pub struct Watch {
     ended: Arc<Ended>,
 }
 
+impl Ended {
+    fn new(code: u16) -> Arc<Self> {
+        Arc::new(Self { token: CancellationToken::new(), code: AtomicU16::new(code) })
+    }
+
+    fn end(&self, code: u16) {
+        self.code.store(code, Ordering::Relaxed);
+        self.token.cancel();
+    }
+}
+
 impl Registry {
-    fn entries(&self) -> MutexGuard<'_, HashMap<SessionId, Entry>> {
+    fn sessions(&self) -> MutexGuard<'_, Registered> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn watch(self: &Arc<Self>, session: SessionId) -> Watch {
-        let mut entries = self.entries();
-        let entry = entries.entry(session).or_insert_with(|| Entry {
-            sockets: 0,
-            ended: Arc::new(Ended {
-                token: CancellationToken::new(),
-                code: AtomicU16::new(close::SESSION_ENDED),
-            }),
-        });
+        let mut sessions = self.sessions();
+        if let Some((_, code)) = sessions.ended.get(&session) {
+            // Ended while this socket was being opened.
+            let ended = Ended::new(*code);
+            ended.end(*code);
+            return Watch { registry: self.clone(), session, ended };
+        }
+        let entry = sessions
+            .live
+            .entry(session)
+            .or_insert_with(|| Entry { sockets: 0, ended: Ended::new(close::SESSION_ENDED) });
         entry.sockets += 1;
         Watch { registry: self.clone(), session, ended: entry.ended.clone() }
     }
 
-    /// Closes every socket of `session` with `code`.
+    /// Closes every socket of `session` with `code`, including any still
+    /// being opened.
     pub fn end(&self, session: &SessionId, code: u16) {
-        if let Some(entry) = self.entries().remove(session) {
-            entry.ended.code.store(code, Ordering::Relaxed);
-            entry.ended.token.cancel();
+        let mut sessions = self.sessions();
+        let now = Instant::now();
+        sessions.ended.retain(|_, (at, _)| now.duration_since(*at) < REMEMBER_ENDED);
+        sessions.ended.insert(*session, (now, code));
+        if let Some(entry) = sessions.live.remove(session) {
+            entry.ended.end(code);
         }
     }
 
-    /// Closes every socket here with `code` (a node fencing itself).
+    /// Closes every socket here with `code` (shutdown, or a node fencing
+    /// itself): the sessions themselves live on.
     pub fn end_all(&self, code: u16) {
-        for (_, entry) in self.entries().drain() {
-            entry.ended.code.store(code, Ordering::Relaxed);
-            entry.ended.token.cancel();
+        for (_, entry) in self.sessions().live.drain() {
+            entry.ended.end(code);
         }
     }
 
     /// The sessions that have sockets here.
     pub fn live(&self) -> Vec<SessionId> {
-        self.entries().keys().copied().collect()
+        self.sessions().live.keys().copied().collect()
     }
 
     fn unregister(&self, session: &SessionId, ended: &Arc<Ended>) {
-        let mut entries = self.entries();
-        if let Some(entry) = entries.get_mut(session)
+        let mut sessions = self.sessions();
+        if let Some(entry) = sessions.live.get_mut(session)
             && Arc::ptr_eq(&entry.ended, ended)
         {
             entry.sockets -= 1;
             if entry.sockets == 0 {
-                entries.remove(session);
+                sessions.live.remove(session);
             }
         }
     }
@@ -120,13 +152,13 @@ impl Drop for Watch {
 /// closes those that are gone or expired; the others, being in use, are
 /// kept from idling out. A database that does not answer gives no verdict:
 /// the sessions stay, and the next sweep tries again.
-pub async fn sweep(registry: &Registry, store: &DatabaseSessions, policy: &SessionPolicy) {
+pub async fn sweep(registry: &Registry, sessions: &session_cache::Sessions, policy: &SessionPolicy) {
     for session in registry.live() {
-        match store.load(&session).await {
+        match sessions.inner().load(&session).await {
             Ok(Some(mut record)) if record.expiry_date > time::OffsetDateTime::now_utc() => {
                 if let Some(expiry) = pushed_expiry(&record, policy) {
                     record.expiry_date = expiry;
-                    if let Err(e) = store.save(&record).await {
+                    if let Err(e) = sessions.save(&record).await {
                         tracing::debug!(error = %e, "could not keep a session with open sockets alive");
                     }
                 }
@@ -137,5 +169,36 @@ pub async fn sweep(registry: &Registry, store: &DatabaseSessions, policy: &Sessi
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_ended_before_its_socket_registered_is_ended_at_once() {
+        let registry = Arc::new(Registry::default());
+        let session = SessionId::default();
+        registry.end(&session, close::SESSION_ENDED);
+        let watch = registry.watch(session);
+        tokio::time::timeout(std::time::Duration::from_millis(100), watch.ended())
+            .await
+            .expect("ended at once");
+        assert_eq!(watch.code(), close::SESSION_ENDED);
+        assert!(registry.live().is_empty());
+    }
+
+    #[tokio::test]
+    async fn ending_closes_that_sessions_sockets_only() {
+        let registry = Arc::new(Registry::default());
+        let (a, b) = (SessionId::default(), SessionId::default());
+        let (wa, wb) = (registry.watch(a), registry.watch(b));
+        registry.end(&a, 4403);
+        wa.ended().await;
+        assert_eq!(wa.code(), 4403);
+        assert!(!wb.ended.token.is_cancelled());
+        drop(wb);
+        assert!(registry.live().is_empty(), "the last socket gone, the entry goes too");
     }
 }
