@@ -24,7 +24,7 @@ mod users;
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    PgPool, SqlitePool,
+    Connection, PgPool, SqlitePool,
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
@@ -72,6 +72,13 @@ impl Engine {
 #[error("the database failed: {0}")]
 pub struct StoreError(#[from] sqlx::Error);
 
+impl StoreError {
+    /// The database took longer than we wait for `what`.
+    pub fn timed_out(what: &str) -> Self {
+        StoreError(sqlx::Error::Protocol(format!("{what} took too long")))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(
@@ -104,6 +111,11 @@ impl Store {
     /// locked"), foreign keys, and the file is created if it does not exist.
     /// PostgreSQL connections get time limits, so no statement, lock wait or
     /// forgotten transaction can hold the database forever.
+    ///
+    /// On both, a connection that goes back to the pool still inside a
+    /// transaction is closed instead of reused: a COMMIT that failed (a full
+    /// disk) can leave sqlx counting a transaction the database already
+    /// rolled back, and every later transaction on it would fail.
     pub async fn connect(url: &DatabaseUrl, tuning: &DatabaseTuning) -> Result<Store, DbError> {
         let bad_url = |source| DbError::BadUrl { url: url.to_string(), source };
         let failed = |source| DbError::Connect { url: url.to_string(), source };
@@ -122,6 +134,7 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(tuning.pool_size.max(1))
                     .acquire_timeout(tuning.acquire_timeout)
+                    .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                     .connect_with(options)
                     .await
                     .map_err(failed)?;
@@ -131,6 +144,7 @@ impl Store {
                 let pool = PgPoolOptions::new()
                     .max_connections(tuning.pool_size.max(1))
                     .acquire_timeout(tuning.acquire_timeout)
+                    .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                     .connect_with(postgres_options(url, tuning).map_err(bad_url)?)
                     .await
                     .map_err(failed)?;
@@ -166,25 +180,28 @@ impl Store {
         DatabaseSessions::on(self)
     }
 
-    /// Can the database take a write right now? On SQLite, taking the write
-    /// lock and releasing it writes nothing, but fails when the file cannot be
-    /// written or another process holds the lock past the busy timeout. On
-    /// PostgreSQL, the server must be a primary (not a standby in recovery).
+    /// Can the database take a write right now? A real change is committed
+    /// (SQLite skips an UPDATE that changes nothing): it needs the write lock
+    /// (which another process may hold past the busy timeout), room in the
+    /// log (which a full disk does not have), and, on PostgreSQL, a primary
+    /// that answers (not a standby).
     pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let now = log::now_millis();
         match self {
-            Store::Sqlite(pool) => pool.begin_with("BEGIN IMMEDIATE").await?.rollback().await?,
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(PROBE).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
             Store::Postgres(pool) => {
-                let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(pool).await?;
-                if standby {
-                    return Err(StoreError(sqlx::Error::Protocol(
-                        "the database is a read-only standby".into(),
-                    )));
-                }
+                sqlx::query(PROBE).bind(now).execute(pool).await?;
             }
         }
         Ok(())
     }
 }
+
+const PROBE: &str = "UPDATE health_probe SET probed_at = $1 WHERE id = 1";
 
 /// PostgreSQL session settings for every pooled connection: a statement that
 /// runs, waits for a lock, or sits idle inside a transaction past these is

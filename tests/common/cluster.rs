@@ -80,6 +80,7 @@ impl Drop for ProcessNode {
 /// be crashed without disturbing other tests.
 pub struct OwnPostgres {
     dir: tempfile::TempDir,
+    port: u16,
     pub admin: String,
 }
 
@@ -93,16 +94,31 @@ impl OwnPostgres {
         // As root, the cluster belongs to the postgres user, who must reach it.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let data = dir.path().join("data");
+        let port = free_port();
+        let admin = Self::run(&dir.path().join("data").display().to_string(), port);
+        OwnPostgres { dir, port, admin }
+    }
+
+    fn run(data: &str, port: u16) -> String {
         let out = Command::new("bash")
             .arg(script())
-            .args(["start", data.to_str().unwrap(), &free_port().to_string()])
+            .args(["start", data, &port.to_string()])
             .env("PG_FSYNC", "off")
             .output()
             .expect("bash runs deploy/postgres.sh");
         assert!(out.status.success(), "postgres.sh start: {}", String::from_utf8_lossy(&out.stderr));
-        let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        OwnPostgres { dir, admin }
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Stops the server (fast shutdown: clients are cut off).
+    pub fn stop(&self) {
+        let out = Command::new("bash").arg(script()).args(["stop", &self.data()]).output().unwrap();
+        assert!(out.status.success());
+    }
+
+    /// Starts it again, on the same port, with the same data.
+    pub fn start_again(&self) {
+        Self::run(&self.data(), self.port);
     }
 
     fn data(&self) -> String {

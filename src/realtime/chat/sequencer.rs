@@ -22,9 +22,12 @@ use crate::{
 const MAX_BATCH: usize = 512;
 /// How long a batch's record is kept, for a retry to find (retries take seconds).
 const KEEP_BATCHES: Duration = Duration::from_secs(600);
-/// Attempts at committing a batch before its senders are told it failed.
-const RETRY_DELAYS: [Duration; 3] =
-    [Duration::from_millis(50), Duration::from_millis(250), Duration::from_secs(1)];
+/// The longest one attempt may take (waiting for a connection included):
+/// a database that is down gets its senders an answer in seconds.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The waits before a failed batch is tried again; after the last, its
+/// senders are told (`unavailable`), within about 3.5 s of sending.
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(500)];
 
 /// Why a message was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -146,7 +149,10 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
     let mut batch = Batch { id: crate::token::hex(16), messages, retried: false };
     let mut attempt = 0;
     let outcomes = loop {
-        match store.append(&batch, rate).await {
+        let attempt_result = tokio::time::timeout(ATTEMPT_TIMEOUT, store.append(&batch, rate))
+            .await
+            .unwrap_or_else(|_| Err(crate::store::StoreError::timed_out("committing a batch")));
+        match attempt_result {
             Ok(outcomes) => break outcomes,
             Err(e) if attempt < RETRY_DELAYS.len() => {
                 tracing::warn!(error = %e, attempt, "committing chat messages failed; retrying");
