@@ -42,6 +42,8 @@ const SHUTDOWN_STEPS: [Duration; 3] =
 
 pub struct Application {
     listener: TcpListener,
+    /// Where metrics are served, if they are.
+    metrics_addr: Option<SocketAddr>,
     timeouts: web::deadlines::Timeouts,
     router: axum::Router,
     store: Store,
@@ -113,14 +115,46 @@ impl Application {
         ));
         let sessions =
             SessionSettings { store: cache, policy: session_policy, secure: public_url.scheme() == "https" };
+        let metrics_addr = match (config.metrics_addr, crate::metrics::install()) {
+            (Some(addr), Some(handle)) => {
+                let scrape = crate::metrics::Scrape::new(
+                    handle,
+                    realtime.clone(),
+                    store.clone(),
+                    state.accounts.hasher().clone(),
+                );
+                let stop = realtime.shutdown.clone().cancelled_owned();
+                Some(scrape.serve(addr, stop).await.map_err(|source| StartError::Bind { addr, source })?)
+            }
+            (Some(addr), None) => {
+                tracing::warn!(%addr, "metrics are served by the first app of this process only");
+                None
+            }
+            (None, _) => None,
+        };
         let router = web::router(state, sessions);
         let timeouts = web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout };
-        Ok(Self { listener, timeouts, router, store, public_url, realtime, realtime_tasks, session_cleanup })
+        Ok(Self {
+            listener,
+            metrics_addr,
+            timeouts,
+            router,
+            store,
+            public_url,
+            realtime,
+            realtime_tasks,
+            session_cleanup,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         // The listener was bound successfully, so it has an address.
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Where `/metrics` is served (with `METRICS_ADDR` set).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The live half, for tests that look inside a node.
@@ -135,8 +169,17 @@ impl Application {
     /// sequencer commits anything sent meanwhile, background tasks stop (a
     /// cluster node leaves the cluster), and the pool is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, store, public_url, realtime, realtime_tasks, session_cleanup, timeouts } =
-            self;
+        let Self {
+            listener,
+            router,
+            store,
+            public_url,
+            realtime,
+            realtime_tasks,
+            session_cleanup,
+            timeouts,
+            ..
+        } = self;
         tracing::info!(addr = %listener.local_addr()?, %public_url, engine = ?store.engine(), "listening");
         let [sockets, requests, tasks] = SHUTDOWN_STEPS;
         let sockets_closed = async move {

@@ -24,6 +24,11 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     pub listen_addr: SocketAddr,
 
+    /// Where to serve Prometheus metrics (`GET /metrics`); unset: not at all.
+    /// Keep it off the public port (e.g. 127.0.0.1:9100).
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// The origin users reach the server at (scheme, host, port). Defaults to
     /// http:// + the listen address; an https URL makes the session cookie Secure.
     #[arg(long, env = "PUBLIC_URL")]

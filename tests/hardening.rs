@@ -533,3 +533,40 @@ async fn error_pages_speak_our_words_not_the_parsers() {
     assert!(!error["message"].as_str().unwrap().contains("invalid type"), "{error}");
     let _ = json!(null);
 }
+
+/// Any form body at all (fields doubled, missing, empty, binary, huge,
+/// wrongly encoded) gets an answer a person can read: never a 5xx.
+#[tokio::test]
+async fn no_form_body_gets_a_server_error() {
+    use proptest::{
+        strategy::{Strategy, ValueTree},
+        test_runner::TestRunner,
+    };
+    let app = spawn_app_with(|c| c.auth_attempts_per_minute = 100_000).await;
+    let mut runner = TestRunner::deterministic();
+    let bodies = proptest::collection::vec(
+        proptest::prop_oneof![
+            "(username|password|next|x)=[^&]{0,40}",
+            "[ -~]{0,60}",
+            "username=%[0-9A-Fa-f]{0,2}",
+            proptest::collection::vec(proptest::num::u8::ANY, 0..80)
+                .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ],
+        1..6,
+    )
+    .prop_map(|parts| parts.join("&"));
+    for _ in 0..150 {
+        let body = bodies.new_tree(&mut runner).unwrap().current();
+        for path in ["/register", "/login"] {
+            let res = app
+                .bare_client()
+                .post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(!res.status().is_server_error(), "{path} {body:?} → {}", res.status());
+        }
+    }
+}

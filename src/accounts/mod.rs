@@ -98,6 +98,10 @@ impl Accounts {
         Self(std::sync::Arc::new(AccountsInner { store, hasher, recent }))
     }
 
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
     /// Creates the account. Two racing registrations of one name are settled
     /// by the unique index: exactly one wins, the other is `Taken`.
     #[tracing::instrument(skip_all, fields(username = %username))]

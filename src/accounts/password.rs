@@ -144,6 +144,11 @@ impl Hasher {
         Ok(Self { jobs, dummy_hash: dummy_hash.into() })
     }
 
+    /// Passwords waiting for a hashing thread.
+    pub fn queued(&self) -> usize {
+        QUEUE - self.jobs.capacity()
+    }
+
     /// The argon2id PHC string for a new password.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let password = password.normalized.clone();
@@ -245,6 +250,17 @@ mod tests {
         let full_width = Password::new("ｑｗｅｒｔｙ１２３４", &alice()).unwrap_err();
         assert_eq!(full_width, InvalidPassword::Common, "qwerty1234 in full width");
         assert_eq!(format!("{:?}", Password::new("secret pass phrase", &alice()).unwrap()), "Password(***)");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_password_or_a_reason(raw in "\\PC{0,300}") {
+            match Password::new(&raw, &alice()) {
+                Ok(p) => proptest::prop_assert!(PASSWORD_CHARS.contains(&p.normalized.chars().count())),
+                Err(reason) => proptest::prop_assert!(!reason.to_string().is_empty()),
+            }
+            let _ = Password::for_login(raw);
+        }
     }
 
     #[test]

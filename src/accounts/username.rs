@@ -62,6 +62,18 @@ impl fmt::Debug for Username {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_parsed_name_follows_the_rule(raw in "\\PC{0,40}") {
+            if let Ok(name) = Username::parse(&raw) {
+                prop_assert!((3..=32).contains(&name.as_str().len()));
+                prop_assert!(name.as_str().chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+                prop_assert!(name.skeleton().len() <= name.as_str().len());
+            }
+        }
+    }
 
     #[test]
     fn accepts_the_documented_alphabet() {

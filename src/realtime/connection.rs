@@ -162,6 +162,12 @@ pub async fn goodbye<S>(socket: &mut S, end: End, send_timeout: Duration)
 where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
 {
+    let ending: std::borrow::Cow<'static, str> = match end {
+        End::Close(code, _) => code.to_string().into(),
+        End::ClientClosed => "client".into(),
+        End::Gone => "gone".into(),
+    };
+    metrics::counter!(crate::metrics::SOCKET_CLOSES, "code" => ending).increment(1);
     let (code, reason) = match end {
         End::Close(code, reason) => (code, reason),
         End::ClientClosed => {
@@ -237,6 +243,7 @@ where
     match outcome {
         Ok(()) => Ok(()),
         Err(refusal) => {
+            metrics::counter!(crate::metrics::REFUSED_FRAMES, "code" => refusal.code()).increment(1);
             if !refusals.try_take(REFUSALS) {
                 return Err(End::Close(close::POLICY, "too many refused frames"));
             }
@@ -339,6 +346,7 @@ impl Feed<'_> {
     where
         S: Sink<Message, Error = tungstenite::Error> + Unpin,
     {
+        metrics::counter!(crate::metrics::CATCH_UPS).increment(1);
         let Some(missed) = self.history.after(self.last_sent) else {
             return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
         };

@@ -171,6 +171,11 @@ impl Store {
         Ok(())
     }
 
+    /// The pool's connections: (open, idle).
+    pub fn pool_use(&self) -> (u32, usize) {
+        on_engine!(self, |pool| (pool.size(), pool.num_idle()))
+    }
+
     pub async fn close(&self) {
         on_engine!(self, |pool| pool.close().await)
     }

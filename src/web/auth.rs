@@ -54,6 +54,7 @@ pub async fn login(
     };
     if let Some(throttled) = throttled {
         tracing::info!(?throttled, "login throttled");
+        metrics::counter!(crate::metrics::LOGINS, "outcome" => "throttled").increment(1);
         return Ok(with_retry_after(
             login_failed(StatusCode::TOO_MANY_REQUESTS, &throttled_words(throttled), username, next),
             throttled,
@@ -62,6 +63,7 @@ pub async fn login(
     let creds = Credentials { username: username.clone(), password: Password::for_login(password) };
     let Some(user) = auth.authenticate(creds).await? else {
         tracing::info!("login refused");
+        metrics::counter!(crate::metrics::LOGINS, "outcome" => "refused").increment(1);
         state.throttles.failed(&username, client).await?;
         return Ok(login_failed(StatusCode::UNAUTHORIZED, INVALID_LOGIN, username, next));
     };
@@ -72,6 +74,7 @@ pub async fn login(
     auth.login(&user).await?;
     super::activity::started(&auth.session, &state.session_policy).await?;
     tracing::info!(user.id = user.id, "logged in");
+    metrics::counter!(crate::metrics::LOGINS, "outcome" => "ok").increment(1);
     let target = local_path(next.as_deref()).unwrap_or("/profile");
     Ok(Redirect::to(target).into_response())
 }
@@ -121,6 +124,7 @@ pub async fn register(
     };
     if let Err(throttled) = state.throttles.attempt(client).await? {
         tracing::info!("registration throttled");
+        metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "throttled").increment(1);
         return Ok(with_retry_after(
             register_failed(StatusCode::TOO_MANY_REQUESTS, &throttled_words(throttled), username),
             throttled,
@@ -143,6 +147,7 @@ pub async fn register(
         Err(RegisterError::Failed(e)) => return Err(e.into()),
     };
     tracing::info!(user.id = user.id, "registered");
+    metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "ok").increment(1);
     auth.session.cycle_id().await?;
     auth.login(&user).await?;
     super::activity::started(&auth.session, &state.session_policy).await?;

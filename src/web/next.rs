@@ -12,6 +12,20 @@ pub fn local_path(next: Option<&str>) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::local_path;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever `next` holds, where it leads is on this site.
+        #[test]
+        fn next_never_leaves_the_site(next in "\\PC{0,40}|[/\\\\a-z:.@%]{0,20}") {
+            if let Some(path) = local_path(Some(&next)) {
+                let base = url::Url::parse("https://chat.example.com/").unwrap();
+                let resolved = base.join(path).unwrap();
+                prop_assert_eq!(resolved.host_str(), Some("chat.example.com"), "{} led to {}", path, resolved);
+                prop_assert!(path.starts_with('/') && !path.starts_with("//"));
+            }
+        }
+    }
 
     #[test]
     fn keeps_local_paths() {

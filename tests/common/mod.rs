@@ -21,6 +21,8 @@ pub struct TestApp {
     pub base: String,
     /// The node's live half, to look inside it (connections here, …).
     pub realtime: Realtime,
+    /// Where `/metrics` is served, when the config asked for it.
+    pub metrics: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     // Kept alive so the database outlives the app; dropped with the test.
@@ -55,11 +57,20 @@ pub async fn start(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> TestApp 
     let app = Application::build(config).await.expect("the app starts");
     let addr = app.local_addr();
     let realtime = app.realtime().clone();
+    let metrics = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp { addr, base: format!("http://{addr}"), realtime, stop: Some(stop), task: Some(task), db }
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        realtime,
+        metrics,
+        stop: Some(stop),
+        task: Some(task),
+        db,
+    }
 }
 
 impl TestApp {

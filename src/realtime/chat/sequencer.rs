@@ -148,6 +148,7 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
     // 128 random bits: no other batch has this id.
     let mut batch = Batch { id: crate::token::hex(16), messages, retried: false };
     let mut attempt = 0;
+    let started = std::time::Instant::now();
     let outcomes = loop {
         let attempt_result = tokio::time::timeout(ATTEMPT_TIMEOUT, store.append(&batch, rate))
             .await
@@ -171,6 +172,10 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
         }
     };
     drop(batch);
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE).record(outcomes.len() as f64);
+    let committed = outcomes.iter().filter(|o| matches!(o, Outcome::Appended(_))).count();
+    metrics::counter!(crate::metrics::MESSAGES_COMMITTED).increment(committed as u64);
     let mut last = None;
     for (post, outcome) in posts.drain(..).zip(outcomes) {
         let _ = post.saved.send(match outcome {

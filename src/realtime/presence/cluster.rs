@@ -85,6 +85,8 @@ struct State {
     dirty: HashSet<i64>,
     /// Connections on the other live nodes, as last read.
     elsewhere: usize,
+    /// Users online on the cluster, as the latest announcement said.
+    online: usize,
 }
 
 impl Cluster {
@@ -145,6 +147,10 @@ impl Cluster {
 
     pub fn here(&self) -> usize {
         self.state().connections
+    }
+
+    pub fn online_users(&self) -> usize {
+        self.state().online
     }
 
     /// Asks the next batch for a seat; the count includes it.
@@ -355,6 +361,7 @@ impl Cluster {
                     }
                     for announcement in announcements {
                         position = announcement.seq;
+                        self.state().online = announcement.online_users.max(0) as usize;
                         self.events.publish(notice(&announcement));
                     }
                 }

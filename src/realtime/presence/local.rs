@@ -52,6 +52,10 @@ impl Local {
         self.state().connections
     }
 
+    pub fn online_users(&self) -> usize {
+        self.state().tabs.len()
+    }
+
     pub(super) fn join(&self, who: &Identity) -> Result<usize, Refused> {
         let mut state = self.state();
         let tabs = state.tabs.entry(who.user_id).or_insert(0);

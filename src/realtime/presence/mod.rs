@@ -108,6 +108,14 @@ impl Presence {
         }
     }
 
+    /// Users with a socket open, on the whole cluster.
+    pub fn online_users(&self) -> usize {
+        match self {
+            Presence::Local(local) => local.online_users(),
+            Presence::Cluster(cluster) => cluster.online_users(),
+        }
+    }
+
     /// Open authenticated connections on this node.
     pub fn here(&self) -> usize {
         match self {
