@@ -520,3 +520,42 @@ async fn a_node_cut_off_from_the_database_fences_itself_and_comes_back() {
     a.stop().await;
     sqlx::query(&format!("DROP ROLE IF EXISTS {role}")).execute(&pool).await.ok();
 }
+
+#[tokio::test]
+async fn who_is_here_typing_and_read_markers_cross_nodes() {
+    needs_postgres!("who_is_here_typing_and_read_markers_cross_nodes");
+    let (_db, nodes) = nodes(3, unlimited_chat).await;
+    let (alice, bob, carol) =
+        (nodes[0].cookie("alice").await, nodes[0].cookie("bob").await, nodes[0].cookie("carol").await);
+    let mut alice_a = Ws::open(&nodes[0].base, &alice).await;
+    alice_a.until("chat history").await;
+    let bob_b = record(&nodes[1].base, &bob).await;
+    let alice_c = record(&nodes[2].base, &alice).await;
+    for ws in [&bob_b, &alice_c] {
+        assert!(ws.until_count(3, Duration::from_secs(2)).await);
+    }
+    let mut carol_c = Ws::open(&nodes[2].base, &carol).await;
+    assert_eq!(
+        carol_c.until("online users").await,
+        json!(["alice", "bob"]),
+        "the cluster's users, on any node"
+    );
+
+    alice_a.emit("typing", serde_json::Value::Null).await;
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            bob_b.events("typing") == vec![json!({"username": "alice"})]
+        })
+        .await,
+        "typing crosses nodes"
+    );
+    assert!(alice_c.events("typing").is_empty(), "but not to her own tab elsewhere");
+
+    alice_a.chat("one").await;
+    let id = alice_a.until("chat message").await["id"].as_i64().unwrap();
+    alice_a.emit("read", json!(id)).await;
+    let marker = eventually(Duration::from_secs(3), || async {
+        alice_c.events("read marker").last() == Some(&json!({"lastRead": id}))
+    });
+    assert!(marker.await, "the marker reaches her tab on another node");
+}

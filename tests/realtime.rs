@@ -29,11 +29,18 @@ async fn fresh_count(app: &TestApp, cookie: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn the_first_frames_are_the_count_then_the_history() {
+async fn the_first_frames_are_the_count_who_is_online_the_marker_then_the_history() {
     let app = spawn_app().await;
     let cookie = app.cookie("alice").await;
     let mut ws = Ws::open(&app.base, &cookie).await;
     assert!(matches!(ws.next().await, Seen::Event(e, d) if e == "user count" && d == json!(1)));
+    assert!(
+        matches!(ws.next().await, Seen::Event(e, d) if e == "online users" && d == json!([])),
+        "not yet herself"
+    );
+    assert!(
+        matches!(ws.next().await, Seen::Event(e, d) if e == "read marker" && d == json!({"lastRead": 0}))
+    );
     assert!(matches!(ws.next().await, Seen::Event(e, d) if e == "chat history" && d == json!([])));
     let notice = ws.until("user").await;
     assert_eq!(notice, json!({"username": "alice", "currentUsers": 1, "onlineUsers": 1, "connected": true}));

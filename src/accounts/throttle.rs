@@ -97,10 +97,23 @@ impl Throttles {
     }
 }
 
-/// Names compare without regard to case (as accounts do); the key is capped
-/// so a long junk name cannot take much room.
+/// Names compare without regard to case (as accounts do). A character no
+/// username has becomes `?` (junk names share keys, which is harmless: none
+/// can log in; and a NUL would not even be stored by PostgreSQL), and the key
+/// is capped so a long junk name cannot take much room.
 fn failures_key(name: &str, client: IpAddr) -> String {
-    let name: String = name.trim().chars().take(64).collect::<String>().to_lowercase();
+    let name: String = name
+        .trim()
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c.to_ascii_lowercase()
+            } else {
+                '?'
+            }
+        })
+        .collect();
     format!("failed-login:{name}@{client}")
 }
 
@@ -143,6 +156,12 @@ mod tests {
         assert!(t.check_failures("bob", here).await.unwrap().is_ok(), "other names are not affected");
         t.succeeded("alice", here).await.unwrap();
         assert!(t.check_failures("alice", here).await.unwrap().is_ok(), "a success clears it");
+    }
+
+    #[test]
+    fn keys_hold_only_what_a_database_stores() {
+        let key = failures_key("Al\u{0}ice\u{202e}x", "10.0.0.1".parse().unwrap());
+        assert_eq!(key, "failed-login:al?ice?x@10.0.0.1");
     }
 
     #[tokio::test]

@@ -27,12 +27,24 @@ use tower_sessions::session::Id as SessionId;
 
 use super::{Timing, Wakeups};
 use crate::{
-    realtime::revocation::ClusterRevocation,
+    realtime::{
+        markers::{ReadMarkers, parse_moves},
+        revocation::ClusterRevocation,
+        typing::{Typing, parse_typing},
+    },
     store::{
-        cluster::{ClusterStore, PRESENCE_CHANNEL, PROBE_CHANNEL, REVOKE_CHANNEL},
+        cluster::{
+            ClusterStore, PRESENCE_CHANNEL, PROBE_CHANNEL, READ_CHANNEL, REVOKE_CHANNEL, TYPING_CHANNEL,
+        },
         log::LOG_CHANNEL,
     },
 };
+
+/// What else notifications reach: who is typing, read markers.
+pub struct Reach {
+    pub typing: Typing,
+    pub markers: ReadMarkers,
+}
 
 pub struct Listener {
     pub options: PgConnectOptions,
@@ -41,6 +53,7 @@ pub struct Listener {
     pub store: ClusterStore,
     pub wake: Arc<Wakeups>,
     pub revocation: Arc<ClusterRevocation>,
+    pub reach: Reach,
     pub healthy: watch::Sender<bool>,
     /// Tells this node's probes from others'.
     pub name: String,
@@ -87,9 +100,9 @@ impl Listener {
             Ok(listener) => listener,
             Err(e) => return Lost::Error(e),
         };
-        if let Err(e) =
-            listener.listen_all([LOG_CHANNEL, PRESENCE_CHANNEL, REVOKE_CHANNEL, PROBE_CHANNEL]).await
-        {
+        let channels =
+            [LOG_CHANNEL, PRESENCE_CHANNEL, REVOKE_CHANNEL, PROBE_CHANNEL, TYPING_CHANNEL, READ_CHANNEL];
+        if let Err(e) = listener.listen_all(channels).await {
             return Lost::Error(e);
         }
         tracing::debug!("listening for notifications");
@@ -148,6 +161,8 @@ impl Listener {
                 Some((code, sessions)) => self.revocation.heard(code, &sessions),
                 None => tracing::warn!(payload = notification.payload(), "an unreadable revocation"),
             },
+            TYPING_CHANNEL => self.reach.typing.heard(&parse_typing(notification.payload())),
+            READ_CHANNEL => self.reach.markers.heard(&parse_moves(notification.payload())),
             _ => {}
         }
     }

@@ -29,7 +29,7 @@ use super::{
     Realtime,
     beat::Beat,
     chat::{history::History, sequencer::NotSent},
-    presence::{Count, Identity, Seat},
+    presence::{Count, Identity, Online, Seat},
     protocol::{ChatText, ClientEvent, Refusal, close},
     revocation::Watch,
     stream::Event,
@@ -48,6 +48,10 @@ pub struct Opened {
     pub since: Option<i64>,
     /// This node's room for one more socket, given back when it ends.
     pub permit: tokio::sync::OwnedSemaphorePermit,
+    /// Who was online before this socket took its seat.
+    pub online: Online,
+    /// The user's read marker, shared by their tabs here.
+    pub marker: tokio::sync::watch::Receiver<i64>,
 }
 
 /// Refused frames a client may send in a burst, and per second after, before
@@ -79,7 +83,7 @@ pub async fn run<S>(mut socket: S, realtime: Realtime, opened: Opened)
 where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
 {
-    let Opened { events, seat, count, session, since, permit } = opened;
+    let Opened { events, seat, count, session, since, permit, online, marker } = opened;
     // Streams over the watches keep one registration alive across loop turns
     // (a fresh `changed()` each turn would lock each watch's waiter list,
     // shared by every socket, twice per event).
@@ -89,10 +93,23 @@ where
     let send_timeout = realtime.settings.send_timeout;
 
     let snapshot = realtime.history.snapshot(since);
-    let mut feed = Feed { events, last_sent: snapshot.last_id, history: &realtime.history, send_timeout };
+    let mut feed = Feed {
+        events,
+        last_sent: snapshot.last_id,
+        last_notice: online.position,
+        user_id: who.user_id,
+        history: &realtime.history,
+        send_timeout,
+    };
     let mut count_sent = count.value;
+    let marker_frame = read_marker_frame(*marker.borrow());
+    let mut markers = WatchStream::from_changes(marker);
+    // The order of the contract: the count, who is online, the read marker,
+    // the history; then the live stream.
     let opened = async {
         socket.feed(Message::Text(count.frame)).await?;
+        feed_in_pieces(&mut socket, online.frame).await?;
+        socket.feed(Message::Text(marker_frame)).await?;
         feed_in_pieces(&mut socket, snapshot.frame).await?;
         socket.flush().await
     };
@@ -124,6 +141,7 @@ where
                 }
             }
             event = feed.events.recv() => feed.write(&mut socket, event).await,
+            Some(marker) = markers.next() => send(&mut socket, Message::Text(read_marker_frame(marker)), send_timeout).await,
             Some(count) = counts.next() => {
                 if count.value == count_sent {
                     Ok(())
@@ -238,6 +256,15 @@ where
     };
     let outcome = match ClientEvent::parse(text.as_str()) {
         Ok(ClientEvent::ChatMessage(raw)) => post(realtime, who, &raw).await,
+        Ok(ClientEvent::Typing) => {
+            realtime.typing.typed(who.user_id, &who.username);
+            Ok(())
+        }
+        // Never past the newest message: a marker names something read.
+        Ok(ClientEvent::Read(id)) => {
+            realtime.markers.read(who.user_id, id.min(realtime.history.newest()));
+            Ok(())
+        }
         Err(refusal) => Err(refusal),
     };
     match outcome {
@@ -250,6 +277,16 @@ where
             send(socket, Message::Text(refusal.frame()), realtime.settings.send_timeout).await
         }
     }
+}
+
+/// `{"event":"read marker","data":{"lastRead":ID}}`
+fn read_marker_frame(last_read: i64) -> Utf8Bytes {
+    #[derive(serde::Serialize)]
+    struct Marker {
+        #[serde(rename = "lastRead")]
+        last_read: i64,
+    }
+    super::protocol::frame("read marker", &Marker { last_read })
 }
 
 /// Validates, rate-limits and commits a message. It reaches everyone,
@@ -272,6 +309,10 @@ async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<(), Refu
 struct Feed<'a> {
     events: broadcast::Receiver<Event>,
     last_sent: i64,
+    /// The last announcement this socket's `online users` reflected.
+    last_notice: i64,
+    /// Whose socket: typing ticks never tell a user of themselves.
+    user_id: i64,
     history: &'a History,
     send_timeout: Duration,
 }
@@ -334,7 +375,15 @@ impl Feed<'_> {
                 self.last_sent = seq;
                 frame
             }
-            Event::Notice { frame, .. } => frame,
+            Event::Notice { seq, .. } if seq <= self.last_notice => return Ok(()),
+            Event::Notice { seq, frame } => {
+                self.last_notice = seq;
+                frame
+            }
+            Event::Typing(tick) => match tick.frame_for(self.user_id) {
+                Some(frame) => frame.clone(),
+                None => return Ok(()),
+            },
         };
         socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)
     }

@@ -6,6 +6,8 @@
 //! - [`revocation`]: ended sessions close their sockets (one server, or a cluster).
 //! - [`chat`]: the log's writer, its reader, and the recent history.
 //! - [`stream`]: the event stream every socket follows.
+//! - [`typing`]: who is typing, throttled and coalesced.
+//! - [`markers`]: each user's read marker, stored and shown to their tabs.
 //! - [`beat`]: the one ping clock.
 //! - [`limits`]: each user's chat allowance on this node.
 //! - [`protocol`]: the frames on the wire.
@@ -14,10 +16,12 @@ pub mod beat;
 pub mod chat;
 pub mod connection;
 pub mod limits;
+pub mod markers;
 pub mod presence;
 pub mod protocol;
 pub mod revocation;
 pub mod stream;
+pub mod typing;
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,7 +29,10 @@ use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cluster::{Timing, Wakeups, listener::Listener},
+    cluster::{
+        Timing, Wakeups,
+        listener::{self, Listener},
+    },
     rate::Rate,
     session_cache::Sessions,
     store::{Store, StoreError, cluster::ClusterStore},
@@ -73,6 +80,8 @@ pub struct Realtime {
     pub sequencer: Sequencer,
     pub history: Arc<History>,
     pub limits: ChatLimits,
+    pub typing: typing::Typing,
+    pub markers: markers::ReadMarkers,
     pub beats: watch::Receiver<u64>,
     /// One permit per socket this node may hold (`max_connections`).
     pub permits: Arc<tokio::sync::Semaphore>,
@@ -111,6 +120,14 @@ impl Realtime {
         let wake = Arc::new(Wakeups::default());
         let mut stopped = Vec::new();
 
+        let cluster_store = match store {
+            Store::Postgres(pool) => Some(ClusterStore::new(pool.clone(), node_ttl)),
+            Store::Sqlite(_) => None,
+        };
+        let typing = typing::Typing::start(events.clone(), cluster_store.clone(), stop.clone());
+        let (markers, markers_task) =
+            markers::ReadMarkers::start(store.clone(), cluster_store.clone(), stop.clone());
+        stopped.push(markers_task);
         let (presence, revocation, cache, poll) = match store {
             Store::Sqlite(_) => {
                 let revocation =
@@ -123,6 +140,7 @@ impl Realtime {
             Store::Postgres(pool) => {
                 let timing = Timing::from_ttl(node_ttl);
                 let cluster_store = ClusterStore::new(pool.clone(), node_ttl);
+                let reach = listener::Reach { typing: typing.clone(), markers: markers.clone() };
                 let (healthy, trusted) = watch::channel(false);
                 let cache = cache.trusting(trusted);
                 let cluster_revocation =
@@ -134,6 +152,7 @@ impl Realtime {
                     store: cluster_store.clone(),
                     wake: wake.clone(),
                     revocation: cluster_revocation,
+                    reach,
                     healthy,
                     name: name.clone(),
                     timing,
@@ -181,6 +200,8 @@ impl Realtime {
             sequencer,
             history,
             limits,
+            typing,
+            markers,
             beats,
             permits: Arc::new(tokio::sync::Semaphore::new(
                 settings.max_connections.min(tokio::sync::Semaphore::MAX_PERMITS),

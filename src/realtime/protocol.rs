@@ -25,6 +25,10 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 pub enum ClientEvent {
     /// `{"event": "chat message", "data": "text"}`
     ChatMessage(String),
+    /// `{"event": "typing"}`: the user is typing.
+    Typing,
+    /// `{"event": "read", "data": ID}`: the user has seen the messages up to ID.
+    Read(i64),
 }
 
 /// The shape every client frame has, in words for a refusal.
@@ -44,10 +48,19 @@ impl ClientEvent {
         if !frame.is_empty() {
             return Err(bad(FRAME_SHAPE));
         }
+        use serde_json::Value;
         match (event.as_str(), data) {
-            ("chat message", Some(serde_json::Value::String(text))) => Ok(ClientEvent::ChatMessage(text)),
+            ("chat message", Some(Value::String(text))) => Ok(ClientEvent::ChatMessage(text)),
             ("chat message", _) => Err(bad("\"chat message\" takes the message as a string.")),
-            _ => Err(bad("There is no such event: the client sends \"chat message\".")),
+            ("typing", None | Some(Value::Null)) => Ok(ClientEvent::Typing),
+            ("typing", _) => Err(bad("\"typing\" takes no data.")),
+            ("read", Some(Value::Number(id))) if id.as_i64().is_some_and(|id| id >= 0) => {
+                Ok(ClientEvent::Read(id.as_i64().unwrap_or(0)))
+            }
+            ("read", _) => Err(bad("\"read\" takes a message id (a whole number).")),
+            _ => {
+                Err(bad("There is no such event: the client sends \"chat message\", \"typing\" or \"read\"."))
+            }
         }
     }
 }
@@ -151,6 +164,30 @@ pub struct ChatMessage {
     pub message: String,
     #[serde(rename = "sentAt", with = "time::serde::rfc3339")]
     pub sent_at: time::OffsetDateTime,
+    /// The existing users the text names as `@name`, as registered, each
+    /// once, in order of first mention.
+    pub mentions: Vec<String>,
+    #[serde(rename = "editedAt", with = "time::serde::rfc3339::option")]
+    pub edited_at: Option<time::OffsetDateTime>,
+}
+
+/// The `@name` candidates in a text: the run of username characters after
+/// each `@`, without a trailing `.` or `-`, lowercased, each once, in order
+/// of first mention. Which are existing users is for the database to say.
+pub fn mention_candidates(text: &str) -> Vec<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    let mut found: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let after = &rest[at + 1..];
+        let end = after.find(|c: char| !is_name(c)).unwrap_or(after.len());
+        let name = after[..end].trim_end_matches(['.', '-']).to_ascii_lowercase();
+        if (3..=32).contains(&name.len()) && !found.contains(&name) {
+            found.push(name);
+        }
+        rest = &after[end..];
+    }
+    found
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -264,6 +301,31 @@ mod tests {
     }
 
     #[test]
+    fn typing_and_read_frames() {
+        assert_eq!(ClientEvent::parse(r#"{"event":"typing"}"#), Ok(ClientEvent::Typing));
+        assert_eq!(ClientEvent::parse(r#"{"event":"typing","data":null}"#), Ok(ClientEvent::Typing));
+        assert_eq!(ClientEvent::parse(r#"{"event":"read","data":42}"#), Ok(ClientEvent::Read(42)));
+        for bad in [
+            r#"{"event":"typing","data":"x"}"#,
+            r#"{"event":"read","data":-1}"#,
+            r#"{"event":"read","data":"7"}"#,
+            r#"{"event":"read","data":1.5}"#,
+        ] {
+            assert_eq!(ClientEvent::parse(bad).unwrap_err().code(), "bad_request", "{bad}");
+        }
+    }
+
+    #[test]
+    fn mention_candidates_follow_the_rule() {
+        assert_eq!(mention_candidates("hi @Alice and @bob."), vec!["alice", "bob"]);
+        assert_eq!(mention_candidates("@bob- @bob @Bob"), vec!["bob"], "each once");
+        assert_eq!(mention_candidates("mail me@example.com"), vec!["example.com"], "a name may hold dots");
+        assert_eq!(mention_candidates("@ab @x @"), Vec::<String>::new(), "too short to be a name");
+        assert_eq!(mention_candidates("@a.b.c-..."), vec!["a.b.c"]);
+        assert_eq!(mention_candidates("é@carol!"), vec!["carol"]);
+    }
+
+    #[test]
     fn refusals_are_in_our_words() {
         for (bad, words) in [
             ("not json", "one JSON object"),
@@ -292,6 +354,8 @@ mod tests {
             username: "a<b>".into(),
             message: "\"quoted\"".into(),
             sent_at: time::macros::datetime!(2026-11-22 10:00:00.5 UTC),
+            mentions: vec![],
+            edited_at: None,
         };
         let live = chat_message_frame(&msg);
         assert_eq!(chat_data(live.as_str()), serde_json::to_string(&msg).unwrap());

@@ -12,6 +12,8 @@ pub enum Event {
     Chat { seq: i64, frame: Utf8Bytes },
     /// A `user` announcement, at this presence position.
     Notice { seq: i64, frame: Utf8Bytes },
+    /// The users who started typing in the last tick (never stored).
+    Typing(super::typing::TypingTick),
 }
 
 /// The sending side; cheap to clone.

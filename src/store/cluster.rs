@@ -18,6 +18,10 @@ use super::StoreError;
 pub const PRESENCE_CHANNEL: &str = "lobby_presence";
 pub const REVOKE_CHANNEL: &str = "lobby_revoke";
 pub const PROBE_CHANNEL: &str = "lobby_probe";
+/// Who is typing on a node (see `realtime::typing`).
+pub const TYPING_CHANNEL: &str = "lobby_typing";
+/// Read markers a node moved (see `realtime::markers`).
+pub const READ_CHANNEL: &str = "lobby_read";
 
 /// The key space of the per-user advisory locks (any constant of ours).
 const USER_LOCKS: i32 = 0x4c6f_6262; // "Lobb"
@@ -317,11 +321,19 @@ impl ClusterStore {
         .await?)
     }
 
-    /// The position of the latest announcement: a new node starts after it.
-    pub async fn announcements_head(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT position FROM presence_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?)
+    /// The users announced as online and the position of the latest
+    /// announcement, read together (one snapshot): a new node starts there.
+    pub async fn online_snapshot(&self) -> Result<(i64, Vec<String>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+        let head: i64 =
+            sqlx::query_scalar("SELECT position FROM presence_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT u.username FROM online_users o JOIN users u ON u.id = o.user_id")
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok((head, names))
     }
 
     /// The other live nodes' share of the counts.

@@ -15,7 +15,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use super::{Store, StoreError};
 use crate::{
     rate::{Allowance, Rate},
-    realtime::protocol::ChatMessage,
+    realtime::protocol::{ChatMessage, mention_candidates},
 };
 
 /// The notification channel that tells every node the log has grown; the
@@ -63,24 +63,39 @@ struct Row {
     username: String,
     body: String,
     sent_at: i64,
+    mentions: String,
 }
 
-impl From<Row> for LogEntry {
+impl From<Row> for ChatMessage {
     fn from(row: Row) -> Self {
-        LogEntry {
-            seq: row.seq,
-            message: ChatMessage {
-                id: row.id,
-                username: row.username,
-                message: row.body,
-                sent_at: from_millis(row.sent_at),
-            },
+        ChatMessage {
+            id: row.id,
+            username: row.username,
+            message: row.body,
+            sent_at: from_millis(row.sent_at),
+            mentions: row.mentions.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
+            edited_at: None,
         }
     }
 }
 
-const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at
+impl From<Row> for LogEntry {
+    fn from(row: Row) -> Self {
+        LogEntry { seq: row.seq, message: ChatMessage::from(row) }
+    }
+}
+
+const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at, m.mentions
                      FROM messages m JOIN users u ON u.id = m.user_id";
+
+/// A page of older messages (scrollback).
+#[derive(Debug)]
+pub struct Page {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Whether there are older ones still.
+    pub more: bool,
+}
 
 impl Store {
     /// Appends a batch in one transaction (group commit). Each message takes
@@ -103,6 +118,18 @@ impl Store {
                 outcomes
             }
         })
+    }
+
+    /// Up to `limit` messages with ids below `before` (none: the newest), oldest
+    /// first; whether older ones exist. Walks the primary key backwards.
+    pub async fn messages_before(&self, before: Option<i64>, limit: usize) -> Result<Page, StoreError> {
+        let sql = format!("{ENTRY} WHERE m.id < $1 ORDER BY m.id DESC LIMIT $2");
+        let rows: Vec<Row> = super::on_engine!(self, |pool| {
+            sqlx::query_as(&sql).bind(before.unwrap_or(i64::MAX)).bind(limit as i64 + 1).fetch_all(pool).await
+        })?;
+        let more = rows.len() > limit;
+        let messages = rows.into_iter().take(limit).rev().map(ChatMessage::from).collect();
+        Ok(Page { messages, more })
     }
 
     /// Forgets batches committed before `older_than_ms` (unix milliseconds):
@@ -144,6 +171,24 @@ impl Store {
 
 const EARLIER_ATTEMPT: &str = "SELECT outcomes FROM log_batches WHERE id = $1";
 const RECORD_BATCH: &str = "INSERT INTO log_batches (id, outcomes, at) VALUES ($1, $2, $3)";
+
+/// Every `@name` candidate of the accepted messages, once.
+fn all_candidates(accepted: &[(i64, &NewMessage<'_>)]) -> Vec<String> {
+    let mut all: Vec<String> = accepted.iter().flat_map(|(_, m)| mention_candidates(m.body)).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// The registered names a text mentions, comma-separated, in order of first
+/// mention (`registered` holds the candidates that exist, as registered).
+fn mentions(text: &str, registered: &[String]) -> String {
+    let named: Vec<&str> = mention_candidates(text)
+        .iter()
+        .filter_map(|c| registered.iter().find(|r| r.eq_ignore_ascii_case(c)).map(String::as_str))
+        .collect();
+    named.join(",")
+}
 
 /// "41,42,r,43": each message's position, or "r" for refused.
 fn encode_outcomes(outcomes: &[Outcome]) -> String {
@@ -195,14 +240,28 @@ async fn append_sqlite(
         }
     }
     let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances);
+    let candidates = all_candidates(&accepted);
+    let registered: Vec<String> = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
+            "SELECT username FROM users WHERE lower(username) IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::to_string(&candidates).unwrap_or_default())
+        .fetch_all(&mut **tx)
+        .await?
+    };
     for (id, message) in &accepted {
-        sqlx::query("INSERT INTO messages (id, user_id, body, sent_at, seq) VALUES ($1, $2, $3, $4, $1)")
-            .bind(id)
-            .bind(message.user_id)
-            .bind(message.body)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO messages (id, user_id, body, sent_at, seq, mentions) VALUES ($1, $2, $3, $4, $1, $5)",
+        )
+        .bind(id)
+        .bind(message.user_id)
+        .bind(message.body)
+        .bind(now)
+        .bind(mentions(message.body, &registered))
+        .execute(&mut **tx)
+        .await?;
     }
     for (user_id, allowance) in allowances {
         sqlx::query(
@@ -266,14 +325,26 @@ async fn append_postgres(
         let ids: Vec<i64> = accepted.iter().map(|(id, _)| *id).collect();
         let authors: Vec<i64> = accepted.iter().map(|(_, m)| m.user_id).collect();
         let bodies: Vec<&str> = accepted.iter().map(|(_, m)| m.body).collect();
+        let candidates = all_candidates(&accepted);
+        let registered: Vec<String> = if candidates.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_scalar("SELECT username FROM users WHERE lower(username) = ANY($1)")
+                .bind(&candidates)
+                .fetch_all(&mut **tx)
+                .await?
+        };
+        let named: Vec<String> = accepted.iter().map(|(_, m)| mentions(m.body, &registered)).collect();
         sqlx::query(
-            "INSERT INTO messages (id, user_id, body, sent_at, seq)
-             SELECT id, user_id, body, $4, id FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t (id, user_id, body)",
+            "INSERT INTO messages (id, user_id, body, sent_at, seq, mentions)
+             SELECT id, user_id, body, $4, id, mentions
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $5::text[]) AS t (id, user_id, body, mentions)",
         )
         .bind(&ids)
         .bind(&authors)
         .bind(&bodies)
         .bind(now)
+        .bind(&named)
         .execute(&mut **tx)
         .await?;
     }

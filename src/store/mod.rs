@@ -11,12 +11,14 @@
 //!
 //! - [`users`]: the accounts.
 //! - [`log`]: the chat log, appended in commit order and read back by position.
+//! - `markers`: each user's read marker.
 //! - [`sessions`]: each engine's tower-sessions store behind one type.
 //! - `throttles`: token buckets for login attempts, shared by every node.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
 pub mod cluster;
 pub mod log;
+mod markers;
 pub mod sessions;
 mod throttles;
 mod users;
@@ -29,7 +31,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use log::{Batch, LogEntry, NewMessage, Outcome};
+pub use log::{Batch, LogEntry, NewMessage, Outcome, Page};
 pub use sessions::DatabaseSessions;
 pub use users::CreateUserError;
 

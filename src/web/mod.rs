@@ -1,6 +1,7 @@
 //! HTTP: the router, its shared state and the layers around it.
 
 pub mod activity;
+mod api;
 mod auth;
 pub mod client;
 pub mod deadlines;
@@ -85,6 +86,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/chat", get(site::chat))
         .route("/logout", get(auth::logout).post(auth::logout))
         .route("/ws", get(ws::upgrade))
+        .route("/api/messages", get(api::messages))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)

@@ -72,8 +72,21 @@ pub async fn upgrade(
     };
 
     let who = Identity { user_id: user.id, username: user.username.into(), session };
-    // Subscribed before the seat is taken, so the socket hears its own join.
+    let marker = match realtime.markers.follow(who.user_id).await {
+        Ok(marker) => marker,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read a read marker");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server cannot take connections right now. Try again in a moment.",
+            )
+                .into_response();
+        }
+    };
+    // Subscribed, and who is online noted, before the seat is taken: the
+    // socket then hears its own join like everyone else.
     let events = realtime.events.subscribe();
+    let online = realtime.presence.online();
     let (seat, count) = match realtime.presence.admit(who).await {
         Ok(admitted) => admitted,
         Err(Refused::TooManyTabs) => {
@@ -93,7 +106,16 @@ pub async fn upgrade(
     };
     // Registered after the session was loaded: a logout in between is
     // remembered by the registry, and this watch starts out ended.
-    let opened = Opened { events, seat, count, session: realtime.revocation.watch(session), since, permit };
+    let opened = Opened {
+        events,
+        seat,
+        count,
+        session: realtime.revocation.watch(session),
+        since,
+        permit,
+        online,
+        marker,
+    };
     let config =
         socket_config(realtime.settings.read_buffer, realtime.settings.write_buffer, MAX_FRAME_BYTES);
     when_upgraded(on_upgrade, config, move |socket| connection::run(socket, realtime, opened));

@@ -45,6 +45,11 @@ impl History {
         self.recent.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The position of the newest message kept (0: none).
+    pub fn newest(&self) -> i64 {
+        self.read().back().map_or(0, |(id, _)| *id)
+    }
+
     pub fn push(&self, id: i64, frame: Utf8Bytes) {
         let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
         if recent.len() == KEEP {
@@ -92,6 +97,8 @@ mod tests {
             username: "u".into(),
             message: format!("m{id}"),
             sent_at: time::OffsetDateTime::UNIX_EPOCH,
+            mentions: vec![],
+            edited_at: None,
         };
         (id, chat_message_frame(&m))
     }

@@ -87,6 +87,9 @@ struct State {
     elsewhere: usize,
     /// Users online on the cluster, as the latest announcement said.
     online: usize,
+    /// Their names, and the announcement they reflect.
+    names: super::OnlineNames,
+    announced: i64,
 }
 
 impl Cluster {
@@ -103,14 +106,19 @@ impl Cluster {
         stop: CancellationToken,
     ) -> Result<Arc<Self>, crate::store::StoreError> {
         let node = store.register(&name).await?;
-        let announced = store.announcements_head().await?;
+        let (announced, online) = store.online_snapshot().await?;
         tracing::info!(node, %name, "joined the cluster");
         let counts = CountClock::new(settings);
+        let mut names = super::OnlineNames::default();
+        for name in &online {
+            names.set(name, true);
+        }
+        let state = State { names, announced, online: online.len(), ..State::default() };
         let cluster = Arc::new(Self {
             store,
             node: AtomicI64::new(node),
             name,
-            state: Mutex::default(),
+            state: Mutex::new(state),
             counts: counts.clone(),
             events,
             settings,
@@ -151,6 +159,11 @@ impl Cluster {
 
     pub fn online_users(&self) -> usize {
         self.state().online
+    }
+
+    pub fn online(&self) -> super::Online {
+        let mut state = self.state();
+        super::Online { frame: state.names.frame(), position: state.announced }
     }
 
     /// Asks the next batch for a seat; the count includes it.
@@ -361,7 +374,12 @@ impl Cluster {
                     }
                     for announcement in announcements {
                         position = announcement.seq;
-                        self.state().online = announcement.online_users.max(0) as usize;
+                        let mut state = self.state();
+                        state.online = announcement.online_users.max(0) as usize;
+                        state.names.set(&announcement.username, announcement.connected);
+                        state.announced = announcement.seq;
+                        // Published under the lock: a socket's snapshot and the
+                        // stream then agree on which announcements it reflects.
                         self.events.publish(notice(&announcement));
                     }
                 }

@@ -30,6 +30,7 @@ struct State {
     tabs: HashMap<i64, usize>,
     /// The position of the latest announcement.
     announced: i64,
+    names: super::OnlineNames,
 }
 
 impl Local {
@@ -54,6 +55,11 @@ impl Local {
 
     pub fn online_users(&self) -> usize {
         self.state().tabs.len()
+    }
+
+    pub fn online(&self) -> super::Online {
+        let mut state = self.state();
+        super::Online { frame: state.names.frame(), position: state.announced }
     }
 
     pub(super) fn join(&self, who: &Identity) -> Result<usize, Refused> {
@@ -99,6 +105,7 @@ impl Local {
     /// leave in the order the counts changed.
     fn announce(&self, state: &mut State, username: &str, connected: bool) {
         state.announced += 1;
+        state.names.set(username, connected);
         let notice = UserNotice {
             username,
             current_users: state.connections,

@@ -45,6 +45,45 @@ impl Count {
     }
 }
 
+/// Who is online, as a socket is told on connect: the `online users` frame,
+/// and the position of the last announcement it reflects (the socket skips
+/// announcements up to it).
+#[derive(Debug, Clone)]
+pub struct Online {
+    pub frame: Utf8Bytes,
+    pub position: i64,
+}
+
+/// The names of the users online, sorted without regard to case, with the
+/// frame that lists them made once per change (a storm of connects between
+/// two changes shares it).
+#[derive(Debug, Default)]
+pub(crate) struct OnlineNames {
+    /// Lowercase name → the name as registered.
+    names: std::collections::BTreeMap<String, Arc<str>>,
+    frame: Option<Utf8Bytes>,
+}
+
+impl OnlineNames {
+    fn set(&mut self, name: &str, online: bool) {
+        if online {
+            self.names.insert(name.to_ascii_lowercase(), name.into());
+        } else {
+            self.names.remove(&name.to_ascii_lowercase());
+        }
+        self.frame = None;
+    }
+
+    fn frame(&mut self) -> Utf8Bytes {
+        self.frame
+            .get_or_insert_with(|| {
+                let names: Vec<&str> = self.names.values().map(|n| &**n).collect();
+                frame("online users", &names)
+            })
+            .clone()
+    }
+}
+
 /// Why an upgrade was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
@@ -105,6 +144,15 @@ impl Presence {
         match self {
             Presence::Local(_) => None,
             Presence::Cluster(cluster) => Some(cluster.name().to_owned()),
+        }
+    }
+
+    /// Who is online now; take it before `admit`, so the socket's own join
+    /// (if its first tab) comes after it, as for everyone else.
+    pub fn online(&self) -> Online {
+        match self {
+            Presence::Local(local) => local.online(),
+            Presence::Cluster(cluster) => cluster.online(),
         }
     }
 
