@@ -27,6 +27,8 @@ if [ "$mode" = "--smoke" ]; then
     "churn 300 3"
     "logins 10 100 10 4"
     "http 2 8"
+    "--users 100 typing 100 10 4"
+    "scrollback 2 4 --messages 500"
     "--nodes 2 storm 300"
     "--nodes 2 failover 200"
   )
@@ -44,6 +46,8 @@ else
     "churn 5000 10"
     "logins 100 1000 10 12"
     "http 5 32"
+    "--users 1000 typing 1000 10 20"
+    "scrollback 5 16"
     "--nodes 1 fanout 1000 200 8"
     "--nodes 2 fanout 1000 200 8"
     "--nodes 2 --senders 100 --users 150 fanout 10 5000 10"

@@ -31,6 +31,7 @@ pub struct Fleet {
     pub seen: Vec<Arc<Seen>>,
     tasks: Vec<JoinHandle<Latencies>>,
     stop: watch::Sender<bool>,
+    typing: watch::Sender<bool>,
     opened: usize,
 }
 
@@ -52,6 +53,7 @@ impl Fleet {
             seen: Vec::new(),
             tasks: Vec::new(),
             stop: watch::Sender::new(false),
+            typing: watch::Sender::new(false),
             opened: 0,
         }
     }
@@ -74,13 +76,24 @@ impl Fleet {
         for handshake in handshakes {
             let ws = handshake.await.map_err(|e| e.to_string())??;
             let seen = Arc::new(Seen::default());
-            let task =
-                reader::spawn(ws, seen.clone(), self.target.clone(), self.start, self.stop.subscribe());
+            let task = reader::spawn(
+                ws,
+                seen.clone(),
+                self.target.clone(),
+                self.start,
+                self.stop.subscribe(),
+                self.typing.subscribe(),
+            );
             self.seen.push(seen);
             self.tasks.push(task);
         }
         self.opened += n;
         Ok(())
+    }
+
+    /// Every socket starts (or stops) sending `typing` as a person types.
+    pub fn type_along(&self, typing: bool) {
+        let _ = self.typing.send(typing);
     }
 
     pub fn len(&self) -> usize {

@@ -70,6 +70,18 @@ pub enum Scenario {
     Churn { n: usize, rounds: usize },
     /// N concurrent logins in the middle of a fanout (RECEIVERS, RATE, SECS): the fanout's p99 during them.
     Logins { n: usize, receivers: usize, rate: f64, secs: f64 },
+    /// N receivers all typing through the second half of a fanout (RATE, SECS): `typing`
+    /// frames per socket per second, and the fanout's p99 before and during.
+    Typing { n: usize, rate: f64, secs: f64 },
+    /// GET /api/messages?before=… (random pages of the chat) for SECS over CONNS
+    /// keep-alive connections: requests per second and latency.
+    Scrollback {
+        secs: f64,
+        conns: usize,
+        /// Messages in the chat, posted first.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+    },
     /// Authenticated GET /profile for SECS over CONNS keep-alive connections: requests per second.
     Http { secs: f64, conns: usize },
     /// Hold N over the nodes (needs --nodes 2 or more), kill the last node: how long

@@ -2,9 +2,9 @@
 //!
 //! - A user is announced at most once per `EVERY` (2 s), however fast their
 //!   tabs send `typing`: extra ones are dropped at once, with no other work.
-//! - The users announced are gathered for a `TICK` (200 ms) and go out as one
+//! - The users announced are gathered for a `TICK` (500 ms) and go out as one
 //!   event of the stream; each socket writes at most one `typing` frame per
-//!   tick (never its own user's), so a socket gets at most 5 a second even
+//!   tick (never its own user's), so a socket gets at most 2 a second even
 //!   when a thousand people type. Which of the tick's typists a socket is
 //!   told of rotates from tick to tick; the page says "several people are
 //!   typing" past two anyway.
@@ -30,8 +30,10 @@ use crate::store::cluster::{ClusterStore, TYPING_CHANNEL};
 
 /// A user is announced as typing at most this often.
 pub const EVERY: Duration = Duration::from_secs(2);
-/// Typists are gathered this long, then sent together.
-pub const TICK: Duration = Duration::from_millis(200);
+/// Typists are gathered this long, then sent together. Half a second late
+/// is not noticed on a "typing…" line; at 200 ms, 1,000 typists cost a chat
+/// fanout half again its p99 (BENCHMARKS.md, typing storm).
+pub const TICK: Duration = Duration::from_millis(500);
 
 /// One user typing, with their frame serialized once.
 #[derive(Debug, Clone)]

@@ -149,6 +149,64 @@ impl Person {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// A Chrome DevTools command, through ChromeDriver's `goog/cdp/execute`.
+    pub async fn devtools(&self, cmd: &str, params: Value) -> Value {
+        let session = self.client.session_id().await.unwrap().unwrap();
+        let res = reqwest::Client::new()
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.driver_url))
+            .json(&json!({ "cmd": cmd, "params": params }))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{cmd}: {}", res.text().await.unwrap());
+        res.json::<Value>().await.unwrap()["value"].take()
+    }
+
+    /// Makes the pages see the reader's colour scheme as `scheme` ("light" or "dark").
+    pub async fn prefer_color_scheme(&self, scheme: &str) {
+        self.devtools(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await;
+    }
+
+    /// The titles of this browser's open tabs, hidden ones included.
+    pub async fn tab_titles(&self) -> Vec<String> {
+        let targets = self.devtools("Target.getTargets", json!({})).await;
+        targets["targetInfos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["type"] == "page")
+            .map(|t| t["title"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
+    /// Runs axe-core (from npm, in `tests/browser/node_modules`) on the page
+    /// and fails on any serious or critical violation.
+    pub async fn assert_accessible(&self, page: &str) {
+        let axe = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/browser/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+            panic!("{}: {e}; install it with `npm ci --prefix tests/browser`", axe.display())
+        });
+        self.client.execute(&source, vec![]).await.unwrap();
+        let violations = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then((r) => done(r.violations
+                   .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                   .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let violations: Vec<String> = serde_json::from_value(violations).unwrap();
+        assert!(violations.is_empty(), "axe-core on {page}:\n{}", violations.join("\n"));
+    }
+
     /// The browser's console entries since the last call (ChromeDriver's log endpoint).
     pub async fn console(&self) -> Vec<(String, String)> {
         let session = self.client.session_id().await.unwrap().unwrap();

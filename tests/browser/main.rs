@@ -1,7 +1,8 @@
 //! End-to-end tests in a real browser: Debian's headless Chromium driven
 //! through ChromeDriver. They need `chromium` and `chromium-driver`, so they
 //! are ignored by plain `cargo test`; run them with
-//! `cargo test --test browser -- --ignored` (`.ci/run` does).
+//! `cargo test --test browser -- --ignored` (`.ci/run` does), after
+//! `npm ci --prefix tests/browser` (axe-core, for the accessibility check).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -46,6 +47,14 @@ async fn wait_message(person: &Person, check: impl Fn(&str) -> bool) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no such line in #messages: {:?}", messages(person).await);
+}
+
+/// Two people, each in a browser of their own, registered through the form.
+async fn alice_and_bob(driver: &Driver, base: &str) -> (Person, Person) {
+    let (alice, bob) = (driver.person().await, driver.person().await);
+    alice.register(base, "alice", PASSWORD).await;
+    bob.register(base, "bob", PASSWORD).await;
+    (alice, bob)
 }
 
 async fn send(person: &Person, text: &str) {
@@ -102,10 +111,7 @@ async fn register_log_out_and_log_in_through_the_forms() {
 async fn tabs_and_people_see_the_count_messages_and_leaves() {
     let app = spawn_app().await;
     let driver = Driver::start().await;
-    let alice = driver.person().await;
-    let bob = driver.person().await;
-    alice.register(&app.base, "alice", PASSWORD).await;
-    bob.register(&app.base, "bob", PASSWORD).await;
+    let (alice, bob) = alice_and_bob(&driver, &app.base).await;
 
     // Two tabs of one browser (one cookie): both show 2.
     let tab1 = open_chat_tab(&alice, &app.base, false).await;
@@ -205,56 +211,268 @@ async fn an_open_chat_reconnects_after_a_server_restart_and_shows_what_it_missed
     alice.close().await;
 }
 
+const SIZES: [(u32, u32, &str); 2] = [(1280, 900, "desktop"), (375, 812, "phone")];
+
+/// Screenshots the page at each width in light and dark, and checks that
+/// nothing scrolls sideways and that axe-core finds nothing serious.
+async fn look_at(person: &Person, page: &str) {
+    for scheme in ["light", "dark"] {
+        person.prefer_color_scheme(scheme).await;
+        for (width, height, label) in SIZES {
+            person.screenshot(&format!("{page}-{label}-{scheme}"), width, height).await;
+            let overflow = person
+                .client
+                .execute("return document.documentElement.scrollWidth > window.innerWidth", vec![])
+                .await
+                .unwrap();
+            assert_eq!(overflow, serde_json::Value::Bool(false), "{page}: horizontal scrolling at {width}px");
+            person.assert_accessible(&format!("{page} at {width}px, {scheme}")).await;
+        }
+    }
+    person.prefer_color_scheme("light").await;
+    person.client.set_window_size(1280, 900).await.unwrap();
+}
+
+/// Every page, as a person sees it: phone and desktop widths, light and
+/// dark, each checked by axe-core.
 #[tokio::test]
 #[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
-async fn screenshots_at_desktop_and_phone_widths() {
+async fn every_page_at_phone_and_desktop_width_in_light_and_dark() {
     let app = spawn_app().await;
     let driver = Driver::start().await;
     let alice = driver.person().await;
     let bob_cookie = app.cookie("bob").await;
 
-    for (width, height, label) in [(1280, 900, "desktop"), (375, 812, "phone")] {
-        alice.client.set_window_size(width, height).await.unwrap();
-        alice.goto(&format!("{}/", app.base)).await;
-        alice.screenshot(&format!("home-{label}"), width, height).await;
-        // No element wider than the window at this width.
-        let overflow = alice
-            .client
-            .execute("return document.documentElement.scrollWidth > window.innerWidth", vec![])
-            .await
-            .unwrap();
-        assert_eq!(overflow, serde_json::Value::Bool(false), "horizontal scrolling at {width}px");
-    }
-    alice.client.set_window_size(1280, 900).await.unwrap();
     alice.goto(&format!("{}/", app.base)).await;
+    look_at(&alice, "home").await;
     alice.fill("#login-username", "nobody").await;
     alice.fill("#login-password", "wrong password").await;
     alice.click("#login button[type=submit]").await;
     alice.wait_text("#login-error", |t| !t.is_empty()).await;
-    alice.screenshot("home-error-desktop", 1280, 900).await;
+    look_at(&alice, "home-error").await;
+    alice.goto(&format!("{}/no-such-page", app.base)).await;
+    look_at(&alice, "not-found").await;
 
     alice.register(&app.base, "alice", PASSWORD).await;
+    look_at(&alice, "profile").await;
     let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
-    for (width, height, label) in [(1280, 900, "desktop"), (375, 812, "phone")] {
-        alice.client.set_window_size(width, height).await.unwrap();
-        alice.goto(&format!("{}/profile", app.base)).await;
-        alice.screenshot(&format!("profile-{label}"), width, height).await;
-    }
-    alice.client.set_window_size(1280, 900).await.unwrap();
     open_chat_tab(&alice, &app.base, false).await;
     send(&alice, "Hi everyone!").await;
-    bob.chat("Hello alice, welcome to the lobby. This line is long enough to wrap on a phone screen.").await;
+    bob.chat("Hello @alice, welcome to the lobby. This line is long enough to wrap on a phone screen.").await;
     wait_message(&alice, |m| m.contains("welcome to the lobby")).await;
-    for (width, height, label) in [(1280, 900, "desktop"), (375, 812, "phone")] {
-        alice.screenshot(&format!("chat-{label}"), width, height).await;
-        let overflow = alice
-            .client
-            .execute("return document.documentElement.scrollWidth > window.innerWidth", vec![])
-            .await
-            .unwrap();
-        assert_eq!(overflow, serde_json::Value::Bool(false), "horizontal scrolling at {width}px");
+    bob.emit("typing", serde_json::Value::Null).await;
+    alice.wait_text("#typing", |t| t == "bob is typing…").await;
+    look_at(&alice, "chat").await;
+    alice.assert_clean_console(&[401, 404]).await;
+    alice.close().await;
+}
+
+/// Who is here, who is typing, and mentions, between two people.
+#[tokio::test]
+#[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
+async fn people_see_who_is_here_who_is_typing_and_their_mentions() {
+    let app = spawn_app().await;
+    let driver = Driver::start().await;
+    let (alice, bob) = alice_and_bob(&driver, &app.base).await;
+    open_chat_tab(&alice, &app.base, false).await;
+    open_chat_tab(&bob, &app.base, false).await;
+
+    for person in [&alice, &bob] {
+        person.wait_text("#people-count", |t| t == "2").await;
+        person.wait_text("#people", |t| t == "alice (you)\nbob" || t == "alice\nbob (you)").await;
     }
-    alice.assert_clean_console(&[401]).await;
+
+    // Typing shows for others (never for the typist) and clears after 4 s…
+    bob.find("#m").await.send_keys("hel").await.unwrap();
+    alice.wait_text("#typing", |t| t == "bob is typing…").await;
+    let shown = std::time::Instant::now();
+    assert_eq!(bob.text("#typing").await, "");
+    alice.wait_text("#typing", |t| t.is_empty()).await;
+    let cleared = shown.elapsed();
+    assert!(cleared > Duration::from_secs(3), "cleared after about 4 s, not {cleared:?}");
+
+    // …or at once when their message comes. Two and more typists by name.
+    let carol_cookie = app.cookie("carol").await;
+    let dave_cookie = app.cookie("dave").await;
+    let mut carol = common::ws::Ws::open(&app.base, &carol_cookie).await;
+    let mut dave = common::ws::Ws::open(&app.base, &dave_cookie).await;
+    bob.find("#m").await.send_keys("lo").await.unwrap();
+    alice.wait_text("#typing", |t| t == "bob is typing…").await;
+    carol.emit("typing", serde_json::Value::Null).await;
+    alice.wait_text("#typing", |t| t == "bob and carol are typing…").await;
+    dave.emit("typing", serde_json::Value::Null).await;
+    alice.wait_text("#typing", |t| t == "several people are typing…").await;
+    carol.chat("done").await;
+    dave.chat("me too").await;
+    alice.wait_text("#typing", |t| t == "bob is typing…").await;
+    bob.find("#m").await.send_keys(" @alice, and @nobody").await.unwrap();
+    bob.find("#m").await.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    wait_message(&alice, |m| m.starts_with("bob") && m.contains("hello @alice")).await;
+    assert_eq!(alice.text("#typing").await, "", "a message ends its author's typing at once");
+
+    // The mention: strongly for alice, marked for everyone else; @nobody is not a user.
+    let strong = alice.find("#messages li.mentions-me mark.mention-me").await;
+    assert_eq!(strong.text().await.unwrap(), "@alice");
+    let marks = alice.client.find_all(Locator::Css("#messages mark")).await.unwrap();
+    assert_eq!(marks.len(), 1, "only the existing user is marked");
+    let plain = bob.find("#messages li mark.mention").await;
+    assert_eq!(plain.text().await.unwrap(), "@alice");
+    assert!(bob.client.find(Locator::Css("#messages mark.mention-me")).await.is_err());
+
+    // Bob leaves: alice's list and count follow.
+    bob.goto(&format!("{}/profile", app.base)).await;
+    wait_message(&alice, |m| m == "bob left.").await;
+    alice.wait_text("#people-count", |t| t == "3").await;
+    alice.wait_text("#people", |t| t == "alice (you)\ncarol\ndave").await;
+    alice.assert_clean_console(&[]).await;
+    bob.assert_clean_console(&[]).await;
+    alice.close().await;
+    bob.close().await;
+}
+
+/// The `id` and top edge (px) of the messages shown, oldest first.
+async fn shown_messages(person: &Person) -> Vec<(i64, f64)> {
+    let value = person
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#messages li.message')]
+               .map((li) => [Number(li.dataset.id), li.getBoundingClientRect().top]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(value).unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
+async fn scrolling_up_loads_older_messages_without_jumping_back_to_the_first() {
+    let app = spawn_app_with(|c| {
+        c.live.chat_burst = 100_000;
+        c.live.chat_rate = 100_000.0;
+    })
+    .await;
+    let bob_cookie = app.cookie("bob").await;
+    let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
+    for i in 1..=300 {
+        bob.chat(&format!("message number {i}")).await;
+    }
+    while bob.until("chat message").await["id"] != 300 {}
+    drop(bob);
+
+    let driver = Driver::start().await;
+    let alice = driver.person().await;
+    alice.register(&app.base, "alice", PASSWORD).await;
+    open_chat_tab(&alice, &app.base, false).await;
+    wait_message(&alice, |m| m.ends_with("message number 300")).await;
+    let first = shown_messages(&alice).await;
+    assert_eq!(first.len(), 50, "the newest 50 first");
+
+    let mut loads = 0;
+    loop {
+        let before = shown_messages(&alice).await;
+        if alice.client.find(Locator::Css("#messages li.beginning")).await.is_ok() {
+            break;
+        }
+        alice.client.execute("document.getElementById('messages').scrollTop = 0;", vec![]).await.unwrap();
+        let (anchor, top) = shown_messages(&alice).await[0];
+        let mut after = before.clone();
+        for _ in 0..100 {
+            after = shown_messages(&alice).await;
+            if after.len() > before.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(after.len() > before.len(), "scrolling to the top loads older messages");
+        let moved = after.iter().find(|(id, _)| *id == anchor).unwrap().1 - top;
+        assert!(moved.abs() <= 2.0, "the message read stays put (moved {moved} px)");
+        loads += 1;
+        assert!(loads <= 10, "the beginning is reached");
+    }
+    let ids: Vec<i64> = shown_messages(&alice).await.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (1..=300).collect::<Vec<_>>(), "every message once, in order, back to the first");
+    assert_eq!(alice.text("#messages li.beginning").await, "This is the beginning of the chat.");
+    alice.assert_clean_console(&[]).await;
+    alice.close().await;
+}
+
+/// The texts of the messages just before and after the "New messages" divider.
+async fn divider_between(person: &Person) -> (String, String) {
+    person.wait_text("#connection", |t| t == "Connected").await;
+    person.find("#new-messages").await;
+    let around = person
+        .client
+        .execute(
+            "const d = document.getElementById('new-messages');
+             return [d.previousElementSibling.querySelector('.text').textContent,
+                     d.nextElementSibling.querySelector('.text').textContent];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(around).unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
+async fn returning_shows_where_the_new_messages_start_and_a_hidden_tab_counts_them() {
+    let app = spawn_app().await;
+    let bob_cookie = app.cookie("bob").await;
+    let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
+    let driver = Driver::start().await;
+    let alice = driver.person().await;
+    alice.register(&app.base, "alice", PASSWORD).await;
+    let chat_tab = open_chat_tab(&alice, &app.base, false).await;
+    for i in 1..=3 {
+        bob.chat(&format!("seen {i}")).await;
+    }
+    wait_message(&alice, |m| m.ends_with("seen 3")).await;
+    assert!(alice.client.find(Locator::Css("#new-messages")).await.is_err(), "nothing unread yet");
+
+    // Another tab in front: the chat tab is hidden, and its title counts.
+    let other = alice.client.new_window(true).await.unwrap();
+    switch(&alice, &other.handle).await;
+    alice.goto(&format!("{}/profile", app.base)).await;
+    bob.chat("unseen 1").await;
+    bob.chat("unseen 2").await;
+    let counted = eventually(Duration::from_secs(10), || async {
+        alice.tab_titles().await.iter().any(|t| t == "(2) Chat · Lobby")
+    })
+    .await;
+    assert!(counted, "the hidden tab's title counts the unread: {:?}", alice.tab_titles().await);
+
+    // The chat opened again in that tab: the divider sits before the first
+    // unread, and reading there clears the hidden tab's count too.
+    alice.goto(&format!("{}/chat", app.base)).await;
+    assert_eq!(divider_between(&alice).await, ("seen 3".into(), "unseen 1".into()));
+    let cleared = eventually(Duration::from_secs(10), || async {
+        alice.tab_titles().await.iter().all(|t| t == "Chat · Lobby")
+    })
+    .await;
+    assert!(cleared, "read in one tab, read in all: {:?}", alice.tab_titles().await);
+
+    // Leaving the chat and coming back to it.
+    alice.client.close_window().await.unwrap();
+    switch(&alice, &chat_tab).await;
+    alice.goto(&format!("{}/profile", app.base)).await;
+    bob.chat("later 1").await;
+    bob.chat("later 2").await;
+    alice.goto(&format!("{}/chat", app.base)).await;
+    assert_eq!(divider_between(&alice).await, ("unseen 2".into(), "later 1".into()));
+    let in_view = alice
+        .client
+        .execute(
+            "const r = document.getElementById('new-messages').getBoundingClientRect();
+             const v = document.getElementById('messages').getBoundingClientRect();
+             return r.top >= v.top && r.bottom <= v.bottom;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(in_view, serde_json::Value::Bool(true), "the page scrolls to the divider");
+    assert_eq!(alice.client.title().await.unwrap(), "Chat · Lobby", "a visible tab counts nothing");
+    alice.assert_clean_console(&[]).await;
     alice.close().await;
 }
 
@@ -283,20 +501,19 @@ async fn two_nodes_behind_nginx_behave_as_one_server() {
     let nginx = common::nginx::Nginx::start(port, &[nodes[0].addr, nodes[1].addr]).await;
     let base = &nginx.base;
     let driver = Driver::start().await;
-    let alice = driver.person().await;
-    let bob = driver.person().await;
-    alice.register(base, "alice", PASSWORD).await;
-    bob.register(base, "bob", PASSWORD).await;
+    let (alice, bob) = alice_and_bob(&driver, base).await;
 
     let alice_tab1 = open_chat_tab(&alice, base, false).await;
     let bob_tab = open_chat_tab(&bob, base, false).await;
     let alice_tab2 = open_chat_tab(&alice, base, true).await;
-    // nginx deals requests round-robin; reload until the sockets are spread
-    // over both nodes (almost always at once).
+    // nginx deals requests round-robin, and a page load is a fixed number of
+    // requests, so each reload would land its socket on the same node: shift
+    // the turn by one request, then reload, until the sockets are spread.
     for _ in 0..10 {
         if nodes.iter().all(|n| n.realtime.presence.here() > 0) {
             break;
         }
+        let _ = reqwest::get(format!("{base}/healthz")).await;
         alice.client.refresh().await.unwrap();
         alice.wait_text("#connection", |t| t == "Connected").await;
     }

@@ -42,13 +42,23 @@ async fn sender(
     Ok(k)
 }
 
+/// What happens half way through a fanout, to see what it costs the fanout.
+#[derive(Clone, Copy)]
+pub(super) enum Midway {
+    Nothing,
+    /// This many logins at once.
+    Logins(usize),
+    /// Every receiver sends `typing` until the end.
+    Typing,
+}
+
 pub(super) async fn fanout(
     cli: &Cli,
     server: &Server,
     n: usize,
     rate: f64,
     secs: f64,
-    logins: Option<usize>,
+    midway: Midway,
 ) -> Result<Value, String> {
     let senders = match cli.senders {
         0 => rate.ceil().clamp(1.0, 4.0) as usize,
@@ -80,9 +90,10 @@ pub(super) async fn fanout(
         return Err(format!("not every receiver saw {total} connections"));
     }
 
-    // The login burst, half way through.
-    let login_window = match logins {
-        Some(count) => {
+    // The login burst or the typing, half way through.
+    let window = match midway {
+        Midway::Nothing => None,
+        Midway::Logins(count) => {
             tokio::time::sleep_until(started + Duration::from_secs_f64(secs / 2.0)).await;
             let from = reader::now_nanos();
             let t0 = Instant::now();
@@ -99,7 +110,15 @@ pub(super) async fn fanout(
             }
             Some((from, reader::now_nanos(), ok, t0.elapsed()))
         }
-        None => None,
+        Midway::Typing => {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(secs / 2.0)).await;
+            let from = reader::now_nanos();
+            let t0 = Instant::now();
+            receivers.type_along(true);
+            tokio::time::sleep_until(until).await;
+            receivers.type_along(false);
+            Some((from, reader::now_nanos(), n, t0.elapsed()))
+        }
     };
 
     for task in sending {
@@ -115,6 +134,11 @@ pub(super) async fn fanout(
     }
     let delivered_total = delivered();
     let errors: u64 = receivers.seen.iter().map(|s| s.errors.load(Ordering::Relaxed)).sum();
+    let receivers_typing: Vec<(u64, u64)> = receivers
+        .seen
+        .iter()
+        .map(|s| (s.typing.load(Ordering::Relaxed), s.typing_max_per_sec.load(Ordering::Relaxed)))
+        .collect();
     let latencies: Vec<Latencies> = receivers.finish().await;
     let mut all: Vec<u32> = latencies.iter().flatten().map(|(_, l)| *l).collect();
     all.sort_unstable();
@@ -131,7 +155,7 @@ pub(super) async fn fanout(
     let mut figures = json!({"scenario": "fanout", "nodes": bases.len(), "senders": senders, "n": n, "rate": rate, "secs": secs, "messages": sent,
         "deliveries": delivered_total, "deliveries_per_sec": per_sec, "lost": lost, "errors": errors,
         "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max)});
-    if let Some((from, to, ok, took)) = login_window {
+    if let Some((from, to, ok, took)) = window {
         let (from_ms, to_ms) = ((from / 1_000_000) as u64, (to / 1_000_000) as u64);
         let mut before: Vec<u32> =
             latencies.iter().flatten().filter(|(s, _)| *s < from_ms).map(|(_, l)| *l).collect();
@@ -144,18 +168,38 @@ pub(super) async fn fanout(
         before.sort_unstable();
         during.sort_unstable();
         let (p99_before, p99_during) = (percentile(&before, 99.0), percentile(&during, 99.0));
-        let logins_per_sec = ok as f64 / took.as_secs_f64();
-        let n = logins.unwrap_or(0);
-        eprintln!(
-            "logins {n}: {ok} ok in {:.2} s ({logins_per_sec:.0}/s); fanout p99 before {:.1} ms, during {:.1} ms",
-            took.as_secs_f64(),
-            ms(p99_before),
-            ms(p99_during)
-        );
-        figures = json!({"scenario": "logins", "logins": n, "logins_ok": ok, "logins_secs": took.as_secs_f64(),
-            "logins_per_sec": logins_per_sec, "fanout_p99_before_ms": ms(p99_before), "fanout_p99_during_ms": ms(p99_during),
-            "p99_ratio": if p99_before > 0 { f64::from(p99_during) / f64::from(p99_before) } else { 0.0 },
-            "fanout": figures});
+        let p99_ratio = if p99_before > 0 { f64::from(p99_during) / f64::from(p99_before) } else { 0.0 };
+        let took_secs = took.as_secs_f64();
+        figures = match midway {
+            Midway::Logins(n) => {
+                let logins_per_sec = ok as f64 / took_secs;
+                eprintln!(
+                    "logins {n}: {ok} ok in {took_secs:.2} s ({logins_per_sec:.0}/s); fanout p99 before {:.1} ms, during {:.1} ms",
+                    ms(p99_before),
+                    ms(p99_during)
+                );
+                json!({"scenario": "logins", "logins": n, "logins_ok": ok, "logins_secs": took_secs,
+                    "logins_per_sec": logins_per_sec, "fanout_p99_before_ms": ms(p99_before),
+                    "fanout_p99_during_ms": ms(p99_during), "p99_ratio": p99_ratio, "fanout": figures})
+            }
+            _ => {
+                let frames: u64 = receivers_typing.iter().map(|(count, _)| count).sum();
+                // The server sends typists in half-second ticks: the last tick's
+                // frames arrive just after the window, so it counts as that much longer.
+                let per_socket_per_sec = frames as f64 / n.max(1) as f64 / (took_secs + 0.5);
+                let max_in_a_second = receivers_typing.iter().map(|(_, max)| *max).max().unwrap_or(0);
+                eprintln!(
+                    "typing: {n} sockets typing for {took_secs:.1} s; typing frames per socket {per_socket_per_sec:.2}/s \
+                     (at most {max_in_a_second} in any second); fanout p99 before {:.1} ms, during {:.1} ms ({p99_ratio:.2}x)",
+                    ms(p99_before),
+                    ms(p99_during)
+                );
+                json!({"scenario": "typing", "typists": n, "typing_secs": took_secs,
+                    "typing_frames_per_socket_per_sec": per_socket_per_sec, "typing_frames_max_in_a_second": max_in_a_second,
+                    "fanout_p99_before_ms": ms(p99_before), "fanout_p99_during_ms": ms(p99_during),
+                    "p99_ratio": p99_ratio, "fanout": figures})
+            }
+        };
     }
     Ok(figures)
 }

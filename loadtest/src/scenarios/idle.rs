@@ -125,25 +125,3 @@ pub(super) async fn hold(
     fleet.finish().await;
     Ok(json!({"exact": exact, "released": true}))
 }
-
-/// Posts `count` messages of 150 characters and waits until the last one is back.
-async fn post_history(base: &str, cookie: &str, count: usize) -> Result<(), String> {
-    if count == 0 {
-        return Ok(());
-    }
-    let mut ws = client::open(base, cookie, "", Sources(0), 0).await?;
-    let text = "x".repeat(150);
-    for _ in 0..count {
-        let frame = json!({"event": "chat message", "data": text}).to_string();
-        ws.send(Message::text(frame)).await.map_err(|e| e.to_string())?;
-    }
-    let mut seen = 0;
-    while seen < count {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.as_str().starts_with(r#"{"event":"chat message""#) => seen += 1,
-            Some(Ok(_)) => {}
-            _ => return Err("the history poster's socket closed".into()),
-        }
-    }
-    Ok(())
-}

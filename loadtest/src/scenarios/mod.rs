@@ -3,8 +3,8 @@
 //!
 //! - [`idle`]: memory per held connection (optionally over several processes).
 //! - [`counts`]: storm, churn and failover, where the count must come out exact.
-//! - [`fanout`]: delivery rate, latency and loss (and logins during a fanout).
-//! - [`http`]: authenticated page views per second.
+//! - [`fanout`]: delivery rate, latency and loss (and logins, or typing, during a fanout).
+//! - [`http`]: authenticated page views, and scrollback pages, per second.
 
 mod counts;
 mod fanout;
@@ -12,8 +12,8 @@ mod http;
 mod idle;
 
 use counts::{churn, failover, storm};
-use fanout::fanout;
-use http::http;
+use fanout::{Midway, fanout};
+use http::{http, scrollback};
 use idle::{hold, idle};
 
 use std::{
@@ -52,10 +52,14 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
     match cli.scenario.clone() {
         Scenario::Idle { n, history } => idle(cli, &server, n, history).await,
         Scenario::Storm { n } => storm(cli, &server, n).await,
-        Scenario::Fanout { n, rate, secs } => fanout(cli, &server, n, rate, secs, None).await,
+        Scenario::Fanout { n, rate, secs } => fanout(cli, &server, n, rate, secs, Midway::Nothing).await,
         Scenario::Churn { n, rounds } => churn(cli, &server, n, rounds).await,
         Scenario::Logins { n, receivers, rate, secs } => {
-            fanout(cli, &server, receivers, rate, secs, Some(n)).await
+            fanout(cli, &server, receivers, rate, secs, Midway::Logins(n)).await
+        }
+        Scenario::Typing { n, rate, secs } => fanout(cli, &server, n, rate, secs, Midway::Typing).await,
+        Scenario::Scrollback { secs, conns, messages } => {
+            scrollback(cli, &server, secs, conns, messages).await
         }
         Scenario::Http { secs, conns } => http(cli, &server, secs, conns).await,
         Scenario::Failover { n } => failover(cli, &mut server, n).await,
@@ -70,4 +74,26 @@ fn fleet(cli: &Cli, server: &Server, cookies: Vec<String>, target: u64) -> Fleet
 /// Lets freed memory settle before reading RSS.
 async fn settle() {
     tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// Posts `count` messages of 150 characters and waits until the last one is back.
+async fn post_history(base: &str, cookie: &str, count: usize) -> Result<(), String> {
+    if count == 0 {
+        return Ok(());
+    }
+    let mut ws = client::open(base, cookie, "", Sources(0), 0).await?;
+    let text = "x".repeat(150);
+    for _ in 0..count {
+        let frame = json!({"event": "chat message", "data": text}).to_string();
+        ws.send(Message::text(frame)).await.map_err(|e| e.to_string())?;
+    }
+    let mut seen = 0;
+    while seen < count {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.as_str().starts_with(r#"{"event":"chat message""#) => seen += 1,
+            Some(Ok(_)) => {}
+            _ => return Err("the history poster's socket closed".into()),
+        }
+    }
+    Ok(())
 }
