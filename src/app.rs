@@ -84,9 +84,11 @@ impl Application {
         let cache = CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
         let session_policy =
             web::activity::SessionPolicy { idle: config.session_idle, lifetime: config.session_lifetime };
+        let users = crate::accounts::UserCache::new(config.cache_ttl);
         let (realtime, realtime_tasks, cache) = Realtime::start(
             &store,
             cache,
+            users.clone(),
             realtime_settings(&config, open_files, session_policy),
             config.live.node_ttl,
         )
@@ -99,13 +101,15 @@ impl Application {
         );
         let state = AppState {
             store: store.clone(),
-            accounts: Accounts::new(store.clone(), hasher, config.cache_ttl),
+            accounts: Accounts::new(store.clone(), hasher, users),
             origin: PublicOrigin::of(&public_url),
             realtime: realtime.clone(),
             throttles: throttles.clone(),
             proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
             session_policy,
             health: web::health::Health::new(store.clone()),
+            registration: config.registration,
+            sessions: database_sessions.clone(),
         };
         let session_cleanup = tokio::spawn(housekeeping(
             database_sessions,
@@ -228,6 +232,7 @@ fn realtime_settings(
         max_connections,
         send_timeout: live.send_timeout,
         fanout_window: live.fanout_window,
+        edit_window: config.edit_window,
         session_check_interval: live.session_check_interval,
         session_policy,
         read_buffer: 1024,

@@ -80,6 +80,15 @@ pub struct Config {
     #[arg(long, env = "LOGIN_FAILURE_REFILL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub login_failure_refill: Duration,
 
+    /// Who may register: open (anyone), invite (only with an invite link) or
+    /// closed. Once an admin chooses a mode on /admin, that choice wins.
+    #[arg(long, env = "REGISTRATION", default_value = "open")]
+    pub registration: crate::accounts::RegistrationMode,
+
+    /// How long after sending a message its author may still edit it.
+    #[arg(long, env = "EDIT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub edit_window: Duration,
+
     #[command(flatten)]
     pub argon2: HashCost,
 
@@ -90,12 +99,26 @@ pub struct Config {
     pub live: LiveTuning,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Serve (the default).
     Serve,
     /// Apply the migrations and exit.
     Migrate,
+    /// Change who is an admin (on the database of DATABASE_URL; a running
+    /// server sees the change within a few seconds).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    /// Make the user an admin.
+    Grant { username: String },
+    /// Make the user a member again (the last admin stays one).
+    Revoke { username: String },
 }
 
 /// argon2id cost. The defaults are OWASP's first recommendation.
@@ -271,6 +294,19 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Config::command().debug_assert();
+    }
+
+    #[test]
+    fn admin_commands_and_community_settings() {
+        let c = Config::parse_from(["lobby", "admin", "grant", "alice"]);
+        assert_eq!(
+            c.command,
+            Some(Command::Admin { action: AdminAction::Grant { username: "alice".into() } })
+        );
+        let c = Config::parse_from(["lobby", "--registration", "invite", "--edit-window", "5m"]);
+        assert_eq!(c.registration, crate::accounts::RegistrationMode::Invite);
+        assert_eq!(c.edit_window, Duration::from_secs(300));
+        assert!(Config::try_parse_from(["lobby", "--registration", "sometimes"]).is_err());
     }
 
     #[test]

@@ -1,7 +1,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lobby::{Application, Config, config::Command, store::Store, web::error::error_chain};
+use lobby::{
+    Application, Config,
+    accounts::Role,
+    config::{AdminAction, Command},
+    store::Store,
+    web::error::error_chain,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -21,14 +27,38 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    match config.command.unwrap_or(Command::Serve) {
+    match config.command.clone().unwrap_or(Command::Serve) {
         Command::Migrate => {
             let store = Store::connect(&config.database_url, &config.database).await?;
             store.migrate().await?;
             store.close().await;
             println!("migrations applied to {}", config.database_url);
         }
+        Command::Admin { action } => {
+            let store = Store::connect(&config.database_url, &config.database).await?;
+            store.migrate().await?;
+            let (username, role) = match &action {
+                AdminAction::Grant { username } => (username, Role::Admin),
+                AdminAction::Revoke { username } => (username, Role::Member),
+            };
+            let result = change_role(&store, username, role).await;
+            store.close().await;
+            result?;
+        }
         Command::Serve => Application::build(config).await?.run_until(shutdown_signal()).await?,
+    }
+    Ok(())
+}
+
+/// `lobby admin grant|revoke NAME`.
+async fn change_role(store: &Store, username: &str, role: Role) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(id) = store.user_id_named(username).await? else {
+        return Err(format!("there is no user named {username:?}").into());
+    };
+    store.set_role(id, role, None).await?;
+    match role {
+        Role::Admin => println!("{username} is now an admin"),
+        Role::Member => println!("{username} is now a member"),
     }
     Ok(())
 }

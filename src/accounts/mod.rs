@@ -1,8 +1,11 @@
 //! Accounts: who a user is, how they prove it, and the axum-login backend
 //! (passport-local's strategy + serializeUser/deserializeUser in one).
 
+mod admission;
 mod password;
+mod roles;
 mod throttle;
+pub mod user_agent;
 mod username;
 
 use std::fmt;
@@ -10,7 +13,12 @@ use std::fmt;
 use axum_login::{AuthUser, AuthnBackend};
 use sqlx::FromRow;
 
+pub use admission::{
+    INVITE_LIFETIME, RegistrationMode, UnknownMode, new_invite_token, plausible_token, token_hash,
+    token_matches,
+};
 pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_CHARS, Password};
+pub use roles::Role;
 pub use throttle::{Throttled, Throttles};
 pub use username::{InvalidUsername, USERNAME_RULE, Username};
 
@@ -23,15 +31,37 @@ pub struct User {
     pub id: i64,
     pub username: String,
     password_hash: String,
-    /// Random, replaced when the password changes: sessions carry it, so a
-    /// password change ends them, and a session row reveals nothing that a
-    /// guessed password could be tested against.
+    /// Random, replaced when the password changes (and at a ban): sessions
+    /// carry it, so a password change ends them, and a session row reveals
+    /// nothing that a guessed password could be tested against.
     session_key: String,
+    role: String,
+    /// Unix seconds; `None`: not banned.
+    banned_at: Option<i64>,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        Role::stored(&self.role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role() == Role::Admin
+    }
+
+    pub fn is_banned(&self) -> bool {
+        self.banned_at.is_some()
+    }
 }
 
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User").field("id", &self.id).field("username", &self.username).finish()
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("banned", &self.is_banned())
+            .finish()
     }
 }
 
@@ -68,8 +98,30 @@ pub enum AccountsError {
 pub enum RegisterError {
     #[error("That username is taken, or looks too much like one that is. Choose another one.")]
     Taken,
+    #[error("Registration is closed.")]
+    Closed,
+    #[error("Registration is by invitation only: open the invite link you were given.")]
+    InviteNeeded,
+    #[error("This invite link is not valid: it was used, revoked or has expired. Ask for a new one.")]
+    InviteInvalid,
     #[error(transparent)]
     Failed(#[from] AccountsError),
+}
+
+/// Users by id, for a few seconds: every request with a session asks. A
+/// change to an account (a role, a ban, a password) forgets its entry, on
+/// every node (see `realtime::revocation`).
+#[derive(Clone)]
+pub struct UserCache(moka::future::Cache<i64, Option<User>>);
+
+impl UserCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self(moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build())
+    }
+
+    pub async fn forget(&self, user_id: i64) {
+        self.0.invalidate(&user_id).await;
+    }
 }
 
 /// The account store over sqlx. axum-login clones the backend for every
@@ -80,9 +132,7 @@ pub struct Accounts(std::sync::Arc<AccountsInner>);
 pub struct AccountsInner {
     store: Store,
     hasher: Hasher,
-    /// Users by id, for a few seconds: every request with a session asks.
-    /// Entries change only at registration (new ids), so staleness is moot.
-    recent: moka::future::Cache<i64, Option<User>>,
+    recent: UserCache,
 }
 
 impl std::ops::Deref for Accounts {
@@ -93,24 +143,51 @@ impl std::ops::Deref for Accounts {
 }
 
 impl Accounts {
-    pub fn new(store: Store, hasher: Hasher, cache_ttl: std::time::Duration) -> Self {
-        let recent = moka::future::Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build();
+    pub fn new(store: Store, hasher: Hasher, recent: UserCache) -> Self {
         Self(std::sync::Arc::new(AccountsInner { store, hasher, recent }))
+    }
+
+    pub fn users(&self) -> &UserCache {
+        &self.recent
     }
 
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
     }
 
-    /// Creates the account. Two racing registrations of one name are settled
-    /// by the unique index: exactly one wins, the other is `Taken`.
+    /// Creates the account, if the registration mode (`mode`, unless an
+    /// admin chose another) lets it; `invite` is the token of an invite link.
+    /// Two racing registrations of one name are settled by the unique
+    /// index: exactly one wins, the other is `Taken`.
     #[tracing::instrument(skip_all, fields(username = %username))]
-    pub async fn register(&self, username: &Username, password: &Password) -> Result<User, RegisterError> {
+    pub async fn register(
+        &self,
+        username: &Username,
+        password: &Password,
+        mode: RegistrationMode,
+        invite: Option<&str>,
+    ) -> Result<User, RegisterError> {
         let password_hash = self.hasher.hash(password).await.map_err(AccountsError::from)?;
-        self.store.create_user(username, &password_hash).await.map_err(|e| match e {
-            CreateUserError::Taken => RegisterError::Taken,
-            CreateUserError::Store(e) => AccountsError::from(e).into(),
+        let invite_hash = invite.map(token_hash);
+        self.store.create_user(username, &password_hash, mode, invite_hash.as_deref()).await.map_err(|e| {
+            match e {
+                CreateUserError::Taken => RegisterError::Taken,
+                CreateUserError::Closed => RegisterError::Closed,
+                CreateUserError::InviteNeeded => RegisterError::InviteNeeded,
+                CreateUserError::InviteInvalid => RegisterError::InviteInvalid,
+                CreateUserError::Store(e) => AccountsError::from(e).into(),
+            }
         })
+    }
+
+    /// Is `password` the user's? (For changing it: the current one first.)
+    pub async fn verify(&self, user: &User, password: &Password) -> Result<bool, AccountsError> {
+        Ok(self.hasher.verify(password, Some(&user.password_hash)).await?)
+    }
+
+    /// The argon2id hash of a new password.
+    pub async fn hash(&self, password: &Password) -> Result<String, AccountsError> {
+        Ok(self.hasher.hash(password).await?)
     }
 }
 
@@ -137,11 +214,15 @@ impl AuthnBackend for Accounts {
         Ok(user.filter(|_| matches))
     }
 
-    /// Concurrent requests for one user share one query (see `recent`).
+    /// Concurrent requests for one user share one query (see `recent`). A
+    /// banned user has no session: every request of theirs is logged out.
     async fn get_user(&self, id: &i64) -> Result<Option<User>, AccountsError> {
-        self.recent
+        let user = self
+            .recent
+            .0
             .try_get_with(*id, self.store.user(*id))
             .await
-            .map_err(|e| AccountsError::Database(unshare(&e)))
+            .map_err(|e| AccountsError::Database(unshare(&e)))?;
+        Ok(user.filter(|u| !u.is_banned()))
     }
 }

@@ -23,7 +23,6 @@ use sqlx::{
 };
 use tokio::{sync::watch, time::Instant};
 use tokio_util::sync::CancellationToken;
-use tower_sessions::session::Id as SessionId;
 
 use super::{Timing, Wakeups};
 use crate::{
@@ -37,6 +36,7 @@ use crate::{
             ClusterStore, PRESENCE_CHANNEL, PROBE_CHANNEL, READ_CHANNEL, REVOKE_CHANNEL, TYPING_CHANNEL,
         },
         log::LOG_CHANNEL,
+        sessions::Ending,
     },
 };
 
@@ -122,7 +122,7 @@ impl Listener {
                                 self.healthy.send_replace(true);
                             }
                         } else {
-                            self.dispatch(&notification);
+                            self.dispatch(&notification).await;
                         }
                     }
                     // The connection dropped and sqlx made a new one: whatever
@@ -153,12 +153,12 @@ impl Listener {
         }
     }
 
-    fn dispatch(&self, notification: &PgNotification) {
+    async fn dispatch(&self, notification: &PgNotification) {
         match notification.channel() {
             LOG_CHANNEL => self.wake.log.notify_one(),
             PRESENCE_CHANNEL => self.wake.presence.notify_one(),
-            REVOKE_CHANNEL => match parse_revocation(notification.payload()) {
-                Some((code, sessions)) => self.revocation.heard(code, &sessions),
+            REVOKE_CHANNEL => match Ending::parse(notification.payload()) {
+                Some(ending) => self.revocation.heard(&ending).await,
                 None => tracing::warn!(payload = notification.payload(), "an unreadable revocation"),
             },
             TYPING_CHANNEL => self.reach.typing.heard(&parse_typing(notification.payload())),
@@ -184,27 +184,4 @@ pub fn listener_name(node: &str) -> String {
         name.remove(15);
     }
     name
-}
-
-/// "CODE ID ID …" (see `store::sessions::revocation_payload`).
-fn parse_revocation(payload: &str) -> Option<(u16, Vec<SessionId>)> {
-    let mut parts = payload.split_ascii_whitespace();
-    let code = parts.next()?.parse().ok()?;
-    let sessions = parts.map(|id| id.parse().ok()).collect::<Option<Vec<SessionId>>>()?;
-    Some((code, sessions))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sessions::revocation_payload;
-
-    #[test]
-    fn revocations_round_trip() {
-        let ids = [SessionId::default(), SessionId::default()];
-        assert_eq!(parse_revocation(&revocation_payload(4401, &ids)), Some((4401, ids.to_vec())));
-        assert_eq!(parse_revocation("4403"), Some((4403, vec![])));
-        assert_eq!(parse_revocation("x y"), None);
-        assert_eq!(parse_revocation("4401 not-an-id"), None);
-    }
 }

@@ -13,7 +13,10 @@ use tokio::sync::broadcast::{
 };
 use tokio_stream::wrappers::WatchStream;
 
-use crate::rate::{Rate, TokenBucket};
+use crate::{
+    rate::{Rate, TokenBucket},
+    store::{Change, ChangeError},
+};
 use tungstenite::{
     Message, Utf8Bytes,
     protocol::{
@@ -260,6 +263,8 @@ where
             realtime.typing.typed(who.user_id, &who.username);
             Ok(())
         }
+        Ok(ClientEvent::Edit { id, text }) => change(realtime, who, id, Some(&text)).await,
+        Ok(ClientEvent::Delete { id }) => change(realtime, who, id, None).await,
         // Never past the newest message: a marker names something read.
         Ok(ClientEvent::Read(id)) => {
             realtime.markers.read(who.user_id, id.min(realtime.history.newest()));
@@ -300,6 +305,31 @@ async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<(), Refu
         Ok(_) => Ok(()),
         Err(NotSent::RateLimited) => Err(Refusal::RateLimited),
         Err(NotSent::NotSaved) => Err(Refusal::Unavailable),
+    }
+}
+
+/// An edit (`text`) or a delete of message `id`; everyone, this socket
+/// included, sees it when the tail reads it back.
+async fn change(realtime: &Realtime, who: &Identity, id: i64, text: Option<&str>) -> Result<(), Refusal> {
+    let text = text.map(ChatText::parse).transpose()?;
+    let change = match &text {
+        Some(text) => {
+            Change::Edit { id, by: who.user_id, text: text.as_str(), window: realtime.settings.edit_window }
+        }
+        None => Change::Delete { id, by: who.user_id },
+    };
+    match realtime.sequencer.change(change).await {
+        Ok(_) => Ok(()),
+        Err(ChangeError::NotFound) => Err(Refusal::NotFound),
+        Err(ChangeError::Forbidden) => Err(Refusal::Forbidden(match change {
+            Change::Edit { .. } => "Only the author may edit a message, and only soon after sending it.",
+            Change::Delete { .. } => "Only the author or an admin may delete a message.",
+        })),
+        Err(ChangeError::RateLimited) => Err(Refusal::RateLimited),
+        Err(ChangeError::Store(e)) => {
+            tracing::warn!(error = %e, "a message change was not saved");
+            Err(Refusal::Unavailable)
+        }
     }
 }
 

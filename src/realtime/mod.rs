@@ -62,6 +62,8 @@ pub struct RealtimeSettings {
     pub send_timeout: Duration,
     /// Under load, the chat log is read (and published) at most once per this.
     pub fanout_window: Duration,
+    /// How long after sending a message its author may edit it.
+    pub edit_window: Duration,
     /// How often live sockets' sessions are checked for expiry (and, being
     /// open, kept from idling out).
     pub session_check_interval: Duration,
@@ -109,14 +111,16 @@ impl Realtime {
     pub async fn start(
         store: &Store,
         cache: Sessions,
+        users: crate::accounts::UserCache,
         settings: RealtimeSettings,
         node_ttl: Duration,
     ) -> Result<(Self, RealtimeTasks, Sessions), StoreError> {
         let shutdown = CancellationToken::new();
         let stop = CancellationToken::new();
         let events = Events::new(settings.event_backlog);
-        let (position, recent) = store.log_tail(chat::history::KEEP).await?;
-        let history = Arc::new(History::from_log(recent));
+        let tail = store.log_tail(chat::history::KEEP, chat::history::NEWEST).await?;
+        let position = tail.head;
+        let history = Arc::new(History::from_log(tail));
         let wake = Arc::new(Wakeups::default());
         let mut stopped = Vec::new();
 
@@ -130,8 +134,11 @@ impl Realtime {
         stopped.push(markers_task);
         let (presence, revocation, cache, poll) = match store {
             Store::Sqlite(_) => {
-                let revocation =
-                    Revocation::Local(Arc::new(Core::new(cache.clone(), settings.session_policy)));
+                let revocation = Revocation::Local(Arc::new(Core::new(
+                    cache.clone(),
+                    users.clone(),
+                    settings.session_policy,
+                )));
                 let local = presence::local::Local::start(settings.presence, events.clone(), stop.clone());
                 // One server: nothing else writes the log, but a second
                 // server on the same file would be picked up within a second.
@@ -143,8 +150,11 @@ impl Realtime {
                 let reach = listener::Reach { typing: typing.clone(), markers: markers.clone() };
                 let (healthy, trusted) = watch::channel(false);
                 let cache = cache.trusting(trusted);
-                let cluster_revocation =
-                    Arc::new(ClusterRevocation::new(Core::new(cache.clone(), settings.session_policy)));
+                let cluster_revocation = Arc::new(ClusterRevocation::new(Core::new(
+                    cache.clone(),
+                    users.clone(),
+                    settings.session_policy,
+                )));
                 let revocation = Revocation::Cluster(cluster_revocation.clone());
                 let name = crate::cluster::node_name();
                 let listener = Listener {

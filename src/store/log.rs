@@ -8,7 +8,10 @@
 //! also what makes the per-user chat allowance exact across nodes: rows read
 //! and written while it is held are serialized with every other batch.
 
-use std::collections::{HashMap, hash_map::Entry};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    future::Future,
+};
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
@@ -49,11 +52,14 @@ pub enum Outcome {
     RateLimited,
 }
 
-/// One change of the log, as read back.
+/// One change of the log, as read back: a message as it is now, at the
+/// position of its latest change (its creation, an edit or its deletion).
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub seq: i64,
     pub message: ChatMessage,
+    /// Deleted: only the id counts (the text is gone).
+    pub deleted: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -64,6 +70,8 @@ struct Row {
     body: String,
     sent_at: i64,
     mentions: String,
+    edited_at: Option<i64>,
+    deleted: bool,
 }
 
 impl From<Row> for ChatMessage {
@@ -74,18 +82,19 @@ impl From<Row> for ChatMessage {
             message: row.body,
             sent_at: from_millis(row.sent_at),
             mentions: row.mentions.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
-            edited_at: None,
+            edited_at: row.edited_at.map(from_millis),
         }
     }
 }
 
 impl From<Row> for LogEntry {
     fn from(row: Row) -> Self {
-        LogEntry { seq: row.seq, message: ChatMessage::from(row) }
+        let (seq, deleted) = (row.seq, row.deleted);
+        LogEntry { seq, message: ChatMessage::from(row), deleted }
     }
 }
 
-const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at, m.mentions
+const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at, m.mentions, m.edited_at, m.deleted
                      FROM messages m JOIN users u ON u.id = m.user_id";
 
 /// A page of older messages (scrollback).
@@ -123,7 +132,7 @@ impl Store {
     /// Up to `limit` messages with ids below `before` (none: the newest), oldest
     /// first; whether older ones exist. Walks the primary key backwards.
     pub async fn messages_before(&self, before: Option<i64>, limit: usize) -> Result<Page, StoreError> {
-        let sql = format!("{ENTRY} WHERE m.id < $1 ORDER BY m.id DESC LIMIT $2");
+        let sql = format!("{ENTRY} WHERE m.id < $1 AND NOT m.deleted ORDER BY m.id DESC LIMIT $2");
         let rows: Vec<Row> = super::on_engine!(self, |pool| {
             sqlx::query_as(&sql).bind(before.unwrap_or(i64::MAX)).bind(limit as i64 + 1).fetch_all(pool).await
         })?;
@@ -154,18 +163,112 @@ impl Store {
         Ok(rows.into_iter().map(LogEntry::from).collect())
     }
 
-    /// The log's head, and the newest `count` messages up to it, oldest first:
-    /// what a node starts from. Anything committed after the head is read
-    /// later by position.
-    pub async fn log_tail(&self, count: usize) -> Result<(i64, Vec<LogEntry>), StoreError> {
-        let sql = format!("{ENTRY} WHERE m.seq <= $1 ORDER BY m.id DESC LIMIT $2");
-        let (head, rows): (i64, Vec<Row>) = super::on_engine!(self, |pool| {
+    /// What a node starts from: the log's head; the newest `changes` changes
+    /// up to it, in log order (deleted messages included); and the newest
+    /// `messages` messages up to it, oldest first (deleted ones left out).
+    /// Anything changed after the head is read later by position.
+    pub async fn log_tail(&self, changes: usize, messages: usize) -> Result<Tail, StoreError> {
+        let by_seq = format!("{ENTRY} WHERE m.seq <= $1 ORDER BY m.seq DESC LIMIT $2");
+        let by_id = format!("{ENTRY} WHERE m.seq <= $1 AND NOT m.deleted ORDER BY m.id DESC LIMIT $2");
+        let (head, changed, newest): (i64, Vec<Row>, Vec<Row>) = super::on_engine!(self, |pool| {
             let head =
                 sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(pool).await?;
-            let rows = sqlx::query_as(&sql).bind(head).bind(count as i64).fetch_all(pool).await?;
-            Ok::<_, sqlx::Error>((head, rows))
+            let changed = sqlx::query_as(&by_seq).bind(head).bind(changes as i64).fetch_all(pool).await?;
+            let newest = sqlx::query_as(&by_id).bind(head).bind(messages as i64).fetch_all(pool).await?;
+            Ok::<_, sqlx::Error>((head, changed, newest))
         })?;
-        Ok((head, rows.into_iter().rev().map(LogEntry::from).collect()))
+        Ok(Tail {
+            head,
+            changes: changed.into_iter().rev().map(LogEntry::from).collect(),
+            newest: newest.into_iter().rev().map(LogEntry::from).collect(),
+        })
+    }
+}
+
+/// Where the log stands as a node starts (see [`Store::log_tail`]).
+#[derive(Debug)]
+pub struct Tail {
+    pub head: i64,
+    /// In log order.
+    pub changes: Vec<LogEntry>,
+    /// Oldest first.
+    pub newest: Vec<LogEntry>,
+}
+
+/// What writing the log takes on each engine, so a change can be written
+/// once for both: the head, locked until commit, with the time; which
+/// `@name`s are users; telling the other nodes that the log grew.
+pub(super) trait LogTx: Send {
+    /// The head position, locked until the transaction ends (SQLite: the
+    /// transaction began IMMEDIATE, so it holds the write lock already), and
+    /// now in unix milliseconds (PostgreSQL: the database's clock, the same
+    /// for every node).
+    fn lock_head(&mut self) -> impl Future<Output = Result<(i64, i64), sqlx::Error>> + Send;
+    /// The registered users among lowercase `candidates`, as registered.
+    fn registered(
+        &mut self,
+        candidates: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send;
+    /// Moves the head to `head` and, on a cluster, tells every node at commit.
+    fn advance_head(&mut self, head: i64) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+impl LogTx for Transaction<'static, Sqlite> {
+    async fn lock_head(&mut self) -> Result<(i64, i64), sqlx::Error> {
+        let head =
+            sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(&mut **self).await?;
+        Ok((head, now_millis()))
+    }
+
+    async fn registered(&mut self, candidates: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(
+            "SELECT username FROM users WHERE lower(username) IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::to_string(candidates).unwrap_or_default())
+        .fetch_all(&mut **self)
+        .await
+    }
+
+    async fn advance_head(&mut self, head: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
+            .bind(head)
+            .execute(&mut **self)
+            .await
+            .map(drop)
+    }
+}
+
+impl LogTx for Transaction<'static, Postgres> {
+    async fn lock_head(&mut self) -> Result<(i64, i64), sqlx::Error> {
+        sqlx::query_as(
+            "SELECT position, (extract(epoch FROM now()) * 1000)::bigint FROM log_head WHERE id = 1 FOR UPDATE",
+        )
+        .fetch_one(&mut **self)
+        .await
+    }
+
+    async fn registered(&mut self, candidates: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT username FROM users WHERE lower(username) = ANY($1)")
+            .bind(candidates)
+            .fetch_all(&mut **self)
+            .await
+    }
+
+    async fn advance_head(&mut self, head: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1").bind(head).execute(&mut **self).await?;
+        // One notification per change, delivered at commit.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(LOG_CHANNEL)
+            .bind(head.to_string())
+            .execute(&mut **self)
+            .await
+            .map(drop)
     }
 }
 
@@ -182,7 +285,7 @@ fn all_candidates(accepted: &[(i64, &NewMessage<'_>)]) -> Vec<String> {
 
 /// The registered names a text mentions, comma-separated, in order of first
 /// mention (`registered` holds the candidates that exist, as registered).
-fn mentions(text: &str, registered: &[String]) -> String {
+pub(super) fn mentions(text: &str, registered: &[String]) -> String {
     let named: Vec<&str> = mention_candidates(text)
         .iter()
         .filter_map(|c| registered.iter().find(|r| r.eq_ignore_ascii_case(c)).map(String::as_str))
@@ -223,9 +326,7 @@ async fn append_sqlite(
             return Ok(decode_outcomes(&outcomes));
         }
     }
-    let head: i64 =
-        sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(&mut **tx).await?;
-    let now = now_millis();
+    let (head, now) = tx.lock_head().await?;
     let batch_id = &batch.id;
     let batch = &batch.messages;
     let mut allowances = HashMap::new();
@@ -240,17 +341,7 @@ async fn append_sqlite(
         }
     }
     let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances);
-    let candidates = all_candidates(&accepted);
-    let registered: Vec<String> = if candidates.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_scalar(
-            "SELECT username FROM users WHERE lower(username) IN (SELECT value FROM json_each($1))",
-        )
-        .bind(serde_json::to_string(&candidates).unwrap_or_default())
-        .fetch_all(&mut **tx)
-        .await?
-    };
+    let registered = tx.registered(&all_candidates(&accepted)).await?;
     for (id, message) in &accepted {
         sqlx::query(
             "INSERT INTO messages (id, user_id, body, sent_at, seq, mentions) VALUES ($1, $2, $3, $4, $1, $5)",
@@ -274,10 +365,7 @@ async fn append_sqlite(
         .execute(&mut **tx)
         .await?;
     }
-    sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
-        .bind(head + accepted.len() as i64)
-        .execute(&mut **tx)
-        .await?;
+    tx.advance_head(head + accepted.len() as i64).await?;
     sqlx::query(RECORD_BATCH)
         .bind(batch_id)
         .bind(encode_outcomes(&outcomes))
@@ -296,11 +384,7 @@ async fn append_postgres(
     // queue here, so they commit in position order (and an earlier attempt
     // at this batch either committed before we got the lock, or never will).
     // The database's clock stamps the batch, so times agree across nodes.
-    let (head, now): (i64, i64) = sqlx::query_as(
-        "SELECT position, (extract(epoch FROM now()) * 1000)::bigint FROM log_head WHERE id = 1 FOR UPDATE",
-    )
-    .fetch_one(&mut **tx)
-    .await?;
+    let (head, now) = tx.lock_head().await?;
     if batch.retried {
         let earlier: Option<String> =
             sqlx::query_scalar(EARLIER_ATTEMPT).bind(&batch.id).fetch_optional(&mut **tx).await?;
@@ -325,15 +409,7 @@ async fn append_postgres(
         let ids: Vec<i64> = accepted.iter().map(|(id, _)| *id).collect();
         let authors: Vec<i64> = accepted.iter().map(|(_, m)| m.user_id).collect();
         let bodies: Vec<&str> = accepted.iter().map(|(_, m)| m.body).collect();
-        let candidates = all_candidates(&accepted);
-        let registered: Vec<String> = if candidates.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_scalar("SELECT username FROM users WHERE lower(username) = ANY($1)")
-                .bind(&candidates)
-                .fetch_all(&mut **tx)
-                .await?
-        };
+        let registered = tx.registered(&all_candidates(&accepted)).await?;
         let named: Vec<String> = accepted.iter().map(|(_, m)| mentions(m.body, &registered)).collect();
         sqlx::query(
             "INSERT INTO messages (id, user_id, body, sent_at, seq, mentions)
@@ -363,16 +439,7 @@ async fn append_postgres(
     if !accepted.is_empty() {
         // One notification per batch, delivered at commit: a notifying commit
         // takes a cluster-wide lock, so never one per message.
-        let new_head = head + accepted.len() as i64;
-        sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
-            .bind(new_head)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(LOG_CHANNEL)
-            .bind(new_head.to_string())
-            .execute(&mut **tx)
-            .await?;
+        tx.advance_head(head + accepted.len() as i64).await?;
     }
     sqlx::query(RECORD_BATCH)
         .bind(batch_id)

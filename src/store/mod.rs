@@ -9,14 +9,19 @@
 //! engines differ (taking the log's lock, notifications, the cluster's tables)
 //! each engine's statements stand side by side in the same function.
 //!
-//! - [`users`]: the accounts.
+//! - [`users`]: the accounts, their roles and bans.
+//! - `admission`: the registration mode and invites.
+//! - `account_sessions`: which sessions each user has, for the account page.
 //! - [`log`]: the chat log, appended in commit order and read back by position.
 //! - `markers`: each user's read marker.
 //! - [`sessions`]: each engine's tower-sessions store behind one type.
 //! - `throttles`: token buckets for login attempts, shared by every node.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
+mod account_sessions;
+mod admission;
 pub mod cluster;
+mod edits;
 pub mod log;
 mod markers;
 pub mod sessions;
@@ -31,9 +36,12 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use log::{Batch, LogEntry, NewMessage, Outcome, Page};
-pub use sessions::DatabaseSessions;
-pub use users::CreateUserError;
+pub use account_sessions::{AccountSession, SessionMeta, keys as account_sessions_keys};
+pub use admission::{Invite, InviteState};
+pub use edits::{Change, ChangeError};
+pub use log::{Batch, LogEntry, NewMessage, Outcome, Page, Tail as LogTail};
+pub use sessions::{DatabaseSessions, Ending};
+pub use users::{AccountChangeError, CreateUserError, UserRow};
 
 use crate::config::{DatabaseTuning, DatabaseUrl, Synchronous};
 
@@ -106,6 +114,36 @@ macro_rules! on_engine {
     };
 }
 pub(crate) use on_engine;
+
+/// A transaction that no other account-changing transaction runs beside:
+/// registrations (the first account becomes the admin, an invite is used
+/// once) and role and ban changes (the last admin stays). SQLite takes the
+/// database's write lock at BEGIN; PostgreSQL an advisory lock of ours.
+pub(crate) trait BeginExclusive {
+    type Db: sqlx::Database;
+    fn begin_exclusive(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginExclusive for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_exclusive(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+/// The advisory lock that account changes hold (any constant of ours).
+const ACCOUNTS_LOCK: i64 = 0x4c6f_6262_4163_6374; // "LobbAcct"
+
+impl BeginExclusive for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_exclusive(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ACCOUNTS_LOCK).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+}
 
 impl Store {
     /// Opens the pool. SQLite gets WAL (readers never block the writer), a

@@ -19,9 +19,7 @@ use axum::{
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-/// Session data keys (unix seconds).
-pub const LOGIN_AT: &str = "lobby.login_at";
-pub const SEEN_AT: &str = "lobby.seen_at";
+pub use crate::store::account_sessions_keys::{AGENT, HANDLE, LOGIN_AT, SEEN_AT, USER_ID};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
@@ -48,14 +46,20 @@ fn now_secs() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// A login (or registration): the clocks start now.
+/// A login (or registration): the clocks start now, and the session notes
+/// whose it is and from what browser (for the account page's list).
 pub async fn started(
     session: &Session,
     policy: &SessionPolicy,
+    user_id: i64,
+    user_agent: &str,
 ) -> Result<(), tower_sessions::session::Error> {
     let now = OffsetDateTime::now_utc();
     session.insert(LOGIN_AT, now.unix_timestamp()).await?;
     session.insert(SEEN_AT, now.unix_timestamp()).await?;
+    session.insert(USER_ID, user_id).await?;
+    session.insert(HANDLE, crate::token::hex(16)).await?;
+    session.insert(AGENT, crate::accounts::user_agent::summary(user_agent)).await?;
     session.set_expiry(Some(Expiry::AtDateTime(policy.expiry(now.unix_timestamp(), now))));
     Ok(())
 }

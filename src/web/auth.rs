@@ -15,7 +15,9 @@ use super::{
     next::local_path,
     pages::{HomePage, render},
 };
-use crate::accounts::{AuthSession, Credentials, Password, RegisterError, Throttled, Username};
+use crate::accounts::{
+    AuthSession, Credentials, Password, RegisterError, RegistrationMode, Throttled, Username, plausible_token,
+};
 
 /// The exact words for every failed login, whether or not the name exists.
 pub const INVALID_LOGIN: &str = "Invalid username or password.";
@@ -27,6 +29,8 @@ pub struct AccountForm {
     username: Option<String>,
     password: Option<String>,
     next: Option<String>,
+    /// Registration only: the token of the invite link it came from.
+    invite: Option<String>,
 }
 
 impl AccountForm {
@@ -35,17 +39,26 @@ impl AccountForm {
     }
 }
 
+/// The words for a banned user's login (right password or not, no session).
+pub const SUSPENDED: &str = "This account is suspended.";
+
+fn user_agent(headers: &HeaderMap) -> &str {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
 const MISSING_FIELDS: &str = "Enter both a username and a password.";
 
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     mut auth: AuthSession,
     form: Result<Form<AccountForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let Form(form) = form?;
     let Some((username, password, next)) = form.fields() else {
-        return Ok(login_failed(StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new(), None));
+        return login_failed(&state, StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new(), None)
+            .await;
     };
     // Both throttles answer before any hashing.
     let throttled = match state.throttles.attempt(client).await? {
@@ -55,24 +68,29 @@ pub async fn login(
     if let Some(throttled) = throttled {
         tracing::info!(?throttled, "login throttled");
         metrics::counter!(crate::metrics::LOGINS, "outcome" => "throttled").increment(1);
-        return Ok(with_retry_after(
-            login_failed(StatusCode::TOO_MANY_REQUESTS, &throttled_words(throttled), username, next),
-            throttled,
-        ));
+        let page =
+            login_failed(&state, StatusCode::TOO_MANY_REQUESTS, &throttled_words(throttled), username, next)
+                .await?;
+        return Ok(with_retry_after(page, throttled));
     }
     let creds = Credentials { username: username.clone(), password: Password::for_login(password) };
     let Some(user) = auth.authenticate(creds).await? else {
         tracing::info!("login refused");
         metrics::counter!(crate::metrics::LOGINS, "outcome" => "refused").increment(1);
         state.throttles.failed(&username, client).await?;
-        return Ok(login_failed(StatusCode::UNAUTHORIZED, INVALID_LOGIN, username, next));
+        return login_failed(&state, StatusCode::UNAUTHORIZED, INVALID_LOGIN, username, next).await;
     };
+    if user.is_banned() {
+        tracing::info!(user.id = user.id, "login of a banned user refused");
+        metrics::counter!(crate::metrics::LOGINS, "outcome" => "banned").increment(1);
+        return login_failed(&state, StatusCode::FORBIDDEN, SUSPENDED, username, next).await;
+    }
     state.throttles.succeeded(&username, client).await?;
     // A new session id at every login, even over an existing login, so an
     // id planted or seen before login is worthless after it.
     auth.session.cycle_id().await?;
     auth.login(&user).await?;
-    super::activity::started(&auth.session, &state.session_policy).await?;
+    super::activity::started(&auth.session, &state.session_policy, user.id, user_agent(&headers)).await?;
     tracing::info!(user.id = user.id, "logged in");
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "ok").increment(1);
     let target = local_path(next.as_deref()).unwrap_or("/profile");
@@ -102,65 +120,129 @@ fn with_retry_after(mut page: Response, throttled: Throttled) -> Response {
     page
 }
 
-fn login_failed(status: StatusCode, message: &str, username: String, next: Option<String>) -> Response {
+async fn login_failed(
+    state: &AppState,
+    status: StatusCode,
+    message: &str,
+    username: String,
+    next: Option<String>,
+) -> Result<Response, AppError> {
     let page = HomePage {
         login_error: Some(message.to_owned()),
         login_username: username,
         next: local_path(next.as_deref()).unwrap_or_default().to_owned(),
+        registration: state.store.registration_mode(state.registration).await?,
         ..HomePage::default()
     };
-    render(status, &page)
+    Ok(render(status, &page))
 }
 
 pub async fn register(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     mut auth: AuthSession,
     form: Result<Form<AccountForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let Form(form) = form?;
+    let invite = form.invite.clone().filter(|token| !token.is_empty());
     let Some((username, password, _)) = form.fields() else {
-        return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, MISSING_FIELDS, String::new()));
+        return register_failed(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            MISSING_FIELDS,
+            String::new(),
+            invite,
+        )
+        .await;
     };
     if let Err(throttled) = state.throttles.attempt(client).await? {
         tracing::info!("registration throttled");
         metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "throttled").increment(1);
-        return Ok(with_retry_after(
-            register_failed(StatusCode::TOO_MANY_REQUESTS, &throttled_words(throttled), username),
-            throttled,
-        ));
+        let page = register_failed(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &throttled_words(throttled),
+            username,
+            invite,
+        )
+        .await?;
+        return Ok(with_retry_after(page, throttled));
+    }
+    // Refused before any hashing when the mode says no (the transaction
+    // that creates the account checks again).
+    let refused = match (state.store.registration_mode(state.registration).await?, invite.as_deref()) {
+        (RegistrationMode::Closed, _) => Some(RegisterError::Closed),
+        (RegistrationMode::Invite, None) => Some(RegisterError::InviteNeeded),
+        (RegistrationMode::Invite, Some(token)) if !plausible_token(token) => {
+            Some(RegisterError::InviteInvalid)
+        }
+        _ => None,
+    };
+    if let Some(refused) = refused {
+        metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "refused").increment(1);
+        return register_failed(&state, StatusCode::FORBIDDEN, &refused.to_string(), username, invite).await;
     }
     let name = match Username::parse(&username) {
         Ok(name) => name,
-        Err(e) => return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), username)),
+        Err(e) => {
+            return register_failed(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &e.to_string(),
+                username,
+                invite,
+            )
+            .await;
+        }
     };
     let password = match Password::new(&password, &name) {
         Ok(p) => p,
-        Err(e) => return Ok(register_failed(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string(), username)),
-    };
-    let user = match state.accounts.register(&name, &password).await {
-        Ok(user) => user,
-        Err(RegisterError::Taken) => {
-            let message = RegisterError::Taken.to_string();
-            return Ok(register_failed(StatusCode::CONFLICT, &message, username));
+        Err(e) => {
+            return register_failed(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &e.to_string(),
+                username,
+                invite,
+            )
+            .await;
         }
-        Err(RegisterError::Failed(e)) => return Err(e.into()),
     };
-    tracing::info!(user.id = user.id, "registered");
+    let user = match state.accounts.register(&name, &password, state.registration, invite.as_deref()).await {
+        Ok(user) => user,
+        Err(RegisterError::Failed(e)) => return Err(e.into()),
+        Err(refused) => {
+            let status = match refused {
+                RegisterError::Taken => StatusCode::CONFLICT,
+                _ => StatusCode::FORBIDDEN,
+            };
+            return register_failed(&state, status, &refused.to_string(), username, invite).await;
+        }
+    };
+    tracing::info!(user.id = user.id, admin = user.is_admin(), "registered");
     metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "ok").increment(1);
     auth.session.cycle_id().await?;
     auth.login(&user).await?;
-    super::activity::started(&auth.session, &state.session_policy).await?;
+    super::activity::started(&auth.session, &state.session_policy, user.id, user_agent(&headers)).await?;
     Ok(Redirect::to("/profile").into_response())
 }
 
-fn register_failed(status: StatusCode, message: &str, username: String) -> Response {
+async fn register_failed(
+    state: &AppState,
+    status: StatusCode,
+    message: &str,
+    username: String,
+    invite: Option<String>,
+) -> Result<Response, AppError> {
     let page = HomePage {
         register_error: Some(message.to_owned()),
         register_username: username,
+        registration: state.store.registration_mode(state.registration).await?,
+        invite: invite.unwrap_or_default(),
         ..HomePage::default()
     };
-    render(status, &page)
+    Ok(render(status, &page))
 }
 
 /// Ends the session: the row is deleted from the store, and every live

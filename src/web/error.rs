@@ -17,8 +17,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum AppError {
     #[error("page not found")]
     NotFound,
+    /// A 404 that says what was not there.
+    #[error("{0}")]
+    Missing(&'static str),
     #[error("cross-origin request refused")]
     CrossOrigin,
+    /// Logged in, but not allowed this (a member at `/admin`).
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{message}")]
     BadRequest { status: StatusCode, message: String },
     /// The database (or the session store in it) did not answer: try later.
@@ -95,6 +101,8 @@ impl IntoResponse for AppError {
             Self::NotFound => {
                 (StatusCode::NOT_FOUND, "Page not found", "There is nothing at this address.".to_owned())
             }
+            Self::Missing(message) => (StatusCode::NOT_FOUND, "Not found", (*message).to_owned()),
+            Self::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", (*message).to_owned()),
             Self::CrossOrigin => (
                 StatusCode::FORBIDDEN,
                 "Request refused",

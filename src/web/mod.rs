@@ -1,6 +1,8 @@
 //! HTTP: the router, its shared state and the layers around it.
 
+mod account;
 pub mod activity;
+mod admin;
 mod api;
 mod auth;
 pub mod client;
@@ -55,6 +57,10 @@ pub struct AppState {
     pub proxies: client::TrustedProxies,
     pub session_policy: activity::SessionPolicy,
     pub health: health::Health,
+    /// The configured registration mode (an admin's choice, stored, wins).
+    pub registration: crate::accounts::RegistrationMode,
+    /// The session store itself, to say which session is getting a new id.
+    pub sessions: crate::store::DatabaseSessions,
 }
 
 pub struct SessionSettings {
@@ -84,6 +90,17 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/register", post(auth::register))
         .route("/profile", get(site::profile))
         .route("/chat", get(site::chat))
+        .route("/join/{token}", get(site::join))
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/admin", get(admin::page))
+        .route("/admin/users/ban", post(admin::ban))
+        .route("/admin/users/unban", post(admin::unban))
+        .route("/admin/users/role", post(admin::set_role))
+        .route("/admin/registration", post(admin::registration))
+        .route("/admin/invites", post(admin::create_invite))
+        .route("/admin/invites/revoke", post(admin::revoke_invite))
         .route("/logout", get(auth::logout).post(auth::logout))
         .route("/ws", get(ws::upgrade))
         .route("/api/messages", get(api::messages))

@@ -23,6 +23,11 @@ impl PublicOrigin {
         Self(url.origin().ascii_serialization().into())
     }
 
+    /// "scheme://host[:port]", for links that leave the site (invites).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// Is `origin` (an `Origin` header value) us? Either the configured
     /// public origin, or, as in Go, an origin whose host is the `Host` the
     /// request was sent to.

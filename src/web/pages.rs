@@ -7,37 +7,170 @@ use axum::{
 };
 
 use super::error::AppError;
+use crate::{
+    accounts::{RegistrationMode, User},
+    store::{AccountSession, Invite, InviteState, UserRow},
+};
+
+/// Who is looking at a page (the header shows their name and links).
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub name: String,
+    pub admin: bool,
+}
+
+impl Viewer {
+    pub fn of(user: &User) -> Self {
+        Self { name: user.username.clone(), admin: user.is_admin() }
+    }
+}
 
 #[derive(Template, Default)]
 #[template(path = "home.html")]
 pub struct HomePage {
-    pub viewer: Option<String>,
+    pub viewer: Option<Viewer>,
     /// Local path to go to after login (already checked by `LocalPath`).
     pub next: String,
     pub login_error: Option<String>,
     pub login_username: String,
     pub register_error: Option<String>,
     pub register_username: String,
+    pub registration: RegistrationMode,
+    /// The invite token the registration form carries (from `/join/TOKEN`).
+    pub invite: String,
 }
 
 #[derive(Template)]
 #[template(path = "profile.html")]
 pub struct ProfilePage {
-    pub viewer: Option<String>,
+    pub viewer: Option<Viewer>,
     pub username: String,
 }
 
 #[derive(Template)]
 #[template(path = "chat.html")]
 pub struct ChatPage {
-    pub viewer: Option<String>,
+    pub viewer: Option<Viewer>,
     pub username: String,
+    pub admin: bool,
+    /// The edit window, in seconds (the page offers edits only within it).
+    pub edit_window: u64,
+}
+
+/// One of the viewer's sessions, as the account page shows it.
+pub struct SessionLine {
+    pub handle: String,
+    pub agent: String,
+    pub created: String,
+    pub last_seen: String,
+    pub this_one: bool,
+}
+
+impl SessionLine {
+    pub fn of(session: &AccountSession, current: Option<&str>) -> Self {
+        Self {
+            handle: session.handle.clone(),
+            agent: session.agent.clone(),
+            created: when(session.created_at),
+            last_seen: when(session.last_seen),
+            this_one: current == Some(session.session_id.as_str()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub viewer: Option<Viewer>,
+    pub sessions: Vec<SessionLine>,
+    /// What the last change did, or why it was refused.
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A user, as the admin page shows them.
+pub struct UserLine {
+    pub id: i64,
+    pub username: String,
+    pub admin: bool,
+    pub banned: bool,
+    pub online: bool,
+    pub joined: String,
+    pub is_viewer: bool,
+}
+
+impl UserLine {
+    pub fn of(row: &UserRow, online: bool, viewer: i64) -> Self {
+        Self {
+            id: row.id,
+            username: row.username.clone(),
+            admin: row.role() == crate::accounts::Role::Admin,
+            banned: row.banned_at.is_some(),
+            online,
+            joined: when(row.created_at),
+            is_viewer: row.id == viewer,
+        }
+    }
+}
+
+/// An invite, as the admin page shows it.
+pub struct InviteLine {
+    pub id: i64,
+    pub created_by: String,
+    pub created: String,
+    pub expires: String,
+    /// "usable", "used by bob", "revoked", "expired".
+    pub state: String,
+    pub usable: bool,
+}
+
+impl InviteLine {
+    pub fn of(invite: &Invite, now: i64) -> Self {
+        let state = invite.state(now);
+        Self {
+            id: invite.id,
+            created_by: invite.created_by.clone(),
+            created: when(invite.created_at),
+            expires: when(invite.expires_at),
+            state: match state {
+                InviteState::Usable => "Not used yet".to_owned(),
+                InviteState::Used => format!("Used by {}", invite.used_by.as_deref().unwrap_or("someone")),
+                InviteState::Revoked => "Revoked".to_owned(),
+                InviteState::Expired => "Expired".to_owned(),
+            },
+            usable: state == InviteState::Usable,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    pub viewer: Option<Viewer>,
+    pub users: Vec<UserLine>,
+    pub registration: RegistrationMode,
+    pub modes: [RegistrationMode; 3],
+    pub invites: Vec<InviteLine>,
+    /// A link just created: shown once, never stored.
+    pub new_invite: Option<String>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A moment (unix seconds) as the pages print it: UTC, to the minute.
+pub fn when(unix: i64) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
-    pub viewer: Option<String>,
+    pub viewer: Option<Viewer>,
     pub title: &'a str,
     pub message: &'a str,
 }

@@ -1,18 +1,19 @@
-//! The pages: home, profile, chat and the 404 page.
+//! The pages: home, profile, chat, an invite's registration page, and the 404 page.
 
 use axum::{
-    extract::{Query, rejection::QueryRejection},
+    extract::{Path, Query, State, rejection::QueryRejection},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 
 use super::{
+    AppState,
     error::AppError,
     next::local_path,
-    pages::{ChatPage, HomePage, ProfilePage, render},
+    pages::{ChatPage, HomePage, ProfilePage, Viewer, render},
 };
-use crate::accounts::{AuthSession, User};
+use crate::accounts::{AuthSession, plausible_token, token_hash, token_matches};
 
 #[derive(Debug, Deserialize)]
 pub struct HomeQuery {
@@ -20,13 +21,15 @@ pub struct HomeQuery {
 }
 
 pub async fn home(
+    State(state): State<AppState>,
     auth: AuthSession,
     query: Result<Query<HomeQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(query) = query?;
     let page = HomePage {
-        viewer: auth.user.map(|u| u.username),
+        viewer: auth.user.as_ref().map(Viewer::of),
         next: local_path(query.next.as_deref()).unwrap_or_default().to_owned(),
+        registration: state.store.registration_mode(state.registration).await?,
         ..HomePage::default()
     };
     Ok(render(StatusCode::OK, &page))
@@ -34,19 +37,51 @@ pub async fn home(
 
 pub async fn profile(auth: AuthSession) -> Response {
     match auth.user {
-        Some(User { username, .. }) => {
-            render(StatusCode::OK, &ProfilePage { viewer: Some(username.clone()), username })
+        Some(user) => {
+            render(StatusCode::OK, &ProfilePage { viewer: Some(Viewer::of(&user)), username: user.username })
         }
         None => Redirect::to("/?next=/profile").into_response(),
     }
 }
 
-pub async fn chat(auth: AuthSession) -> Response {
+pub async fn chat(State(state): State<AppState>, auth: AuthSession) -> Response {
     match auth.user {
-        Some(User { username, .. }) => {
-            render(StatusCode::OK, &ChatPage { viewer: Some(username.clone()), username })
-        }
+        Some(user) => render(
+            StatusCode::OK,
+            &ChatPage {
+                viewer: Some(Viewer::of(&user)),
+                admin: user.is_admin(),
+                username: user.username,
+                edit_window: state.realtime.settings.edit_window.as_secs(),
+            },
+        ),
         None => Redirect::to("/?next=/chat").into_response(),
+    }
+}
+
+/// `GET /join/TOKEN`: the registration form, carrying the invite.
+pub async fn join(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    const NOT_VALID: &str =
+        "This invite link is not valid: it was used, revoked or has expired. Ask for a new one.";
+    if !plausible_token(&token) {
+        return Err(AppError::Missing(NOT_VALID));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match state.store.usable_invite(&token_hash(&token), now).await? {
+        Some(stored) if token_matches(&token, &stored) => {
+            let page = HomePage {
+                viewer: auth.user.as_ref().map(Viewer::of),
+                registration: state.store.registration_mode(state.registration).await?,
+                invite: token,
+                ..HomePage::default()
+            };
+            Ok(render(StatusCode::OK, &page))
+        }
+        _ => Err(AppError::Missing(NOT_VALID)),
     }
 }
 

@@ -71,7 +71,8 @@ pub async fn upgrade(
             .into_response();
     };
 
-    let who = Identity { user_id: user.id, username: user.username.into(), session };
+    let user_id = user.id;
+    let who = Identity { user_id, username: user.username.into(), session };
     let marker = match realtime.markers.follow(who.user_id).await {
         Ok(marker) => marker,
         Err(e) => {
@@ -110,7 +111,7 @@ pub async fn upgrade(
         events,
         seat,
         count,
-        session: realtime.revocation.watch(session),
+        session: realtime.revocation.watch(session, user_id),
         since,
         permit,
         online,

@@ -94,6 +94,13 @@ impl TestDb {
         sqlx::AnyPool::connect(&self.url()).await.unwrap()
     }
 
+    /// A statement that changes something (to set up a case a test needs).
+    pub async fn execute(&self, sql: &str) {
+        let pool = self.pool().await;
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+
     /// `SELECT count(*)`-like queries.
     pub async fn scalar(&self, sql: &str) -> i64 {
         let pool = self.pool().await;

@@ -1,117 +1,251 @@
-//! The recent messages, in memory: every connect gets its history from here
+//! The recent chat, in memory: every connect gets its history from here
 //! without a query, and a socket that fell behind is caught up from here.
+//!
+//! Two views of the same changes:
+//!
+//! - **changes**: each recent message's latest change (its creation, an
+//!   edit or its deletion), in log order, the newest `KEEP`. `?since=` and
+//!   catching up read these: a client that upserts by id is then up to date.
+//! - **newest**: the newest messages by id, as they are now, deleted ones
+//!   left out: a plain connect's last 50. Deletions can shrink it below 50;
+//!   the tail then tops it up from the database ([`History::wants_older`]).
 
-use std::{collections::VecDeque, sync::RwLock};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
 
 use tungstenite::Utf8Bytes;
 
 use crate::{
-    realtime::protocol::{chat_data, chat_message_frame, history_frame},
-    store::LogEntry,
+    realtime::protocol::{
+        chat_message_frame, deleted_frame, deleted_item, edited_frame, history_frame, message_item,
+    },
+    store::{LogEntry, LogTail},
 };
 
-/// How many messages `?since=` may return, and so how many are kept.
+/// How many changes `?since=` may return, and so how many are kept.
 pub const KEEP: usize = 500;
-/// How many a plain connect gets.
+/// How many messages a plain connect gets.
 pub const DEFAULT_HISTORY: usize = 50;
+/// How many of the newest messages are kept for it (room for deletions).
+pub const NEWEST: usize = 2 * DEFAULT_HISTORY;
 
-/// The newest `KEEP` messages as their `chat message` frames, oldest first.
-pub struct History {
-    /// Many readers (every connect), one writer (the sequencer), short holds.
-    recent: RwLock<VecDeque<(i64, Utf8Bytes)>>,
+/// One message's latest change.
+struct Change {
+    seq: i64,
+    id: i64,
+    /// As a history item: the message now, or `{"id","deleted":true}`.
+    item: Utf8Bytes,
+    /// As the live stream sent it.
+    frame: Utf8Bytes,
 }
 
-/// A history frame and the id of its newest message (0 if empty).
+#[derive(Default)]
+struct State {
+    changes: VecDeque<Change>,
+    /// Every change after this position is in `changes` (as the latest of
+    /// its message); before it, some may not be.
+    floor: i64,
+    /// The position of the newest change published.
+    head: i64,
+    /// Message id → its history item.
+    newest: BTreeMap<i64, Utf8Bytes>,
+    /// Older messages than those in `newest` may exist.
+    older_exist: bool,
+    /// The plain history frame, built once per change.
+    plain: Option<Utf8Bytes>,
+}
+
+pub struct History {
+    /// Many readers (every connect), one writer (the tail), short holds.
+    state: RwLock<State>,
+}
+
+/// A history frame and the position it reaches (live changes after it follow).
 pub struct Snapshot {
     pub frame: Utf8Bytes,
     pub last_id: i64,
 }
 
 impl History {
-    /// The history as a node starts: the newest entries of the log, oldest first.
-    pub fn from_log(entries: Vec<LogEntry>) -> Self {
-        Self::new(entries.into_iter().map(|e| (e.seq, chat_message_frame(&e.message))))
-    }
-
-    pub fn new(oldest_first: impl IntoIterator<Item = (i64, Utf8Bytes)>) -> Self {
-        let mut recent: VecDeque<_> = oldest_first.into_iter().collect();
-        while recent.len() > KEEP {
-            recent.pop_front();
-        }
-        Self { recent: RwLock::new(recent) }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, VecDeque<(i64, Utf8Bytes)>> {
-        self.recent.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The position of the newest message kept (0: none).
-    pub fn newest(&self) -> i64 {
-        self.read().back().map_or(0, |(id, _)| *id)
-    }
-
-    pub fn push(&self, id: i64, frame: Utf8Bytes) {
-        let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
-        if recent.len() == KEEP {
-            recent.pop_front();
-        }
-        recent.push_back((id, frame));
-    }
-
-    /// The `chat history` frame: the last 50, or with `since` the ones after
-    /// it (the newest 500 of them, so the history always ends where the live
-    /// stream begins and no message falls between).
-    pub fn snapshot(&self, since: Option<i64>) -> Snapshot {
-        let recent = self.read();
-        let skip = match since {
-            None => recent.len().saturating_sub(DEFAULT_HISTORY),
-            Some(since) => recent.partition_point(|(id, _)| *id <= since),
+    /// The history as a node starts, from the log's tail.
+    pub fn from_log(tail: LogTail) -> Self {
+        let full = tail.changes.len() >= KEEP;
+        let mut state = State {
+            floor: if full { tail.changes.first().map_or(0, |c| c.seq - 1) } else { 0 },
+            head: tail.head,
+            older_exist: tail.newest.len() >= NEWEST,
+            ..State::default()
         };
-        // Live messages after the newest kept one are sent, whatever `since` said.
-        let last_id = recent.back().map_or(0, |(id, _)| *id);
-        let frame = history_frame(recent.iter().skip(skip).map(|(_, frame)| chat_data(frame)));
+        for entry in &tail.changes {
+            let item = item_of(entry);
+            let frame = if entry.deleted {
+                deleted_frame(entry.seq, entry.message.id)
+            } else {
+                chat_message_frame(&item)
+            };
+            state.changes.push_back(Change { seq: entry.seq, id: entry.message.id, item, frame });
+        }
+        for entry in &tail.newest {
+            state.newest.insert(entry.message.id, item_of(entry));
+        }
+        Self { state: RwLock::new(state) }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The position of the newest change published (0: none).
+    pub fn newest(&self) -> i64 {
+        self.read().head
+    }
+
+    /// Takes in a change read from the log (in log order); returns the
+    /// frame to publish. A message the stream never announced here (created
+    /// and edited before this node read it) goes out as a `chat message`.
+    pub fn apply(&self, entry: &LogEntry) -> Utf8Bytes {
+        let mut state = self.write();
+        let id = entry.message.id;
+        let item = item_of(entry);
+        let frame = if entry.deleted {
+            deleted_frame(entry.seq, id)
+        } else if entry.message.edited_at.is_some() && id <= state.head {
+            edited_frame(entry.seq, &entry.message)
+        } else {
+            chat_message_frame(&item)
+        };
+        if let Some(at) = state.changes.iter().rposition(|c| c.id == id) {
+            state.changes.remove(at);
+        }
+        state.changes.push_back(Change { seq: entry.seq, id, item: item.clone(), frame: frame.clone() });
+        while state.changes.len() > KEEP {
+            if let Some(oldest) = state.changes.pop_front() {
+                state.floor = oldest.seq;
+            }
+        }
+        state.head = state.head.max(entry.seq);
+        if entry.deleted {
+            state.newest.remove(&id);
+        } else {
+            let below_window =
+                state.older_exist && state.newest.first_key_value().is_some_and(|(oldest, _)| id < *oldest);
+            if !below_window {
+                state.newest.insert(id, item);
+            }
+            while state.newest.len() > NEWEST {
+                state.newest.pop_first();
+                state.older_exist = true;
+            }
+        }
+        state.plain = None;
+        frame
+    }
+
+    /// After deletions: the messages before which to fetch how many more,
+    /// if the plain history is short of them and older ones exist.
+    pub fn wants_older(&self) -> Option<(Option<i64>, usize)> {
+        let state = self.read();
+        (state.older_exist && state.newest.len() < DEFAULT_HISTORY)
+            .then(|| (state.newest.first_key_value().map(|(id, _)| *id), NEWEST - state.newest.len()))
+    }
+
+    /// Older messages from the database (oldest first); `more`: still older exist.
+    pub fn add_older(&self, older: &[crate::realtime::protocol::ChatMessage], more: bool) {
+        let mut state = self.write();
+        for message in older {
+            state.newest.entry(message.id).or_insert_with(|| message_item(message));
+        }
+        state.older_exist = more;
+        state.plain = None;
+    }
+
+    /// The `chat history` frame: the newest 50 messages as they are now, or
+    /// with `since` every change after it (at most the newest 500), so the
+    /// history always ends where the live stream begins and nothing falls
+    /// between.
+    pub fn snapshot(&self, since: Option<i64>) -> Snapshot {
+        let state = self.read();
+        let last_id = state.head;
+        let Some(since) = since else {
+            if let Some(frame) = &state.plain {
+                return Snapshot { frame: frame.clone(), last_id };
+            }
+            drop(state);
+            let mut state = self.write();
+            let skip = state.newest.len().saturating_sub(DEFAULT_HISTORY);
+            let frame = history_frame(state.newest.values().skip(skip).map(|item| item.as_str()));
+            state.plain = Some(frame.clone());
+            return Snapshot { frame, last_id: state.head };
+        };
+        let start = state.changes.partition_point(|c| c.seq <= since);
+        let frame = history_frame(state.changes.iter().skip(start).map(|c| c.item.as_str()));
         Snapshot { frame, last_id }
     }
 
-    /// The frames after `id`, for a socket that fell behind; `None` when
-    /// some of them are no longer kept (the socket must reconnect).
-    pub fn after(&self, id: i64) -> Option<Vec<(i64, Utf8Bytes)>> {
-        let recent = self.read();
-        let start = recent.partition_point(|(m, _)| *m <= id);
-        let complete = match recent.front() {
-            Some((oldest, _)) => start > 0 || *oldest == id + 1,
-            None => true,
-        };
-        complete.then(|| recent.iter().skip(start).cloned().collect())
+    /// The frames after `position`, for a socket that fell behind; `None`
+    /// when some of them are no longer kept (the socket must reconnect).
+    pub fn after(&self, position: i64) -> Option<Vec<(i64, Utf8Bytes)>> {
+        let state = self.read();
+        if position < state.floor {
+            return None;
+        }
+        let start = state.changes.partition_point(|c| c.seq <= position);
+        Some(state.changes.iter().skip(start).map(|c| (c.seq, c.frame.clone())).collect())
     }
+}
+
+fn item_of(entry: &LogEntry) -> Utf8Bytes {
+    if entry.deleted { deleted_item(entry.message.id) } else { message_item(&entry.message) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::realtime::protocol::{ChatMessage, chat_message_frame};
+    use crate::realtime::protocol::ChatMessage;
 
-    fn message(id: i64) -> (i64, Utf8Bytes) {
-        let m = ChatMessage {
+    fn entry(id: i64, seq: i64, text: &str, edited: bool, deleted: bool) -> LogEntry {
+        let message = ChatMessage {
             id,
             username: "u".into(),
-            message: format!("m{id}"),
+            message: text.into(),
             sent_at: time::OffsetDateTime::UNIX_EPOCH,
             mentions: vec![],
-            edited_at: None,
+            edited_at: edited.then_some(time::OffsetDateTime::UNIX_EPOCH),
         };
-        (id, chat_message_frame(&m))
+        LogEntry { seq, message, deleted }
+    }
+
+    fn created(id: i64) -> LogEntry {
+        entry(id, id, &format!("m{id}"), false, false)
+    }
+
+    fn history_of(ids: impl IntoIterator<Item = i64>) -> History {
+        let history = History::from_log(LogTail { head: 0, changes: vec![], newest: vec![] });
+        for id in ids {
+            history.apply(&created(id));
+        }
+        history
+    }
+
+    fn items(frame: &Utf8Bytes) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+        assert_eq!(v["event"], "chat history");
+        v["data"].as_array().unwrap().clone()
     }
 
     fn ids(frame: &Utf8Bytes) -> Vec<i64> {
-        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
-        assert_eq!(v["event"], "chat history");
-        v["data"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect()
+        items(frame).iter().map(|m| m["id"].as_i64().unwrap()).collect()
     }
 
     #[test]
     fn last_fifty_by_default_and_exactly_the_missed_with_since() {
-        let history = History::new((1..=120).map(message));
+        let history = history_of(1..=120);
         let snap = history.snapshot(None);
         assert_eq!(ids(&snap.frame), (71..=120).collect::<Vec<_>>());
         assert_eq!(snap.last_id, 120);
@@ -121,12 +255,8 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_newest_five_hundred() {
-        let history = History::new((1..=10).map(message));
-        for id in 11..=600 {
-            let (id, frame) = message(id);
-            history.push(id, frame);
-        }
+    fn keeps_the_newest_five_hundred_changes() {
+        let history = history_of(1..=600);
         assert_eq!(ids(&history.snapshot(Some(0)).frame), (101..=600).collect::<Vec<_>>());
         assert!(history.after(99).is_none(), "101 and on are kept, 100 is not");
         assert_eq!(history.after(100).unwrap().len(), 500);
@@ -135,8 +265,57 @@ mod tests {
     }
 
     #[test]
+    fn edits_and_deletes_move_a_message_to_its_latest_change() {
+        let history = history_of(1..=10);
+        let edit = history.apply(&entry(4, 11, "m4 fixed", true, false));
+        assert!(edit.as_str().starts_with(r#"{"event":"message edited","data":{"seq":11,"id":4"#), "{edit}");
+        let delete = history.apply(&entry(6, 12, "", false, true));
+        assert_eq!(delete.as_str(), r#"{"event":"message deleted","data":{"seq":12,"id":6}}"#);
+
+        // Since 9: 10 as created, then 4 as edited, then 6 as deleted.
+        let since = items(&history.snapshot(Some(9)).frame);
+        assert_eq!(since.iter().map(|m| m["id"].as_i64().unwrap()).collect::<Vec<_>>(), vec![10, 4, 6]);
+        assert_eq!(since[1]["message"], "m4 fixed");
+        assert_eq!(since[2], serde_json::json!({"id": 6, "deleted": true}));
+        // Since 3: each message once, as it is now.
+        assert_eq!(ids(&history.snapshot(Some(3)).frame), vec![5, 7, 8, 9, 10, 4, 6]);
+
+        // A plain connect: in id order, edited text, the deleted one left out.
+        let plain = items(&history.snapshot(None).frame);
+        assert_eq!(
+            plain.iter().map(|m| m["id"].as_i64().unwrap()).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5, 7, 8, 9, 10]
+        );
+        assert_eq!(plain[3]["message"], "m4 fixed");
+        assert_eq!(history.after(10).unwrap().iter().map(|c| c.0).collect::<Vec<_>>(), vec![11, 12]);
+    }
+
+    #[test]
+    fn a_message_edited_before_it_was_announced_is_announced_as_new() {
+        let history = history_of(1..=3);
+        let frame = history.apply(&entry(4, 5, "m4 fixed", true, false));
+        assert!(frame.as_str().starts_with(r#"{"event":"chat message","data":{"id":4"#), "{frame}");
+    }
+
+    #[test]
+    fn deletions_ask_for_older_messages_to_fill_the_plain_history() {
+        let history = history_of(1..=150);
+        assert_eq!(history.wants_older(), None);
+        for (k, id) in (51..=111).enumerate() {
+            history.apply(&entry(id, 151 + k as i64, "", false, true));
+        }
+        let (before, count) = history.wants_older().expect("short of 50");
+        assert_eq!(before, Some(112));
+        assert_eq!(count, NEWEST - 39);
+        let older: Vec<ChatMessage> = (1..=50).map(|id| created(id).message).collect();
+        history.add_older(&older, false);
+        assert_eq!(history.wants_older(), None);
+        assert_eq!(ids(&history.snapshot(None).frame).len(), 50);
+    }
+
+    #[test]
     fn empty_history() {
-        let history = History::new([]);
+        let history = history_of([]);
         assert_eq!(ids(&history.snapshot(None).frame), Vec::<i64>::new());
         assert_eq!(history.after(0).unwrap().len(), 0);
     }

@@ -15,7 +15,7 @@ use crate::{
     cluster::Wakeups,
     rate::Rate,
     realtime::protocol::ChatText,
-    store::{Batch, NewMessage, Outcome, Store},
+    store::{Batch, Change, ChangeError, NewMessage, Outcome, Store, StoreError},
 };
 
 /// How many messages one transaction takes at most.
@@ -54,6 +54,10 @@ enum Command {
 #[derive(Clone)]
 pub struct Sequencer {
     queue: mpsc::Sender<Command>,
+    /// Edits and deletes are written at once (they are rare): no batch.
+    store: Store,
+    rate: Rate,
+    wake: Arc<Wakeups>,
 }
 
 impl Sequencer {
@@ -68,8 +72,8 @@ impl Sequencer {
         finish: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (queue, commands) = mpsc::channel(queue_len.max(1));
-        let task = tokio::spawn(run(store, rate, wake, commands, finish));
-        (Self { queue }, task)
+        let task = tokio::spawn(run(store.clone(), rate, wake.clone(), commands, finish));
+        (Self { queue, store, rate, wake }, task)
     }
 
     /// Queues a message and waits until it is committed; returns its id.
@@ -78,6 +82,17 @@ impl Sequencer {
         let post = Post { user_id, text, saved };
         self.queue.send(Command::Post(post)).await.map_err(|_| NotSent::NotSaved)?;
         outcome.await.map_err(|_| NotSent::NotSaved)?
+    }
+
+    /// Edits or deletes a message, if allowed; returns the change's position
+    /// once committed (the tail then publishes it). Not retried: a retried
+    /// delete whose first answer was lost would be told "not found".
+    pub async fn change(&self, change: Change<'_>) -> Result<i64, ChangeError> {
+        let position = tokio::time::timeout(ATTEMPT_TIMEOUT * 2, self.store.change(change, self.rate))
+            .await
+            .map_err(|_| ChangeError::Store(StoreError::timed_out("changing a message")))??;
+        self.wake.log.notify_one();
+        Ok(position)
     }
 
     /// Waits until everything queued so far is committed; returns the

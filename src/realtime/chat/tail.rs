@@ -16,10 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::history::History;
 use crate::{
     cluster::Wakeups,
-    realtime::{
-        protocol::chat_message_frame,
-        stream::{Event, Events},
-    },
+    realtime::stream::{Event, Events},
     store::Store,
 };
 
@@ -82,20 +79,34 @@ impl Tail {
                 };
                 let full = entries.len() == READ_BATCH;
                 for entry in entries {
-                    if entry.seq != position + 1 {
-                        // Positions have no gaps (see store::log); one here is a bug to hear of.
-                        tracing::error!(expected = position + 1, got = entry.seq, "a gap in the chat log");
+                    // Positions only grow; an edit or delete leaves a hole
+                    // where the message's earlier change was, which is fine.
+                    if entry.seq <= position {
+                        tracing::error!(after = position, got = entry.seq, "the chat log went backwards");
+                        continue;
                     }
                     position = entry.seq;
-                    let frame = chat_message_frame(&entry.message);
-                    self.history.push(entry.seq, frame.clone());
+                    let frame = self.history.apply(&entry);
                     self.events.publish(Event::Chat { seq: entry.seq, frame });
                 }
+                self.top_up().await;
                 published.send_replace(position);
                 if !full {
                     break;
                 }
             }
+        }
+    }
+}
+
+impl Tail {
+    /// Deletions can leave the plain history short of its 50: fetch older
+    /// messages to fill it. A failure only leaves it short until the next read.
+    async fn top_up(&self) {
+        let Some((before, count)) = self.history.wants_older() else { return };
+        match self.store.messages_before(before, count).await {
+            Ok(page) => self.history.add_older(&page.messages, page.more),
+            Err(e) => tracing::debug!(error = %e, "could not fill the history after deletions"),
         }
     }
 }

@@ -161,6 +161,10 @@ impl Cluster {
         self.state().online
     }
 
+    pub fn names_contain(&self, lowercase: &str) -> bool {
+        self.state().names.contains(lowercase)
+    }
+
     pub fn online(&self) -> super::Online {
         let mut state = self.state();
         super::Online { frame: state.names.frame(), position: state.announced }

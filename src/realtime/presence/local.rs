@@ -57,6 +57,10 @@ impl Local {
         self.state().tabs.len()
     }
 
+    pub fn names_contain(&self, lowercase: &str) -> bool {
+        self.state().names.contains(lowercase)
+    }
+
     pub fn online(&self) -> super::Online {
         let mut state = self.state();
         super::Online { frame: state.names.frame(), position: state.announced }

@@ -74,6 +74,11 @@ impl OnlineNames {
         self.frame = None;
     }
 
+    /// Is the user (by lowercase name) online?
+    pub(crate) fn contains(&self, lowercase: &str) -> bool {
+        self.names.contains_key(lowercase)
+    }
+
     fn frame(&mut self) -> Utf8Bytes {
         self.frame
             .get_or_insert_with(|| {
@@ -153,6 +158,15 @@ impl Presence {
         match self {
             Presence::Local(local) => local.online(),
             Presence::Cluster(cluster) => cluster.online(),
+        }
+    }
+
+    /// Is this user (by name, in any case) online anywhere?
+    pub fn is_online(&self, username: &str) -> bool {
+        let name = username.to_ascii_lowercase();
+        match self {
+            Presence::Local(local) => local.names_contain(&name),
+            Presence::Cluster(cluster) => cluster.names_contain(&name),
         }
     }
 

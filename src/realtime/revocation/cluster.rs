@@ -1,9 +1,8 @@
 //! What revocation adds on a cluster: sessions ended on any node close here
 //! too, and no cached copy outlives the notification.
 
-use tower_sessions::session::Id as SessionId;
-
 use super::Core;
+use crate::store::Ending;
 
 pub struct ClusterRevocation {
     core: Core,
@@ -18,14 +17,11 @@ impl ClusterRevocation {
         &self.core
     }
 
-    /// A node (this one included) ended these sessions: close their sockets
-    /// here with `code`, and forget any cached copy so no request here can
-    /// use them from now on.
-    pub fn heard(&self, code: u16, sessions: &[SessionId]) {
-        for session in sessions {
-            self.core.sessions.forget(session);
-            self.core.registry.end(session, code);
-        }
+    /// A node (this one included) ended sessions, or changed an account:
+    /// close the sockets here, and forget any cached copy so no request here
+    /// can use them from now on.
+    pub async fn heard(&self, ending: &Ending) {
+        self.core.apply(ending).await;
     }
 
     /// The listener was away and may have missed endings: forget every cached

@@ -1,6 +1,6 @@
-//! Revocation: when a session ends (logout, expiry, and later a ban or a
-//! password change), every socket opened with it closes. One interface, two
-//! implementations:
+//! Revocation: when a session ends (logout, expiry, a ban, a password
+//! change, an "end" on the account page), every socket opened with it
+//! closes. One interface, two implementations:
 //!
 //! - [`Revocation::Local`]: one server. The handler that ends a session
 //!   closes its sockets here at once; a periodic sweep catches expiry.
@@ -20,7 +20,7 @@ pub use cluster::ClusterRevocation;
 pub use registry::{Registry, Watch};
 use tower_sessions::session::Id as SessionId;
 
-use crate::{session_cache::Sessions, web::activity::SessionPolicy};
+use crate::{accounts::UserCache, session_cache::Sessions, store::Ending, web::activity::SessionPolicy};
 
 #[derive(Clone)]
 pub enum Revocation {
@@ -35,12 +35,33 @@ pub enum Revocation {
 pub struct Core {
     registry: Arc<Registry>,
     sessions: Sessions,
+    /// Cached accounts: an ending that names a user forgets theirs.
+    users: UserCache,
     policy: SessionPolicy,
 }
 
 impl Core {
-    pub fn new(sessions: Sessions, policy: SessionPolicy) -> Self {
-        Self { registry: Arc::default(), sessions, policy }
+    pub fn new(sessions: Sessions, users: UserCache, policy: SessionPolicy) -> Self {
+        Self { registry: Arc::default(), sessions, users, policy }
+    }
+
+    /// Carries out an ending here: forgets the sessions and the account it
+    /// names, and closes their sockets (code 0 closes nothing: the account
+    /// changed, and a ban may have been lifted).
+    pub(super) async fn apply(&self, ending: &Ending) {
+        for session in &ending.sessions {
+            self.sessions.forget(session);
+            if ending.code != 0 {
+                self.registry.end(session, ending.code);
+            }
+        }
+        if let Some(user) = ending.user {
+            self.users.forget(user).await;
+            match ending.code {
+                0 => self.registry.welcome_user(user),
+                code => self.registry.end_user(user, code, ending.except),
+            }
+        }
     }
 }
 
@@ -52,9 +73,16 @@ impl Revocation {
         }
     }
 
-    /// Registers a socket of `session`; it is told when the session ends.
-    pub fn watch(&self, session: SessionId) -> Watch {
-        self.core().registry.watch(session)
+    /// Registers a socket of `session` (of `user_id`); it is told when the session ends.
+    pub fn watch(&self, session: SessionId, user_id: i64) -> Watch {
+        self.core().registry.watch(session, user_id)
+    }
+
+    /// Carries out an ending on this node at once. On a cluster every node
+    /// (this one too) also hears of it from the database, which announced it
+    /// in the transaction that made it.
+    pub async fn apply(&self, ending: &Ending) {
+        self.core().apply(ending).await;
     }
 
     /// Closes this node's sockets of `session` with `code`. On a cluster the

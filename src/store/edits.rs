@@ -1,0 +1,191 @@
+//! Changes to messages already in the log: edits and deletes. Each is a
+//! change of the log like a new message: it takes the next position (under
+//! the same lock as a batch, so all changes keep one order on every node),
+//! and the message's `seq` moves there. A reader asking for `seq > last`
+//! gets each message once, as it is now, in the order of its latest change.
+
+use std::time::Duration;
+
+use sqlx::Sqlite;
+
+use super::{Store, StoreError, log::LogTx, on_engine};
+use crate::{
+    accounts::Role,
+    rate::{Allowance, Rate},
+    realtime::protocol::mention_candidates,
+};
+
+/// A change someone asked for.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// The author rewrites a message they sent less than `window` ago.
+    Edit { id: i64, by: i64, text: &'a str, window: Duration },
+    /// The author, or an admin, takes a message away.
+    Delete { id: i64, by: i64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("there is no such message")]
+    NotFound,
+    #[error("the change is not allowed")]
+    Forbidden,
+    #[error("the user's chat allowance is used up")]
+    RateLimited,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ChangeError::Store(StoreError(e))
+    }
+}
+
+/// What is known of a message and of the person changing it.
+struct Facts {
+    author: i64,
+    sent_at_ms: i64,
+    deleted: bool,
+    role: Role,
+}
+
+/// May this change be made (`now_ms`: the log's clock)?
+fn allowed(change: &Change<'_>, facts: &Facts, now_ms: i64) -> Result<(), ChangeError> {
+    if facts.deleted {
+        return Err(ChangeError::NotFound);
+    }
+    let ok = match *change {
+        Change::Edit { by, window, .. } => {
+            by == facts.author && now_ms - facts.sent_at_ms <= window.as_millis() as i64
+        }
+        Change::Delete { by, .. } => by == facts.author || facts.role == Role::Admin,
+    };
+    if ok { Ok(()) } else { Err(ChangeError::Forbidden) }
+}
+
+impl Store {
+    /// Makes the change, if allowed, at the next position; returns it. Edits,
+    /// and deletes by the author, take a token from the author's chat
+    /// allowance (an admin clearing messages is not held back).
+    pub async fn change(&self, change: Change<'_>, rate: Rate) -> Result<i64, ChangeError> {
+        let (id, by) = match change {
+            Change::Edit { id, by, .. } | Change::Delete { id, by } => (id, by),
+        };
+        on_engine!(self, |pool| {
+            let mut tx = pool.begin_log().await?;
+            let (head, now) = tx.lock_head().await?;
+            let message: Option<(i64, i64, bool)> =
+                sqlx::query_as("SELECT user_id, sent_at, deleted FROM messages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((author, sent_at_ms, deleted)) = message else { return Err(ChangeError::NotFound) };
+            let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+                .bind(by)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let role = role.as_deref().map_or(Role::Member, Role::stored);
+            allowed(&change, &Facts { author, sent_at_ms, deleted, role }, now)?;
+            if !(matches!(change, Change::Delete { .. }) && role == Role::Admin && by != author) {
+                let stored: Option<(f64, i64)> =
+                    sqlx::query_as("SELECT tokens, updated_at FROM chat_allowance WHERE user_id = $1")
+                        .bind(by)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let mut allowance = stored.map_or_else(|| Allowance::full(rate, now), Allowance::from);
+                if !allowance.try_take(rate, now) {
+                    return Err(ChangeError::RateLimited);
+                }
+                sqlx::query(
+                    "INSERT INTO chat_allowance (user_id, tokens, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (user_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+                )
+                .bind(by)
+                .bind(allowance.tokens)
+                .bind(allowance.updated_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let position = head + 1;
+            match change {
+                Change::Edit { text, .. } => {
+                    let registered = tx.registered(&mention_candidates(text)).await?;
+                    sqlx::query("UPDATE messages SET body = $1, mentions = $2, edited_at = $3, seq = $4 WHERE id = $5")
+                        .bind(text)
+                        .bind(super::log::mentions(text, &registered))
+                        .bind(now)
+                        .bind(position)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Change::Delete { .. } => {
+                    sqlx::query(
+                        "UPDATE messages SET body = '', mentions = '', deleted = $1, seq = $2 WHERE id = $3",
+                    )
+                    .bind(true)
+                    .bind(position)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.advance_head(position).await?;
+            tx.commit().await?;
+            Ok(position)
+        })
+    }
+}
+
+/// A log transaction: on SQLite it takes the write lock at once (the head
+/// is read, then written).
+trait BeginLog {
+    type Tx: LogTx;
+    fn begin_log(&self) -> impl std::future::Future<Output = Result<Self::Tx, sqlx::Error>> + Send;
+}
+
+impl BeginLog for sqlx::SqlitePool {
+    type Tx = sqlx::Transaction<'static, Sqlite>;
+    async fn begin_log(&self) -> Result<Self::Tx, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginLog for sqlx::PgPool {
+    type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+    async fn begin_log(&self) -> Result<Self::Tx, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn facts(author: i64, role: Role) -> Facts {
+        Facts { author, sent_at_ms: 1_000_000, deleted: false, role }
+    }
+
+    #[test]
+    fn the_author_edits_within_the_window_only() {
+        let edit = |by| Change::Edit { id: 1, by, text: "x", window: 15 * MINUTE };
+        let in_time = 1_000_000 + 14 * 60_000;
+        let late = 1_000_000 + 16 * 60_000;
+        assert!(allowed(&edit(7), &facts(7, Role::Member), in_time).is_ok());
+        assert!(matches!(allowed(&edit(7), &facts(7, Role::Member), late), Err(ChangeError::Forbidden)));
+        assert!(matches!(allowed(&edit(8), &facts(7, Role::Admin), in_time), Err(ChangeError::Forbidden)));
+    }
+
+    #[test]
+    fn the_author_or_an_admin_deletes() {
+        let delete = |by| Change::Delete { id: 1, by };
+        assert!(allowed(&delete(7), &facts(7, Role::Member), 0).is_ok());
+        assert!(allowed(&delete(8), &facts(7, Role::Admin), 0).is_ok());
+        assert!(matches!(allowed(&delete(8), &facts(7, Role::Member), 0), Err(ChangeError::Forbidden)));
+        let gone = Facts { deleted: true, ..facts(7, Role::Member) };
+        assert!(matches!(allowed(&delete(7), &gone, 0), Err(ChangeError::NotFound)));
+    }
+}

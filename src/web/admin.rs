@@ -1,0 +1,259 @@
+//! `/admin`: running the community. Admins only (anyone else gets 403);
+//! every change is a POST from this page, under the cross-origin rule like
+//! every form, and leads back to it.
+
+use axum::{
+    Form,
+    extract::{Query, State, rejection::FormRejection},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    AppState,
+    error::AppError,
+    pages::{AdminPage, InviteLine, UserLine, Viewer, render},
+};
+use crate::{
+    accounts::{AuthSession, INVITE_LIFETIME, RegistrationMode, Role, User, new_invite_token, token_hash},
+    realtime::protocol::close,
+    store::{AccountChangeError, Ending},
+};
+
+const ADMINS_ONLY: &str = "This page is for the admins of this Lobby.";
+
+/// The viewer, if an admin; a 403 for anyone else.
+fn admin(auth: &AuthSession) -> Result<User, AppError> {
+    match &auth.user {
+        Some(user) if user.is_admin() => Ok(user.clone()),
+        _ => Err(AppError::Forbidden(ADMINS_ONLY)),
+    }
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// What the page says after each change.
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+fn done_words(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "banned" => "Banned: their sessions have ended and they cannot log in.",
+        "unbanned" => "Unbanned: they can log in again.",
+        "role" => "The role is changed.",
+        "registration" => "The registration mode is saved.",
+        "revoked" => "The invite link is revoked.",
+        _ => return None,
+    })
+}
+
+struct Said {
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    new_invite: Option<String>,
+}
+
+impl Said {
+    fn nothing() -> Self {
+        Self { status: StatusCode::OK, notice: None, error: None, new_invite: None }
+    }
+
+    fn refused(status: StatusCode, error: impl Into<String>) -> Self {
+        Self { status, error: Some(error.into()), ..Self::nothing() }
+    }
+}
+
+async fn admin_page(state: &AppState, viewer: &User, said: Said) -> Result<Response, AppError> {
+    let users = state.store.all_users().await?;
+    let invites = state.store.invites().await?;
+    let now = now_secs();
+    let page = AdminPage {
+        viewer: Some(Viewer::of(viewer)),
+        users: users
+            .iter()
+            .map(|u| UserLine::of(u, state.realtime.presence.is_online(&u.username), viewer.id))
+            .collect(),
+        registration: state.store.registration_mode(state.registration).await?,
+        modes: RegistrationMode::ALL,
+        invites: invites.iter().map(|i| InviteLine::of(i, now)).collect(),
+        new_invite: said.new_invite,
+        notice: said.notice,
+        error: said.error,
+    };
+    Ok(render(said.status, &page))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    Query(done): Query<Done>,
+) -> Result<Response, AppError> {
+    if auth.user.is_none() {
+        return Ok(Redirect::to("/?next=/admin").into_response());
+    }
+    let viewer = admin(&auth)?;
+    let notice = done.done.as_deref().and_then(done_words).map(str::to_owned);
+    admin_page(&state, &viewer, Said { notice, ..Said::nothing() }).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserForm {
+    user: Option<String>,
+    role: Option<String>,
+}
+
+/// The user a form names, by id.
+fn user_id(form: &UserForm) -> Option<i64> {
+    form.user.as_deref()?.parse().ok()
+}
+
+/// A refused change, shown on the page: 404 for nobody, 409 for the rest.
+async fn refused(state: &AppState, viewer: &User, e: AccountChangeError) -> Result<Response, AppError> {
+    let status = match e {
+        AccountChangeError::Store(e) => return Err(e.into()),
+        AccountChangeError::NotFound => StatusCode::NOT_FOUND,
+        AccountChangeError::Yourself | AccountChangeError::LastAdmin => StatusCode::CONFLICT,
+    };
+    admin_page(state, viewer, Said::refused(status, e.to_string())).await
+}
+
+const NO_USER: &str = "The form names no user.";
+
+pub async fn ban(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    form: Result<Form<UserForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let viewer = admin(&auth)?;
+    let Form(form) = form?;
+    let Some(target) = user_id(&form) else {
+        return admin_page(&state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER)).await;
+    };
+    match state.store.ban(target, viewer.id).await {
+        Ok(ended) => {
+            let ending = Ending { sessions: ended, ..Ending::user(close::BANNED, target, None) };
+            state.realtime.revocation.apply(&ending).await;
+            tracing::info!(user.id = target, by = viewer.id, "banned");
+            Ok(Redirect::to("/admin?done=banned").into_response())
+        }
+        Err(e) => refused(&state, &viewer, e).await,
+    }
+}
+
+pub async fn unban(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    form: Result<Form<UserForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let viewer = admin(&auth)?;
+    let Form(form) = form?;
+    let Some(target) = user_id(&form) else {
+        return admin_page(&state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER)).await;
+    };
+    match state.store.unban(target).await {
+        Ok(()) => {
+            state.realtime.revocation.apply(&Ending::user_changed(target)).await;
+            tracing::info!(user.id = target, by = viewer.id, "unbanned");
+            Ok(Redirect::to("/admin?done=unbanned").into_response())
+        }
+        Err(e) => refused(&state, &viewer, e).await,
+    }
+}
+
+pub async fn set_role(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    form: Result<Form<UserForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let viewer = admin(&auth)?;
+    let Form(form) = form?;
+    let role = match form.role.as_deref() {
+        Some("admin") => Role::Admin,
+        Some("member") => Role::Member,
+        _ => {
+            let said = Said::refused(StatusCode::UNPROCESSABLE_ENTITY, "A role is admin or member.");
+            return admin_page(&state, &viewer, said).await;
+        }
+    };
+    let Some(target) = user_id(&form) else {
+        return admin_page(&state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER)).await;
+    };
+    match state.store.set_role(target, role, Some(viewer.id)).await {
+        Ok(()) => {
+            state.realtime.revocation.apply(&Ending::user_changed(target)).await;
+            tracing::info!(user.id = target, by = viewer.id, %role, "role changed");
+            Ok(Redirect::to("/admin?done=role").into_response())
+        }
+        Err(e) => refused(&state, &viewer, e).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModeForm {
+    mode: Option<String>,
+}
+
+pub async fn registration(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    form: Result<Form<ModeForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let viewer = admin(&auth)?;
+    let Form(form) = form?;
+    let Some(Ok(mode)) = form.mode.as_deref().map(str::parse::<RegistrationMode>) else {
+        let said = Said::refused(StatusCode::UNPROCESSABLE_ENTITY, "Choose open, invite or closed.");
+        return admin_page(&state, &viewer, said).await;
+    };
+    state.store.set_registration_mode(mode).await?;
+    tracing::info!(%mode, by = viewer.id, "registration mode set");
+    Ok(Redirect::to("/admin?done=registration").into_response())
+}
+
+/// Creates an invite and shows its link, once: only its hash is kept.
+pub async fn create_invite(State(state): State<AppState>, auth: AuthSession) -> Result<Response, AppError> {
+    let viewer = admin(&auth)?;
+    let token = new_invite_token();
+    let now = now_secs();
+    state
+        .store
+        .create_invite(&token_hash(&token), viewer.id, now, now + INVITE_LIFETIME.as_secs() as i64)
+        .await?;
+    let link = format!("{}/join/{token}", state.origin.as_str());
+    let said = Said {
+        status: StatusCode::CREATED,
+        notice: Some("An invite link is ready: copy it now, it is shown only once.".to_owned()),
+        new_invite: Some(link),
+        ..Said::nothing()
+    };
+    admin_page(&state, &viewer, said).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InviteForm {
+    invite: Option<String>,
+}
+
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    form: Result<Form<InviteForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let viewer = admin(&auth)?;
+    let Form(form) = form?;
+    let id = form.invite.as_deref().and_then(|i| i.parse().ok());
+    match id {
+        Some(id) if state.store.revoke_invite(id, now_secs()).await? => {
+            Ok(Redirect::to("/admin?done=revoked").into_response())
+        }
+        _ => {
+            let said = Said::refused(StatusCode::NOT_FOUND, "There is no such invite left to revoke.");
+            admin_page(&state, &viewer, said).await
+        }
+    }
+}
