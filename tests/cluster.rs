@@ -559,3 +559,53 @@ async fn who_is_here_typing_and_read_markers_cross_nodes() {
     });
     assert!(marker.await, "the marker reaches her tab on another node");
 }
+
+#[tokio::test]
+async fn a_ban_or_a_role_given_on_one_node_holds_on_every_node_at_once() {
+    needs_postgres!("a_ban_or_a_role_given_on_one_node_holds_on_every_node_at_once");
+    let (_db, nodes) = nodes(3, |_| {}).await;
+    let alice = nodes[0].user("alice").await; // the first account: the admin
+    let bob = nodes[0].cookie("bob").await;
+    let bob_b = record(&nodes[1].base, &bob).await;
+    let bob_c = record(&nodes[2].base, &bob).await;
+    // Every node has seen (and cached) bob's session and account.
+    for node in &nodes[1..] {
+        let res = node.bare_client().get(node.url("/admin")).header("cookie", &bob).send().await.unwrap();
+        assert_eq!(res.status(), 403, "not an admin yet, on {}", node.base);
+    }
+    let bob_id = nodes[0].scalar("SELECT id FROM users WHERE username = 'bob'").await.to_string();
+    let admin_post = |path: &str| alice.post(nodes[0].url(path)).form(&[("user", bob_id.as_str())]).send();
+    let give_role = |role: &'static str| {
+        alice
+            .post(nodes[0].url("/admin/users/role"))
+            .form(&[("user", bob_id.as_str()), ("role", role)])
+            .send()
+    };
+
+    // A role given on node A is the role on B and C for the next request.
+    assert_eq!(give_role("admin").await.unwrap().status(), 303);
+    for node in &nodes[1..] {
+        let res = node.bare_client().get(node.url("/admin")).header("cookie", &bob).send().await.unwrap();
+        assert_eq!(res.status(), 200, "an admin now, on {}", node.base);
+    }
+    assert_eq!(give_role("member").await.unwrap().status(), 303);
+
+    // A ban on node A closes bob's sockets on B and C within a second.
+    let started = tokio::time::Instant::now();
+    assert_eq!(admin_post("/admin/users/ban").await.unwrap().status(), 303);
+    assert_eq!(bob_b.until_closed(Duration::from_secs(1)).await, Some(Some(4403)));
+    assert_eq!(bob_c.until_closed(Duration::from_secs(1)).await, Some(Some(4403)));
+    assert!(started.elapsed() < Duration::from_secs(1), "closed within 1 s: {:?}", started.elapsed());
+    for node in &nodes {
+        let res = node.login(&node.bare_client(), "bob", "correct horse battery").await;
+        assert_eq!(res.status(), 403, "suspended on {}", node.base);
+    }
+
+    // Lifted on node A: bob logs in on C straight away.
+    assert_eq!(admin_post("/admin/users/unban").await.unwrap().status(), 303);
+    let res = nodes[2].login(&nodes[2].bare_client(), "bob", "correct horse battery").await;
+    assert_eq!(res.status(), 303);
+    let cookie = format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap());
+    let mut again = Ws::open(&nodes[1].base, &cookie).await;
+    again.until("chat history").await;
+}

@@ -1,11 +1,12 @@
 // The chat page: wires the socket to the conversation, the list of who is
-// here, typing, read markers, the title's unread count and mention
-// notifications.
+// here, typing, edits and deletes, read markers, the title's unread count
+// and mention notifications.
 
 import { LobbySocket } from './socket.js';
 import { MessageList } from './messages.js';
 import { People } from './people.js';
 import { Typing } from './typing.js';
+import { MessageActions } from './editing.js';
 
 const STATE_WORDS = {
   connecting: 'Connecting…',
@@ -24,10 +25,17 @@ export function startChat() {
   const form = byId('send');
   const input = byId('m');
   const sendError = byId('send-error');
-  const messages = new MessageList(byId('messages'), me);
+  const socket = new LobbySocket();
+  const actions = new MessageActions({
+    me,
+    admin: chat.dataset.admin === 'true',
+    editWindowMs: Number(chat.dataset.editWindow) * 1000,
+    emit: (event, data) => socket.emit(event, data),
+    say: (words) => socket.fire('error', { code: 'local', message: words }),
+  });
+  const messages = new MessageList(byId('messages'), me, actions);
   const people = new People(byId('people'), byId('people-count'), me);
   const typing = new Typing(byId('typing'), me);
-  const socket = new LobbySocket();
   const title = document.title;
   let lastRead = 0;
   let readSent = 0;
@@ -81,6 +89,17 @@ export function startChat() {
     socket.seen(message.id);
     notifyIfMentioned(message);
     markRead();
+    updateTitle();
+  });
+
+  socket.on('message edited', (change) => {
+    messages.edit(change);
+    socket.seen(change.seq);
+  });
+
+  socket.on('message deleted', (change) => {
+    messages.remove(change.id);
+    socket.seen(change.seq);
     updateTitle();
   });
 

@@ -48,10 +48,13 @@ function textWithMentions(text, mentions, me) {
 }
 
 export class MessageList {
-  constructor(list, me) {
+  /** `actions` (a MessageActions) adds the edit and delete buttons. */
+  constructor(list, me, actions) {
     this.list = list;
     this.me = me.toLowerCase();
+    this.actions = actions;
     this.items = new Map();
+    this.shown = new Map();
     this.oldest = null;
     this.newest = 0;
     this.more = true;
@@ -92,6 +95,7 @@ export class MessageList {
       this.list.insertBefore(item, after || null);
     }
     this.items.set(message.id, item);
+    this.shown.set(message.id, message);
     this.newest = Math.max(this.newest, message.id);
     const empty = this.list.querySelector('.beginning.empty');
     if (empty) {
@@ -113,7 +117,15 @@ export class MessageList {
     if (item) {
       item.remove();
       this.items.delete(id);
+      this.shown.delete(id);
     }
+  }
+
+  /** A `message edited`: the new text, mentions and time, if it is shown. */
+  edit(change) {
+    const message = this.shown.get(change.id);
+    if (!message) return;
+    this.show({ ...message, message: change.message, editedAt: change.editedAt, mentions: change.mentions });
   }
 
   render(message) {
@@ -150,6 +162,7 @@ export class MessageList {
     text.dir = 'auto';
     text.append(textWithMentions(message.message, message.mentions, this.me));
     item.append(meta, text);
+    this.actions?.decorate(item, message);
     return item;
   }
 
@@ -211,6 +224,7 @@ export class MessageList {
         const item = this.render(message);
         this.list.insertBefore(item, first);
         this.items.set(message.id, item);
+        this.shown.set(message.id, message);
         this.oldest = Math.min(this.oldest, message.id);
       }
       if (first) this.list.scrollTop += first.getBoundingClientRect().top - top;

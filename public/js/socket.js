@@ -3,9 +3,12 @@
 //
 // It reconnects with exponential backoff and jitter, resuming after the
 // newest message shown (?since=ID), so a dropped connection loses nothing.
-// 4401 (session ended) and 4403 (banned) send the page home instead.
+// 4401 (session ended) and 4403 (banned) send the page home instead; 4409
+// (this session was given a new id, say after a password change) reconnects
+// at once with the new cookie.
 
 const HOME_CODES = new Set([4401, 4403]);
+const SESSION_RENEWED = 4409;
 
 export class LobbySocket {
   constructor() {
@@ -68,6 +71,10 @@ export class LobbySocket {
         return;
       }
       this.fire('state', 'reconnecting');
+      if (e.code === SESSION_RENEWED) {
+        this.connect();
+        return;
+      }
       // 0.5 s, 1 s, 2 s … up to 30 s, each somewhere in [50%, 100%] of that.
       const ceiling = Math.min(30000, 500 * 2 ** this.attempt);
       const delay = ceiling / 2 + Math.random() * (ceiling / 2);

@@ -122,6 +122,11 @@ impl UserCache {
     pub async fn forget(&self, user_id: i64) {
         self.0.invalidate(&user_id).await;
     }
+
+    /// After a gap in the notifications: any account may have changed.
+    pub fn forget_all(&self) {
+        self.0.invalidate_all();
+    }
 }
 
 /// The account store over sqlx. axum-login clones the backend for every

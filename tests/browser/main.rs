@@ -30,13 +30,12 @@ async fn switch(person: &Person, tab: &fantoccini::wd::WindowHandle) {
     person.client.switch_to_window(tab.clone()).await.unwrap();
 }
 
+/// The lines of the conversation, read in one go (items are replaced when
+/// a message is edited, so holding on to elements would go stale).
 async fn messages(person: &Person) -> Vec<String> {
-    let items = person.client.find_all(Locator::Css("#messages li")).await.unwrap();
-    let mut texts = Vec::new();
-    for item in items {
-        texts.push(item.text().await.unwrap());
-    }
-    texts
+    let script = "return [...document.querySelectorAll('#messages li')].map((li) => li.innerText)";
+    let texts = person.client.execute(script, vec![]).await.unwrap();
+    serde_json::from_value(texts).unwrap()
 }
 
 async fn wait_message(person: &Person, check: impl Fn(&str) -> bool) -> String {
@@ -241,7 +240,6 @@ async fn every_page_at_phone_and_desktop_width_in_light_and_dark() {
     let app = spawn_app().await;
     let driver = Driver::start().await;
     let alice = driver.person().await;
-    let bob_cookie = app.cookie("bob").await;
 
     alice.goto(&format!("{}/", app.base)).await;
     look_at(&alice, "home").await;
@@ -253,8 +251,9 @@ async fn every_page_at_phone_and_desktop_width_in_light_and_dark() {
     alice.goto(&format!("{}/no-such-page", app.base)).await;
     look_at(&alice, "not-found").await;
 
-    alice.register(&app.base, "alice", PASSWORD).await;
+    alice.register(&app.base, "alice", PASSWORD).await; // the first account: an admin
     look_at(&alice, "profile").await;
+    let bob_cookie = app.cookie("bob").await;
     let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
     open_chat_tab(&alice, &app.base, false).await;
     send(&alice, "Hi everyone!").await;
@@ -263,6 +262,12 @@ async fn every_page_at_phone_and_desktop_width_in_light_and_dark() {
     bob.emit("typing", serde_json::Value::Null).await;
     alice.wait_text("#typing", |t| t == "bob is typing…").await;
     look_at(&alice, "chat").await;
+    alice.goto(&format!("{}/account", app.base)).await;
+    look_at(&alice, "account").await;
+    alice.goto(&format!("{}/admin", app.base)).await;
+    alice.click("#invites form button").await;
+    alice.find("#new-invite").await;
+    look_at(&alice, "admin").await;
     alice.assert_clean_console(&[401, 404]).await;
     alice.close().await;
 }
@@ -546,6 +551,80 @@ async fn two_nodes_behind_nginx_behave_as_one_server() {
     bob.wait_text("#num-users", |t| t == "1 user online").await;
     alice.assert_clean_console(&[]).await;
     bob.assert_clean_console(&[]).await;
+    alice.close().await;
+    bob.close().await;
+}
+
+/// Focuses a message's button by its accessible name, the way a keyboard
+/// user reaches it (the buttons show on focus), and presses Enter.
+async fn press(person: &Person, label: &str) {
+    let css = format!("#messages button[aria-label=\"{label}\"]");
+    let button = person.find(&css).await;
+    person
+        .client
+        .execute("arguments[0].focus()", vec![serde_json::to_value(&button).unwrap()])
+        .await
+        .unwrap();
+    button.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+}
+
+/// Editing your own message with the keyboard, an admin deleting someone's
+/// message, and a ban sending an open tab home.
+#[tokio::test]
+#[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
+async fn people_edit_their_messages_and_an_admin_deletes_and_bans() {
+    let app = spawn_app().await;
+    let driver = Driver::start().await;
+    let (alice, bob) = alice_and_bob(&driver, &app.base).await; // alice, the first, is the admin
+    open_chat_tab(&alice, &app.base, false).await;
+    open_chat_tab(&bob, &app.base, false).await;
+    send(&bob, "helo everyone").await;
+    wait_message(&alice, |m| m.contains("helo everyone")).await;
+    wait_message(&bob, |m| m.contains("helo everyone")).await;
+
+    // Escape leaves the message as it was.
+    press(&bob, "Edit your message").await;
+    let field = bob.find("#messages form.editor input").await;
+    field.send_keys(&format!("oops{}", char::from(Key::Escape))).await.unwrap();
+    assert!(bob.client.find(Locator::Css("#messages form.editor")).await.is_err(), "the editor closed");
+    // Enter saves, and everyone sees the new text, marked as edited.
+    press(&bob, "Edit your message").await;
+    let field = bob.find("#messages form.editor input").await;
+    field.clear().await.unwrap();
+    field.send_keys(&format!("hello everyone{}", char::from(Key::Enter))).await.unwrap();
+    for person in [&alice, &bob] {
+        let line = wait_message(person, |m| m.contains("hello everyone")).await;
+        assert!(line.contains("edited"), "{line:?}");
+    }
+    assert!(!messages(&alice).await.iter().any(|m| m.contains("helo")), "the old text is gone");
+    assert!(
+        alice.client.find(Locator::Css("#messages button[aria-label=\"Edit bob’s message\"]")).await.is_err(),
+        "only the author edits"
+    );
+
+    // The admin deletes bob's message: it goes away in both browsers.
+    press(&alice, "Delete bob’s message").await;
+    alice.client.accept_alert().await.unwrap();
+    for person in [&alice, &bob] {
+        for _ in 0..100 {
+            if !messages(person).await.iter().any(|m| m.contains("hello everyone")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!messages(person).await.iter().any(|m| m.contains("hello everyone")), "deleted for everyone");
+    }
+
+    // A ban from the admin page sends bob's open tab home, and he cannot log in.
+    alice.goto(&format!("{}/admin", app.base)).await;
+    alice.click("button[aria-label=\"Ban bob\"]").await;
+    alice.wait_text("#users tr[data-username=bob]", |t| t.contains("Banned")).await;
+    bob.wait_url(|u| u.path() == "/").await;
+    bob.fill("#login-username", "bob").await;
+    bob.fill("#login-password", PASSWORD).await;
+    bob.click("#login button[type=submit]").await;
+    bob.wait_text("#login-error", |t| t.contains("This account is suspended.")).await;
+    alice.assert_clean_console(&[]).await;
     alice.close().await;
     bob.close().await;
 }

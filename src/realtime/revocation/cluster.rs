@@ -25,9 +25,10 @@ impl ClusterRevocation {
     }
 
     /// The listener was away and may have missed endings: forget every cached
-    /// session, then check the ones with sockets here against the database.
+    /// session and account, then check the ones with sockets here against the database.
     pub async fn after_gap(&self) {
         self.core.sessions.forget_all();
+        self.core.users.forget_all();
         super::registry::sweep(&self.core.registry, &self.core.sessions, &self.core.policy).await;
     }
 }
