@@ -562,3 +562,41 @@ async fn past_the_connection_ceiling_upgrades_get_503_and_nothing_is_counted() {
     first.until_count(1).await;
     assert!(connect(&app.base, Some(&cookie), "", &[]).await.is_ok());
 }
+
+/// A socket whose message is waiting for the database goes on reading and
+/// writing: here it hears someone typing while its own commit is held up by
+/// a lock, and then gets its message like everyone else.
+#[tokio::test]
+async fn a_sender_reads_on_while_its_message_is_committed() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.cookie("alice").await, app.cookie("bob").await);
+    let mut alice_ws = Ws::open(&app.base, &alice).await;
+    alice_ws.until("chat history").await;
+    let mut bob_ws = Ws::open(&app.base, &bob).await;
+    bob_ws.until("chat history").await;
+    alice_ws.drain(Duration::from_millis(200)).await;
+
+    // Hold the messages table: the commit waits (not long enough to fail).
+    let pool = app.db.pool().await;
+    let mut lock = pool.begin().await.unwrap();
+    let hold = if app.db.is_postgres() {
+        "LOCK TABLE messages IN EXCLUSIVE MODE"
+    } else {
+        "UPDATE messages SET body = body WHERE id = 0"
+    };
+    if !app.db.is_postgres() {
+        // SQLite takes its write lock at the first write of the transaction.
+        sqlx::query("SELECT 1").execute(&mut *lock).await.unwrap();
+    }
+    sqlx::query(hold).execute(&mut *lock).await.unwrap();
+    alice_ws.chat("held up").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    bob_ws.emit("typing", Value::Null).await;
+    // Typing goes out in half-second ticks; the commit is still held.
+    match alice_ws.next_within(Duration::from_millis(1200)).await {
+        Seen::Event(name, data) => assert_eq!((name.as_str(), data), ("typing", json!({"username": "bob"}))),
+        other => panic!("the sender heard nothing while committing: {other:?}"),
+    }
+    lock.commit().await.unwrap();
+    assert_eq!(alice_ws.until("chat message").await["message"], "held up");
+}

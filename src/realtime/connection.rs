@@ -1,9 +1,10 @@
 //! One task per socket. It owns the socket and waits on everything that can
 //! concern it in one `select!`: a frame from the client, an event for all, a
-//! new count, a ping beat, the end of its session, and server shutdown.
-//! The `Seat` it holds counts it out however the task ends.
+//! new count, a ping beat, the answer to a message it sent, the end of its
+//! session, and server shutdown. The `Seat` it holds counts it out however
+//! the task ends.
 
-use std::time::Duration;
+use std::{collections::VecDeque, future::Future, pin::Pin, time::Duration};
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -69,6 +70,16 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 const PIECE: usize = 1024;
 /// Events written before one flush when a backlog is waiting.
 const FLUSH_BATCH: usize = 64;
+/// Answers a socket waits for at once. Past that it waits for the oldest
+/// before reading on: only a client flooding faster than its database can
+/// commit gets here.
+const IN_FLIGHT: usize = 32;
+
+/// The database's answer to a message, an edit or a delete this socket
+/// sent: nothing to say, or the refusal to send. The socket reads and
+/// writes on meanwhile; the message itself reaches everyone (this socket
+/// too) through the event stream once committed.
+type Answer = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
 
 /// Why the task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +137,8 @@ where
     tokio::pin!(session_ended, shutdown);
     let mut refusals = TokenBucket::full(REFUSALS);
     let mut awaiting_pong: Option<u64> = None;
+    // Oldest first; empty (no allocation) while the client sends nothing.
+    let mut answers: VecDeque<Answer> = VecDeque::new();
 
     let end = loop {
         let step = tokio::select! {
@@ -138,12 +151,18 @@ where
             frame = socket.next() => {
                 awaiting_pong = None;
                 match frame {
-                    Some(Ok(message)) => on_frame(&mut socket, message, &realtime, who, &mut refusals).await,
+                    Some(Ok(message)) => {
+                        on_frame(&mut socket, message, &realtime, who, &mut refusals, &mut answers).await
+                    }
                     Some(Err(e)) => Err(read_failed(&e)),
                     None => Err(End::Gone),
                 }
             }
             event = feed.events.recv() => feed.write(&mut socket, event).await,
+            answer = next_answer(&mut answers), if !answers.is_empty() => match answer {
+                Ok(()) => Ok(()),
+                Err(refusal) => refuse(&mut socket, refusal, &mut refusals, send_timeout).await,
+            },
             Some(marker) = markers.next() => send(&mut socket, Message::Text(read_marker_frame(marker)), send_timeout).await,
             Some(count) = counts.next() => {
                 if count.value == count_sent {
@@ -245,6 +264,7 @@ async fn on_frame<S>(
     realtime: &Realtime,
     who: &Identity,
     refusals: &mut TokenBucket,
+    answers: &mut VecDeque<Answer>,
 ) -> Result<(), End>
 where
     S: Sink<Message, Error = tungstenite::Error> + Unpin,
@@ -257,14 +277,35 @@ where
         // raw frames are never handed to us when reading.
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
     };
-    let outcome = match ClientEvent::parse(text.as_str()) {
-        Ok(ClientEvent::ChatMessage(raw)) => post(realtime, who, &raw).await,
+    let send_timeout = realtime.settings.send_timeout;
+    let event = ClientEvent::parse(text.as_str());
+    if matches!(
+        event,
+        Ok(ClientEvent::ChatMessage(_) | ClientEvent::Edit { .. } | ClientEvent::Delete { .. })
+    ) {
+        while answers.len() >= IN_FLIGHT {
+            let oldest = answers.pop_front().expect("not empty");
+            if let Err(refusal) = oldest.await {
+                refuse(socket, refusal, refusals, send_timeout).await?;
+            }
+        }
+    }
+    let outcome = match event {
+        Ok(ClientEvent::ChatMessage(raw)) => {
+            post(realtime, who, &raw).await.map(|answer| answers.push_back(answer))
+        }
         Ok(ClientEvent::Typing) => {
             realtime.typing.typed(who.user_id, &who.username);
             Ok(())
         }
-        Ok(ClientEvent::Edit { id, text }) => change(realtime, who, id, Some(&text)).await,
-        Ok(ClientEvent::Delete { id }) => change(realtime, who, id, None).await,
+        Ok(ClientEvent::Edit { id, text }) => {
+            answers.push_back(changing(realtime, who, id, Some(text)));
+            Ok(())
+        }
+        Ok(ClientEvent::Delete { id }) => {
+            answers.push_back(changing(realtime, who, id, None));
+            Ok(())
+        }
         // Never past the newest message: a marker names something read.
         Ok(ClientEvent::Read(id)) => {
             realtime.markers.read(who.user_id, id.min(realtime.history.newest()));
@@ -274,14 +315,37 @@ where
     };
     match outcome {
         Ok(()) => Ok(()),
-        Err(refusal) => {
-            metrics::counter!(crate::metrics::REFUSED_FRAMES, "code" => refusal.code()).increment(1);
-            if !refusals.try_take(REFUSALS) {
-                return Err(End::Close(close::POLICY, "too many refused frames"));
-            }
-            send(socket, Message::Text(refusal.frame()), realtime.settings.send_timeout).await
-        }
+        Err(refusal) => refuse(socket, refusal, refusals, send_timeout).await,
     }
+}
+
+/// Tells the client a frame of its was refused, unless it keeps sending
+/// refused frames: then it is closed (1008).
+async fn refuse<S>(
+    socket: &mut S,
+    refusal: Refusal,
+    refusals: &mut TokenBucket,
+    send_timeout: Duration,
+) -> Result<(), End>
+where
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    metrics::counter!(crate::metrics::REFUSED_FRAMES, "code" => refusal.code()).increment(1);
+    if !refusals.try_take(REFUSALS) {
+        return Err(End::Close(close::POLICY, "too many refused frames"));
+    }
+    send(socket, Message::Text(refusal.frame()), send_timeout).await
+}
+
+/// The oldest answer, once it comes (cancel-safe: until then it stays queued).
+async fn next_answer(answers: &mut VecDeque<Answer>) -> Result<(), Refusal> {
+    std::future::poll_fn(|cx| {
+        let oldest = answers.front_mut().expect("polled only when an answer is due");
+        let answer = std::task::ready!(oldest.as_mut().poll(cx));
+        answers.pop_front();
+        std::task::Poll::Ready(answer)
+    })
+    .await
 }
 
 /// `{"event":"read marker","data":{"lastRead":ID}}`
@@ -294,18 +358,29 @@ fn read_marker_frame(last_read: i64) -> Utf8Bytes {
     super::protocol::frame("read marker", &Marker { last_read })
 }
 
-/// Validates, rate-limits and commits a message. It reaches everyone,
-/// this socket included, through the event stream once committed.
-async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<(), Refusal> {
+/// Validates and rate-limits a message, and queues it to be committed;
+/// the answer comes later. It reaches everyone, this socket included,
+/// through the event stream once committed.
+async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<Answer, Refusal> {
     let text = ChatText::parse(raw)?;
     if !realtime.limits.try_take(who.user_id) {
         return Err(Refusal::RateLimited);
     }
-    match realtime.sequencer.post(who.user_id, text).await {
-        Ok(_) => Ok(()),
-        Err(NotSent::RateLimited) => Err(Refusal::RateLimited),
-        Err(NotSent::NotSaved) => Err(Refusal::Unavailable),
-    }
+    let saved = realtime.sequencer.submit(who.user_id, text).await;
+    Ok(Box::pin(async move {
+        match saved.outcome().await {
+            Ok(_) => Ok(()),
+            Err(NotSent::RateLimited) => Err(Refusal::RateLimited),
+            Err(NotSent::NotSaved) => Err(Refusal::Unavailable),
+        }
+    }))
+}
+
+/// An edit or delete, made while the socket goes on (they are rare, and
+/// each is a transaction of its own).
+fn changing(realtime: &Realtime, who: &Identity, id: i64, text: Option<String>) -> Answer {
+    let (realtime, who) = (realtime.clone(), who.clone());
+    Box::pin(async move { change(&realtime, &who, id, text.as_deref()).await })
 }
 
 /// An edit (`text`) or a delete of message `id`; everyone, this socket

@@ -38,6 +38,22 @@ pub enum NotSent {
     NotSaved,
 }
 
+/// The answer to a submitted message, to come.
+pub struct Saved {
+    queued: bool,
+    outcome: oneshot::Receiver<Result<i64, NotSent>>,
+}
+
+impl Saved {
+    /// The message's id once committed, or why it was not.
+    pub async fn outcome(self) -> Result<i64, NotSent> {
+        if !self.queued {
+            return Err(NotSent::NotSaved);
+        }
+        self.outcome.await.unwrap_or(Err(NotSent::NotSaved))
+    }
+}
+
 struct Post {
     user_id: i64,
     text: ChatText,
@@ -76,12 +92,14 @@ impl Sequencer {
         (Self { queue, store, rate, wake }, task)
     }
 
-    /// Queues a message and waits until it is committed; returns its id.
-    pub async fn post(&self, user_id: i64, text: ChatText) -> Result<i64, NotSent> {
+    /// Queues a message; the answer (its id once committed, or why not)
+    /// comes on the returned channel, so the sender need not wait for it.
+    /// Waits only while the queue is full.
+    pub async fn submit(&self, user_id: i64, text: ChatText) -> Saved {
         let (saved, outcome) = oneshot::channel();
         let post = Post { user_id, text, saved };
-        self.queue.send(Command::Post(post)).await.map_err(|_| NotSent::NotSaved)?;
-        outcome.await.map_err(|_| NotSent::NotSaved)?
+        let queued = self.queue.send(Command::Post(post)).await.is_ok();
+        Saved { queued, outcome }
     }
 
     /// Edits or deletes a message, if allowed; returns the change's position
