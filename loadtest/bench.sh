@@ -5,6 +5,11 @@
 #
 #   loadtest/bench.sh           full sizes, 3 runs each, release build (about 25 minutes)
 #   loadtest/bench.sh --smoke   a few hundred connections, a few seconds, once each (CI)
+#   loadtest/bench.sh --compare BEFORE_BIN
+#                               the memory and CPU scenarios against two servers in one
+#                               run: BEFORE_BIN (say, main built in another worktree) and
+#                               this tree's release build, alternating, 3 runs each; prints
+#                               the medians and the ratio after/before (needs python3)
 #
 # Any run that finds a wrong count or a lost message fails the script.
 # Scenarios with --nodes run on a throwaway PostgreSQL (deploy/postgres.sh).
@@ -16,12 +21,55 @@ target=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target/bench"
 out=$target/bench/results.jsonl
 
+if [ "$mode" = "--compare" ]; then
+  before=${2:?--compare needs the server binary to compare against}
+  cargo build --quiet --release -p lobby -p lobby-load
+  out=$target/bench/compare.jsonl
+  : > "$out"
+  scenarios=(
+    "--source-addrs 4 --procs 2 idle 19000"
+    "--source-addrs 4 --procs 2 idle 19000 --history 50 --burst 200"
+    "fanout 5000 10 10"
+    "fanout 10000 10 10"
+  )
+  for scenario in "${scenarios[@]}"; do
+    for run in 1 2 3; do
+      for side in before after; do
+        bin=$target/release/lobby
+        [ "$side" = before ] && bin=$before
+        echo "== $scenario ($side, run $run of 3)" >&2
+        # shellcheck disable=SC2086
+        "$target/release/lobby-load" --server-bin "$bin" $scenario |
+          python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["side"]=sys.argv[1]; r["label"]=sys.argv[2]; print(json.dumps(r))' "$side" "$scenario" |
+          tee -a "$out"
+      done
+      # Let the previous run's connections leave TIME_WAIT before the next.
+      sleep 5
+    done
+  done
+  python3 - "$out" <<'SUMMARY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+keys = ["kib_per_conn", "kib_per_conn_after_burst", "cpu_us_per_delivery", "server_cpu_secs", "p50_ms", "p99_ms", "lost"]
+for label in dict.fromkeys(r["label"] for r in rows):
+    print(f"\n{label}")
+    for key in keys:
+        sides = {side: [r[key] for r in rows if r["label"] == label and r["side"] == side and key in r] for side in ("before", "after")}
+        if not sides["before"] or not sides["after"]:
+            continue
+        b, a = statistics.median(sides["before"]), statistics.median(sides["after"])
+        ratio = f"{a / b:.2f}x" if b else "-"
+        print(f"  {key:26} before {b:10.2f}  after {a:10.2f}  after/before {ratio}   (runs: {sides['before']} / {sides['after']})")
+SUMMARY
+  exit 0
+fi
+
 if [ "$mode" = "--smoke" ]; then
   cargo build --quiet -p lobby -p lobby-load
   tool=("$target/debug/lobby-load" --server-bin "$target/debug/lobby")
   runs=1
   scenarios=(
-    "idle 300"
+    "idle 300 --history 50 --burst 20"
     "storm 300"
     "fanout 200 20 3"
     "churn 300 3"
@@ -39,7 +87,8 @@ else
   tool=("$target/release/lobby-load" --server-bin "$target/release/lobby")
   runs=3
   scenarios=(
-    "--procs 2 idle 19000"
+    "--source-addrs 4 --procs 2 idle 19000"
+    "--source-addrs 4 --procs 2 idle 19000 --history 50 --burst 200"
     "storm 10000"
     "fanout 10000 10 10"
     "fanout 1000 200 8"

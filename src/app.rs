@@ -235,8 +235,6 @@ fn realtime_settings(
         edit_window: config.edit_window,
         session_check_interval: live.session_check_interval,
         session_policy,
-        read_buffer: 1024,
-        write_buffer: 4 * 1024,
     }
 }
 

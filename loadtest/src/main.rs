@@ -61,6 +61,10 @@ pub enum Scenario {
         /// history (the last 50) as it opens, as in real use.
         #[arg(long, default_value_t = 0)]
         history: usize,
+        /// Then this many messages at once to every socket, and RSS measured again once
+        /// idle: what a socket keeps after writing a backlog.
+        #[arg(long, default_value_t = 0)]
+        burst: usize,
     },
     /// Open N as fast as possible: time to the true count, count frames per connection.
     Storm { n: usize },

@@ -104,6 +104,11 @@ impl Server {
         self.nodes.iter().map(|n| rss_kib(n.pid)).sum()
     }
 
+    /// CPU time (user + system) every node has used so far, in seconds (from /proc).
+    pub fn cpu_secs(&self) -> f64 {
+        self.nodes.iter().map(|n| cpu_secs(n.pid)).sum()
+    }
+
     /// SIGKILL to node `i` (one this tool started).
     pub fn kill(&mut self, i: usize) -> Result<(), String> {
         let child = self.nodes[i].child.as_mut().ok_or("only nodes this tool started can be killed")?;
@@ -159,6 +164,18 @@ impl Drop for Node {
             let _ = child.wait();
         }
     }
+}
+
+/// utime + stime of a process: fields 14 and 15 of /proc/PID/stat, after
+/// the command name (which may hold spaces, so counted from its closing paren).
+fn cpu_secs(pid: u32) -> f64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|stat| {
+        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    });
+    // SAFETY: sysconf reads a constant of the system; nothing is passed.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    ticks.unwrap_or(0) as f64 / per_sec as f64
 }
 
 fn rss_kib(pid: u32) -> u64 {

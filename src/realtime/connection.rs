@@ -37,6 +37,7 @@ use super::{
     protocol::{ChatText, ClientEvent, Refusal, close},
     revocation::Watch,
     stream::Event,
+    wire::DrainWire,
 };
 
 /// What the upgrade handler settled before the socket opened.
@@ -63,11 +64,11 @@ pub struct Opened {
 const REFUSALS: Rate = Rate { burst: 30, per_second: 2.0 };
 /// How long we wait for the client's Close after sending ours.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
-/// Larger frames (a long history) go out as a fragmented message in pieces
-/// this big. The WebSocket library keeps its write buffer at the size of the
-/// largest frame it ever formatted, so one 12 KB history frame would stay
-/// resident for the socket's life; pieces keep that buffer small.
-const PIECE: usize = 1024;
+/// Larger messages (a history, a long chat message) go out as a fragmented
+/// message in pieces this big. The WebSocket library keeps a buffer the
+/// size of the largest frame it ever formatted for the socket's life, so
+/// pieces keep that small; the `Wire` below gathers them into one write.
+const PIECE: usize = 512;
 /// Events written before one flush when a backlog is waiting.
 const FLUSH_BATCH: usize = 64;
 /// Answers a socket waits for at once. Past that it waits for the oldest
@@ -93,9 +94,18 @@ pub enum End {
     Close(u16, &'static str),
 }
 
-pub async fn run<S>(mut socket: S, realtime: Realtime, opened: Opened)
+/// The socket's task. Its future is held by every socket for its whole
+/// life and is as large as its largest state, so it is kept small: the
+/// state is set up here, outside it, and captured once (an `async fn`
+/// would keep its arguments and the locals made from them side by side),
+/// and every path that runs once or rarely is boxed.
+pub fn run<S>(mut socket: S, realtime: Realtime, opened: Opened) -> impl Future<Output = ()> + Send
 where
-    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
+    S: Stream<Item = Result<Message, tungstenite::Error>>
+        + Sink<Message, Error = tungstenite::Error>
+        + DrainWire
+        + Unpin
+        + Send,
 {
     let Opened { events, seat, count, session, since, permit, online, marker } = opened;
     // Streams over the watches keep one registration alive across loop turns
@@ -103,104 +113,124 @@ where
     // shared by every socket, twice per event).
     let mut counts = WatchStream::from_changes(realtime.presence.counts());
     let mut beats = WatchStream::from_changes(realtime.beats.clone());
-    let who = seat.identity();
     let send_timeout = realtime.settings.send_timeout;
-
     let snapshot = realtime.history.snapshot(since);
     let mut feed = Feed {
         events,
         last_sent: snapshot.last_id,
         last_notice: online.position,
-        user_id: who.user_id,
-        history: &realtime.history,
+        user_id: seat.identity().user_id,
+        history: realtime.history.clone(),
         send_timeout,
     };
     let mut count_sent = count.value;
-    let marker_frame = read_marker_frame(*marker.borrow());
-    let mut markers = WatchStream::from_changes(marker);
     // The order of the contract: the count, who is online, the read marker,
     // the history; then the live stream.
-    let opened = async {
-        socket.feed(Message::Text(count.frame)).await?;
-        feed_in_pieces(&mut socket, online.frame).await?;
-        socket.feed(Message::Text(marker_frame)).await?;
-        feed_in_pieces(&mut socket, snapshot.frame).await?;
-        socket.flush().await
-    };
-    if !matches!(tokio::time::timeout(send_timeout, opened).await, Ok(Ok(()))) {
-        return;
-    }
+    let greeting = Box::new([count.frame, online.frame, read_marker_frame(*marker.borrow()), snapshot.frame]);
+    let mut markers = WatchStream::from_changes(marker);
+    async move {
+        if Box::pin(greet(&mut socket, greeting, send_timeout)).await.is_err() {
+            return;
+        }
+        let who = seat.identity();
 
-    // Registered once, not once per loop turn (they are polled by reference).
-    let session_ended = session.ended();
-    let shutdown = realtime.shutdown.cancelled();
-    tokio::pin!(session_ended, shutdown);
-    let mut refusals = TokenBucket::full(REFUSALS);
-    let mut awaiting_pong: Option<u64> = None;
-    // Oldest first; empty (no allocation) while the client sends nothing.
-    let mut answers: VecDeque<Answer> = VecDeque::new();
+        // Registered once, not once per loop turn (they are polled by reference).
+        let session_ended = session.ended();
+        let shutdown = realtime.shutdown.cancelled();
+        tokio::pin!(session_ended, shutdown);
+        let mut refusals = TokenBucket::full(REFUSALS);
+        let mut awaiting_pong: Option<u64> = None;
+        // Oldest first; empty (no allocation) while the client sends nothing.
+        let mut answers: VecDeque<Answer> = VecDeque::new();
 
-    let end = loop {
-        let step = tokio::select! {
-            _ = &mut session_ended => Err(End::Close(session.code(), "session ended")),
-            _ = &mut shutdown => {
-                // Deliver what was already published, then say goodbye.
-                let _ = feed.write_waiting(&mut socket).await;
-                Err(End::Close(close::GOING_AWAY, "server shutting down"))
-            }
-            frame = socket.next() => {
-                awaiting_pong = None;
-                match frame {
-                    Some(Ok(message)) => {
-                        on_frame(&mut socket, message, &realtime, who, &mut refusals, &mut answers).await
+        let end = loop {
+            // In this order, and no further than the first that is ready: a
+            // wake for a delivery polls the client's side (a readiness flag) and
+            // the event stream, not every watch. The client's frames come first
+            // so a stream of deliveries never starves them; each delivery drains
+            // what is waiting, so the rest get their turn.
+            let step = tokio::select! {
+                biased;
+                frame = socket.next() => {
+                    awaiting_pong = None;
+                    match frame {
+                        Some(Ok(message)) => {
+                            Box::pin(on_frame(&mut socket, message, &realtime, who, &mut refusals, &mut answers)).await
+                        }
+                        Some(Err(e)) => Err(read_failed(&e)),
+                        None => Err(End::Gone),
                     }
-                    Some(Err(e)) => Err(read_failed(&e)),
-                    None => Err(End::Gone),
                 }
-            }
-            event = feed.events.recv() => feed.write(&mut socket, event).await,
-            answer = next_answer(&mut answers), if !answers.is_empty() => match answer {
-                Ok(()) => Ok(()),
-                Err(refusal) => refuse(&mut socket, refusal, &mut refusals, send_timeout).await,
-            },
-            Some(marker) = markers.next() => send(&mut socket, Message::Text(read_marker_frame(marker)), send_timeout).await,
-            Some(count) = counts.next() => {
-                if count.value == count_sent {
-                    Ok(())
-                } else {
-                    count_sent = count.value;
-                    send(&mut socket, Message::Text(count.frame), send_timeout).await
-                }
-            }
-            Some(beat) = beats.next() => {
-                match (Beat::of(beat), awaiting_pong) {
-                    // A ping went unanswered past the timeout (or a whole round).
-                    (_, Some(pinged)) if pinged < beat => Err(End::Gone),
-                    (Beat::Ping, _) => {
-                        awaiting_pong = Some(beat);
-                        send(&mut socket, Message::Ping(Default::default()), send_timeout).await
+                event = feed.events.recv() => Box::pin(feed.write(&mut socket, event)).await,
+                answer = next_answer(&mut answers), if !answers.is_empty() => match answer {
+                    Ok(()) => Ok(()),
+                    Err(refusal) => Box::pin(refuse(&mut socket, refusal, &mut refusals, send_timeout)).await,
+                },
+                Some(marker) = markers.next() => Box::pin(send(&mut socket, Message::Text(read_marker_frame(marker)), send_timeout)).await,
+                Some(count) = counts.next() => {
+                    if count.value == count_sent {
+                        Ok(())
+                    } else {
+                        count_sent = count.value;
+                        Box::pin(send(&mut socket, Message::Text(count.frame), send_timeout)).await
                     }
-                    (Beat::Check, _) => Ok(()),
                 }
+                Some(beat) = beats.next() => {
+                    match (Beat::of(beat), awaiting_pong) {
+                        // A ping went unanswered past the timeout (or a whole round).
+                        (_, Some(pinged)) if pinged < beat => Err(End::Gone),
+                        (Beat::Ping, _) => {
+                            awaiting_pong = Some(beat);
+                            Box::pin(send(&mut socket, Message::Ping(Default::default()), send_timeout)).await
+                        }
+                        (Beat::Check, _) => Ok(()),
+                    }
+                }
+                _ = &mut session_ended => Err(End::Close(session.code(), "session ended")),
+                _ = &mut shutdown => {
+                    // Deliver what was already published, then say goodbye.
+                    let _ = Box::pin(feed.write_waiting(&mut socket)).await;
+                    Err(End::Close(close::GOING_AWAY, "server shutting down"))
+                }
+            };
+            if let Err(end) = step {
+                break end;
             }
         };
-        if let Err(end) = step {
-            break end;
+        let user_id = who.user_id;
+        // Counted out now: what follows is only the goodbye.
+        drop(seat);
+        drop(session);
+        drop(permit);
+        Box::pin(goodbye(&mut socket, end, send_timeout)).await;
+        tracing::debug!(user.id = user_id, ?end, "connection ended");
+    }
+}
+
+/// The frames a socket opens with, in one write.
+async fn greet<S>(socket: &mut S, frames: Box<[Utf8Bytes; 4]>, send_timeout: Duration) -> Result<(), End>
+where
+    S: Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    let written = async {
+        for frame in *frames {
+            feed_in_pieces(socket, frame).await?;
         }
+        socket.flush().await
     };
-    let user_id = who.user_id;
-    // Counted out now: what follows is only the goodbye.
-    drop(seat);
-    drop(session);
-    drop(permit);
-    goodbye(&mut socket, end, send_timeout).await;
-    tracing::debug!(user.id = user_id, ?end, "connection ended");
+    match tokio::time::timeout(send_timeout, written).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(End::Gone),
+    }
 }
 
 /// The end of a socket: with a close code, the closing handshake.
 pub async fn goodbye<S>(socket: &mut S, end: End, send_timeout: Duration)
 where
-    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
+    S: Stream<Item = Result<Message, tungstenite::Error>>
+        + Sink<Message, Error = tungstenite::Error>
+        + DrainWire
+        + Unpin,
 {
     let ending: std::borrow::Cow<'static, str> = match end {
         End::Close(code, _) => code.to_string().into(),
@@ -212,12 +242,17 @@ where
         End::Close(code, reason) => (code, reason),
         End::ClientClosed => {
             let _ = tokio::time::timeout(send_timeout, socket.flush()).await;
+            let _ = tokio::time::timeout(send_timeout, socket.drain_wire()).await;
             return;
         }
         End::Gone => return,
     };
     let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
-    if send(socket, Message::Close(Some(frame)), send_timeout).await.is_ok() {
+    let sent = send(socket, Message::Close(Some(frame)), send_timeout).await.is_ok();
+    // After a frame that broke the protocol the library has queued its own
+    // close (1002) and refuses ours; either way it must reach the client.
+    let _ = tokio::time::timeout(send_timeout, socket.drain_wire()).await;
+    if sent {
         // The closing handshake: read (and drop) what the client still sends
         // until its Close. Closing with unread data would make the kernel
         // reset the connection, and a reset can overtake our close frame, so
@@ -238,7 +273,10 @@ where
 #[cfg(feature = "autobahn")]
 pub async fn echo<S>(mut socket: S, send_timeout: Duration)
 where
-    S: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin,
+    S: Stream<Item = Result<Message, tungstenite::Error>>
+        + Sink<Message, Error = tungstenite::Error>
+        + DrainWire
+        + Unpin,
 {
     let end = loop {
         match socket.next().await {
@@ -411,18 +449,18 @@ async fn change(realtime: &Realtime, who: &Identity, id: i64, text: Option<&str>
 /// This socket's place in the event stream: the receiver it follows, and
 /// the newest chat message it was sent (history included), so a message that
 /// arrives both ways is sent once.
-struct Feed<'a> {
+struct Feed {
     events: broadcast::Receiver<Event>,
     last_sent: i64,
     /// The last announcement this socket's `online users` reflected.
     last_notice: i64,
     /// Whose socket: typing ticks never tell a user of themselves.
     user_id: i64,
-    history: &'a History,
+    history: std::sync::Arc<History>,
     send_timeout: Duration,
 }
 
-impl Feed<'_> {
+impl Feed {
     /// Writes `first` and whatever else is already waiting (up to
     /// `FLUSH_BATCH`), then flushes once: a backlog costs one write.
     async fn write<S>(&mut self, socket: &mut S, first: Result<Event, RecvError>) -> Result<(), End>
@@ -490,7 +528,7 @@ impl Feed<'_> {
                 None => return Ok(()),
             },
         };
-        socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)
+        feed_in_pieces(socket, frame).await.map_err(|_| End::Gone)
     }
 
     /// The socket fell further behind than the event stream keeps: send the
@@ -506,7 +544,7 @@ impl Feed<'_> {
         };
         for (id, frame) in missed {
             self.last_sent = id;
-            socket.feed(Message::Text(frame)).await.map_err(|_| End::Gone)?;
+            feed_in_pieces(socket, frame).await.map_err(|_| End::Gone)?;
         }
         Ok(())
     }
@@ -551,8 +589,7 @@ where
     for i in 0..count {
         let piece = bytes.slice(i * PIECE..((i + 1) * PIECE).min(bytes.len()));
         let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
-        // Flushed one by one: queued together they would grow the buffer again.
-        socket.send(Message::Frame(Frame::message(piece, opcode, i + 1 == count))).await?;
+        socket.feed(Message::Frame(Frame::message(piece, opcode, i + 1 == count))).await?;
     }
     Ok(())
 }

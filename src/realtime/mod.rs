@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod revocation;
 pub mod stream;
 pub mod typing;
+pub mod wire;
 
 use std::{sync::Arc, time::Duration};
 
@@ -68,14 +69,23 @@ pub struct RealtimeSettings {
     /// open, kept from idling out).
     pub session_check_interval: Duration,
     pub session_policy: crate::web::activity::SessionPolicy,
-    /// WebSocket buffer sizes: chat frames are small, so KiBs, not the library's 128 KiB.
-    pub read_buffer: usize,
-    pub write_buffer: usize,
 }
 
-/// A handle to everything a socket needs; cheap to clone.
+/// A handle to everything a socket needs: one pointer, so cheap to clone
+/// and small to hold (every socket's task holds one for its whole life).
 #[derive(Clone)]
-pub struct Realtime {
+pub struct Realtime(Arc<Parts>);
+
+impl std::ops::Deref for Realtime {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What a `Realtime` points to.
+pub struct Parts {
     pub presence: Presence,
     pub revocation: Revocation,
     pub events: Events,
@@ -197,13 +207,14 @@ impl Realtime {
             Sequencer::start(store.clone(), settings.chat_rate, wake, 4096, finish.clone());
         let limits = ChatLimits::new(settings.chat_rate);
         let beats = beat::start(settings.ping_interval, settings.ping_timeout, shutdown.clone());
+        stopped.push(tokio::spawn(crate::memory::give_back(stop.clone())));
         stopped.push(tokio::spawn(sweep_sessions(
             revocation.clone(),
             limits.clone(),
             settings.session_check_interval,
             stop.clone(),
         )));
-        let realtime = Self {
+        let realtime = Self(Arc::new(Parts {
             presence,
             revocation,
             events,
@@ -219,7 +230,7 @@ impl Realtime {
             shutdown,
             settings,
             published,
-        };
+        }));
         Ok((realtime, RealtimeTasks { sequencer: sequencer_task, finish, stop, stopped }, cache))
     }
 

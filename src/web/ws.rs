@@ -14,7 +14,6 @@ use axum::{
 };
 use hyper::upgrade::OnUpgrade;
 use serde::Deserialize;
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
@@ -26,6 +25,7 @@ use crate::{
         connection::{self, Opened},
         presence::{Identity, Refused},
         protocol::MAX_FRAME_BYTES,
+        wire::Wire,
     },
 };
 
@@ -117,8 +117,7 @@ pub async fn upgrade(
         online,
         marker,
     };
-    let config =
-        socket_config(realtime.settings.read_buffer, realtime.settings.write_buffer, MAX_FRAME_BYTES);
+    let config = socket_config(MAX_FRAME_BYTES);
     when_upgraded(on_upgrade, config, move |socket| connection::run(socket, realtime, opened));
     switching_protocols(accept)
 }
@@ -136,17 +135,24 @@ pub async fn autobahn(State(realtime): State<Realtime>, mut request: Request) ->
         return (StatusCode::UPGRADE_REQUIRED, "This connection cannot be upgraded.").into_response();
     };
     let settings = realtime.settings;
-    let config = socket_config(settings.read_buffer, settings.write_buffer, 16 * 1024 * 1024);
+    let config = socket_config(16 * 1024 * 1024);
     when_upgraded(on_upgrade, config, move |socket| connection::echo(socket, settings.send_timeout));
     switching_protocols(accept)
 }
 
-/// The WebSocket settings: buffers sized for chat (KiBs, not the library's
-/// 128 KiB) and the largest frame and message a client may send.
-pub fn socket_config(read_buffer: usize, write_buffer: usize, max_frame: usize) -> WebSocketConfig {
+/// How much a socket reads at a time. Its read buffer keeps this capacity
+/// for the socket's life (more while a larger frame is read), and clients'
+/// frames are small: a few hundred bytes, not the library's 128 KiB.
+const READ_BUFFER: usize = 256;
+
+/// The WebSocket settings: a small read buffer, no write buffer of the
+/// library's (frames go straight to the `Wire`, which gathers them and
+/// frees its buffer after each write), and the largest frame and message a
+/// client may send.
+pub fn socket_config(max_frame: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(read_buffer)
-        .write_buffer_size(write_buffer)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(Some(max_frame))
         .max_frame_size(Some(max_frame))
 }
@@ -156,8 +162,8 @@ pub fn socket_config(read_buffer: usize, write_buffer: usize, max_frame: usize) 
 /// out of hyper's boxed upgrade type, with whatever the client sent already.
 pub fn when_upgraded<F, Fut>(on_upgrade: OnUpgrade, config: WebSocketConfig, socket: F)
 where
-    F: FnOnce(WebSocketStream<TcpStream>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
+    F: FnOnce(WebSocketStream<Wire>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -167,14 +173,18 @@ where
         match upgraded.downcast::<ConnectionIo>() {
             Ok(parts) => {
                 let tcp = parts.io.into_inner().into_inner();
-                let stream = WebSocketStream::from_partially_read(
-                    tcp,
-                    parts.read_buf.to_vec(),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                socket(stream).await;
+                // The bytes after the handshake, copied out: `read_buf` shares
+                // hyper's whole read buffer (8 KiB), which would otherwise
+                // stay allocated for the socket's life.
+                let early = parts.read_buf.to_vec();
+                drop(parts.read_buf);
+                let wire = Wire::new(tcp);
+                let stream =
+                    WebSocketStream::from_partially_read(wire, early, Role::Server, Some(config)).await;
+                // A task of its own: this one (and what it held for the
+                // upgrade) is freed, and the socket's task is no bigger
+                // than the socket's future.
+                tokio::spawn(socket(stream));
             }
             // Only our own server (web::serve) serves this router.
             Err(_) => tracing::error!("an upgraded connection that web::serve did not accept"),

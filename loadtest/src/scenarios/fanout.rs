@@ -71,6 +71,7 @@ pub(super) async fn fanout(
     receivers.open(n).await?;
 
     let sent = Arc::new(AtomicU64::new(0));
+    let cpu_before = server.cpu_secs();
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(secs);
     let mut sending = Vec::new();
@@ -133,6 +134,8 @@ pub(super) async fn fanout(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let delivered_total = delivered();
+    let cpu = server.cpu_secs() - cpu_before;
+    let cpu_us_per_delivery = cpu * 1e6 / delivered_total.max(1) as f64;
     let errors: u64 = receivers.seen.iter().map(|s| s.errors.load(Ordering::Relaxed)).sum();
     let receivers_typing: Vec<(u64, u64)> = receivers
         .seen
@@ -146,7 +149,7 @@ pub(super) async fn fanout(
     let per_sec = delivered_total as f64 / secs;
     let (p50, p99, max) = (percentile(&all, 50.0), percentile(&all, 99.0), all.last().copied().unwrap_or(0));
     eprintln!(
-        "fanout {n} x {rate}/s for {secs}s ({} node(s), {senders} senders): {sent} messages, {delivered_total} deliveries ({per_sec:.0}/s), lost {lost}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "fanout {n} x {rate}/s for {secs}s ({} node(s), {senders} senders): {sent} messages, {delivered_total} deliveries ({per_sec:.0}/s), lost {lost}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server CPU {cpu:.2} s, {cpu_us_per_delivery:.2} µs per delivery",
         bases.len(),
         ms(p50),
         ms(p99),
@@ -154,7 +157,8 @@ pub(super) async fn fanout(
     );
     let mut figures = json!({"scenario": "fanout", "nodes": bases.len(), "senders": senders, "n": n, "rate": rate, "secs": secs, "messages": sent,
         "deliveries": delivered_total, "deliveries_per_sec": per_sec, "lost": lost, "errors": errors,
-        "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max)});
+        "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "server_cpu_secs": cpu,
+        "cpu_us_per_delivery": cpu_us_per_delivery});
     if let Some((from, to, ok, took)) = window {
         let (from_ms, to_ms) = ((from / 1_000_000) as u64, (to / 1_000_000) as u64);
         let mut before: Vec<u32> =

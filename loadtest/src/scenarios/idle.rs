@@ -1,31 +1,61 @@
 use super::*;
 
-pub(super) async fn idle(cli: &Cli, server: &Server, n: usize, history: usize) -> Result<Value, String> {
+pub(super) async fn idle(
+    cli: &Cli,
+    server: &Server,
+    n: usize,
+    history: usize,
+    burst: usize,
+) -> Result<Value, String> {
     let cookies = client::accounts(server.base(), cli.users.min(n).max(1)).await?;
     post_history(server.base(), &cookies[0], history).await?;
     settle().await;
     let rss_before = server.rss_kib();
     let started = Instant::now();
     let exact = if cli.procs <= 1 {
+        let poster = cookies[0].clone();
         let mut fleet = fleet(cli, server, cookies, n as u64);
         fleet.open(n).await?;
         let reached = fleet.wait_all_at(n as u64, Duration::from_secs(60)).await.is_some();
         settle().await;
         let rss_after = server.rss_kib();
+        let rss_burst = after_burst(server, &poster, burst).await?;
         let exact = reached && fleet.all_at(n as u64);
         fleet.finish().await;
-        (exact, rss_after)
+        (exact, rss_after, rss_burst)
     } else {
-        idle_in_processes(cli, server, n, &cookies).await?
+        idle_in_processes(cli, server, n, &cookies, burst).await?
     };
-    let (exact, rss_after) = exact;
+    let (exact, rss_after, rss_burst) = exact;
     let per_conn = (rss_after.saturating_sub(rss_before)) as f64 / n as f64;
     eprintln!(
         "idle {n}: server RSS {rss_before} KiB -> {rss_after} KiB, {per_conn:.2} KiB per connection; every count exact: {exact} (opened in {:.1} s)",
         started.elapsed().as_secs_f64()
     );
-    Ok(json!({"scenario": "idle", "n": n, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
-              "kib_per_conn": per_conn, "counts_exact": exact, "procs": cli.procs.max(1), "history": history}))
+    let mut figures = json!({"scenario": "idle", "n": n, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
+              "kib_per_conn": per_conn, "counts_exact": exact, "procs": cli.procs.max(1), "history": history});
+    if let Some(rss_burst) = rss_burst {
+        let per_conn_burst = (rss_burst.saturating_sub(rss_before)) as f64 / n as f64;
+        eprintln!(
+            "idle {n} after a burst of {burst} messages to every socket: {rss_burst} KiB, {per_conn_burst:.2} KiB per connection"
+        );
+        figures["burst"] = json!(burst);
+        figures["rss_after_burst_kib"] = json!(rss_burst);
+        figures["kib_per_conn_after_burst"] = json!(per_conn_burst);
+    }
+    Ok(figures)
+}
+
+/// Sends `burst` messages at once (every socket receives them all), waits
+/// until things are idle again, and measures the server's RSS.
+async fn after_burst(server: &Server, cookie: &str, burst: usize) -> Result<Option<u64>, String> {
+    if burst == 0 {
+        return Ok(None);
+    }
+    post_history(server.base(), cookie, burst).await?;
+    settle().await;
+    settle().await;
+    Ok(Some(server.rss_kib()))
 }
 
 /// `idle` over several client processes: each holds its share, says when all
@@ -35,7 +65,8 @@ async fn idle_in_processes(
     server: &Server,
     n: usize,
     cookies: &[String],
-) -> Result<(bool, u64), String> {
+    burst: usize,
+) -> Result<(bool, u64, Option<u64>), String> {
     let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     std::fs::write(file.path(), cookies.join("\n")).map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -69,6 +100,7 @@ async fn idle_in_processes(
     }
     settle().await;
     let rss_after = server.rss_kib();
+    let rss_burst = after_burst(server, &cookies[0], burst).await?;
     // Every child checks its counts before any lets go (a child that let go
     // first would change the others' counts); then closing stdin lets go.
     let mut exact = ready;
@@ -85,7 +117,7 @@ async fn idle_in_processes(
         drop(child.stdin.take());
         let _ = child.wait();
     }
-    Ok((exact, rss_after))
+    Ok((exact, rss_after, rss_burst))
 }
 
 /// The child side of `idle_in_processes`.

@@ -50,7 +50,7 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
         _ => Server::start(&cli.server_bin, cli.nodes).await?,
     };
     match cli.scenario.clone() {
-        Scenario::Idle { n, history } => idle(cli, &server, n, history).await,
+        Scenario::Idle { n, history, burst } => idle(cli, &server, n, history, burst).await,
         Scenario::Storm { n } => storm(cli, &server, n).await,
         Scenario::Fanout { n, rate, secs } => fanout(cli, &server, n, rate, secs, Midway::Nothing).await,
         Scenario::Churn { n, rounds } => churn(cli, &server, n, rounds).await,
