@@ -125,25 +125,56 @@ async fn refused(state: &AppState, viewer: &User, e: AccountChangeError) -> Resu
 
 const NO_USER: &str = "The form names no user.";
 
+/// The admin and the user the form names; or, when it names nobody, the
+/// page saying so.
+async fn admin_and_target(
+    state: &AppState,
+    auth: &AuthSession,
+    form: Result<Form<UserForm>, FormRejection>,
+) -> Result<Result<(User, i64, UserForm), Response>, AppError> {
+    let viewer = admin(auth)?;
+    let Form(form) = form?;
+    match user_id(&form) {
+        Some(target) => Ok(Ok((viewer, target, form))),
+        None => {
+            let page = admin_page(state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER));
+            Ok(Err(page.await?))
+        }
+    }
+}
+
+/// After a change to an account: every node carries out the ending (closing
+/// sockets, forgetting its copy of the account), and the admin is back on
+/// the page with `done` said; or the page says why nothing changed.
+async fn changed(
+    state: &AppState,
+    viewer: &User,
+    outcome: Result<Ending, AccountChangeError>,
+    done: &str,
+) -> Result<Response, AppError> {
+    match outcome {
+        Ok(ending) => {
+            state.realtime.revocation.apply(&ending).await;
+            Ok(Redirect::to(&format!("/admin?done={done}")).into_response())
+        }
+        Err(e) => refused(state, viewer, e).await,
+    }
+}
+
 pub async fn ban(
     State(state): State<AppState>,
     auth: AuthSession,
     form: Result<Form<UserForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let viewer = admin(&auth)?;
-    let Form(form) = form?;
-    let Some(target) = user_id(&form) else {
-        return admin_page(&state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER)).await;
+    let (viewer, target, _) = match admin_and_target(&state, &auth, form).await? {
+        Ok(named) => named,
+        Err(page) => return Ok(page),
     };
-    match state.store.ban(target, viewer.id).await {
-        Ok(ended) => {
-            let ending = Ending { sessions: ended, ..Ending::user(close::BANNED, target, None) };
-            state.realtime.revocation.apply(&ending).await;
-            tracing::info!(user.id = target, by = viewer.id, "banned");
-            Ok(Redirect::to("/admin?done=banned").into_response())
-        }
-        Err(e) => refused(&state, &viewer, e).await,
-    }
+    let outcome = state.store.ban(target, viewer.id).await.map(|ended| {
+        tracing::info!(user.id = target, by = viewer.id, "banned");
+        Ending { sessions: ended, ..Ending::user(close::BANNED, target, None) }
+    });
+    changed(&state, &viewer, outcome, "banned").await
 }
 
 pub async fn unban(
@@ -151,19 +182,15 @@ pub async fn unban(
     auth: AuthSession,
     form: Result<Form<UserForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let viewer = admin(&auth)?;
-    let Form(form) = form?;
-    let Some(target) = user_id(&form) else {
-        return admin_page(&state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER)).await;
+    let (viewer, target, _) = match admin_and_target(&state, &auth, form).await? {
+        Ok(named) => named,
+        Err(page) => return Ok(page),
     };
-    match state.store.unban(target).await {
-        Ok(()) => {
-            state.realtime.revocation.apply(&Ending::user_changed(target)).await;
-            tracing::info!(user.id = target, by = viewer.id, "unbanned");
-            Ok(Redirect::to("/admin?done=unbanned").into_response())
-        }
-        Err(e) => refused(&state, &viewer, e).await,
-    }
+    let outcome = state.store.unban(target).await.map(|()| {
+        tracing::info!(user.id = target, by = viewer.id, "unbanned");
+        Ending::user_changed(target)
+    });
+    changed(&state, &viewer, outcome, "unbanned").await
 }
 
 pub async fn set_role(
@@ -171,8 +198,10 @@ pub async fn set_role(
     auth: AuthSession,
     form: Result<Form<UserForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let viewer = admin(&auth)?;
-    let Form(form) = form?;
+    let (viewer, target, form) = match admin_and_target(&state, &auth, form).await? {
+        Ok(named) => named,
+        Err(page) => return Ok(page),
+    };
     let role = match form.role.as_deref() {
         Some("admin") => Role::Admin,
         Some("member") => Role::Member,
@@ -181,17 +210,11 @@ pub async fn set_role(
             return admin_page(&state, &viewer, said).await;
         }
     };
-    let Some(target) = user_id(&form) else {
-        return admin_page(&state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER)).await;
-    };
-    match state.store.set_role(target, role, Some(viewer.id)).await {
-        Ok(()) => {
-            state.realtime.revocation.apply(&Ending::user_changed(target)).await;
-            tracing::info!(user.id = target, by = viewer.id, %role, "role changed");
-            Ok(Redirect::to("/admin?done=role").into_response())
-        }
-        Err(e) => refused(&state, &viewer, e).await,
-    }
+    let outcome = state.store.set_role(target, role, Some(viewer.id)).await.map(|()| {
+        tracing::info!(user.id = target, by = viewer.id, %role, "role changed");
+        Ending::user_changed(target)
+    });
+    changed(&state, &viewer, outcome, "role").await
 }
 
 #[derive(Debug, Deserialize)]
