@@ -183,30 +183,15 @@ pub async fn register(
         metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "refused").increment(1);
         return register_failed(&state, StatusCode::FORBIDDEN, &refused.to_string(), username, invite).await;
     }
-    let name = match Username::parse(&username) {
-        Ok(name) => name,
-        Err(e) => {
-            return register_failed(
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &e.to_string(),
-                username,
-                invite,
-            )
-            .await;
-        }
-    };
-    let password = match Password::new(&password, &name) {
-        Ok(p) => p,
-        Err(e) => {
-            return register_failed(
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &e.to_string(),
-                username,
-                invite,
-            )
-            .await;
+    // The name first: the password rules look at it.
+    let checked = Username::parse(&username).map_err(|e| e.to_string()).and_then(|name| {
+        let password = Password::new(&password, &name).map_err(|e| e.to_string())?;
+        Ok((name, password))
+    });
+    let (name, password) = match checked {
+        Ok(checked) => checked,
+        Err(why) => {
+            return register_failed(&state, StatusCode::UNPROCESSABLE_ENTITY, &why, username, invite).await;
         }
     };
     let user = match state.accounts.register(&name, &password, state.registration, invite.as_deref()).await {
