@@ -145,8 +145,8 @@ impl ReadMarkers {
             return;
         }
         if let Some(cluster) = &self.inner.cluster {
-            let payload: Vec<String> = moves.iter().map(|(user, id)| format!("{user}:{id}")).collect();
-            if let Err(e) = cluster.notify(READ_CHANNEL, &payload.join(" ")).await {
+            let entries: Vec<String> = moves.iter().map(|(user, id)| format!("{user}:{id}")).collect();
+            if let Err(e) = cluster.notify_entries(READ_CHANNEL, &entries).await {
                 tracing::debug!(error = %e, "could not tell the other nodes of read markers");
             }
         }

@@ -363,6 +363,34 @@ impl ClusterStore {
         sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&self.pool).await?;
         Ok(())
     }
+
+    /// Sends space-separated entries, in as many notifications as it takes.
+    pub async fn notify_entries(&self, channel: &str, entries: &[String]) -> Result<(), StoreError> {
+        for payload in payloads(entries.iter().map(String::as_str)) {
+            self.notify(channel, &payload).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The longest notification payload sent: PostgreSQL refuses 8000 bytes or
+/// more, and a crowd's typists or read markers can come to that.
+pub const MAX_PAYLOAD: usize = 7000;
+
+/// Entries joined by spaces into payloads of at most `MAX_PAYLOAD` bytes
+/// (an entry is never split; none is near that long).
+pub fn payloads<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut payloads: Vec<String> = Vec::new();
+    for entry in entries {
+        match payloads.last_mut() {
+            Some(last) if last.len() + 1 + entry.len() <= MAX_PAYLOAD => {
+                last.push(' ');
+                last.push_str(entry);
+            }
+            _ => payloads.push(entry.to_owned()),
+        }
+    }
+    payloads
 }
 
 fn sorted_users(users: impl IntoIterator<Item = i64>) -> Vec<i64> {

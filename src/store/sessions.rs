@@ -26,7 +26,11 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use super::{Store, StoreError, account_sessions::SessionMeta, cluster::REVOKE_CHANNEL};
+use super::{
+    Store, StoreError,
+    account_sessions::SessionMeta,
+    cluster::{MAX_PAYLOAD, REVOKE_CHANNEL},
+};
 use crate::realtime::protocol::close;
 
 #[derive(Debug, Clone)]
@@ -106,20 +110,29 @@ impl Ending {
         Self::user(0, user, None)
     }
 
-    /// "CODE [u=USER] [x=SESSION] SESSION…"
-    pub fn payload(&self) -> String {
-        let mut payload = self.code.to_string();
+    /// "CODE [u=USER] [x=SESSION] SESSION…", in as many notifications as it
+    /// takes: PostgreSQL refuses a payload of 8000 bytes or more, and a user
+    /// banned with hundreds of sessions must still be banned. The first
+    /// carries the user; each carries the code and some of the sessions.
+    pub fn payloads(&self) -> Vec<String> {
+        let mut first = self.code.to_string();
         if let Some(user) = self.user {
-            payload.push_str(&format!(" u={user}"));
+            first.push_str(&format!(" u={user}"));
         }
         if let Some(except) = self.except {
-            payload.push_str(&format!(" x={except}"));
+            first.push_str(&format!(" x={except}"));
         }
+        let mut payloads = vec![first];
         for id in &self.sessions {
+            let id = id.to_string();
+            if payloads.last().is_some_and(|p| p.len() + 1 + id.len() > MAX_PAYLOAD) {
+                payloads.push(self.code.to_string());
+            }
+            let payload = payloads.last_mut().expect("never empty");
             payload.push(' ');
-            payload.push_str(&id.to_string());
+            payload.push_str(&id);
         }
-        payload
+        payloads
     }
 
     pub fn parse(payload: &str) -> Option<Self> {
@@ -155,12 +168,14 @@ impl TellNodes for Transaction<'static, Sqlite> {
 
 impl TellNodes for Transaction<'static, Postgres> {
     async fn tell_nodes(&mut self, ending: &Ending) -> std::result::Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(REVOKE_CHANNEL)
-            .bind(ending.payload())
-            .execute(&mut **self)
-            .await
-            .map(drop)
+        for payload in ending.payloads() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(REVOKE_CHANNEL)
+                .bind(payload)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -245,11 +260,26 @@ mod tests {
             Ending::user(4401, 17, Some(ids[0])),
             Ending::user_changed(5),
         ] {
-            assert_eq!(Ending::parse(&ending.payload()), Some(ending));
+            assert_eq!(ending.payloads().len(), 1);
+            assert_eq!(Ending::parse(&ending.payloads()[0]), Some(ending));
         }
         assert_eq!(Ending::parse("4403"), Some(Ending::sessions(4403, &[])));
         assert_eq!(Ending::parse("x y"), None);
         assert_eq!(Ending::parse("4401 not-an-id"), None);
         assert_eq!(Ending::parse("4401 u=x"), None);
+    }
+
+    #[test]
+    fn a_ban_of_many_sessions_goes_out_in_several_notifications() {
+        let ids: Vec<Id> = (0..1000).map(|_| Id::default()).collect();
+        let ending = Ending { sessions: ids.clone(), ..Ending::user(4403, 17, None) };
+        let payloads = ending.payloads();
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() <= MAX_PAYLOAD));
+        let parsed: Vec<Ending> = payloads.iter().map(|p| Ending::parse(p).unwrap()).collect();
+        assert_eq!(parsed[0].user, Some(17));
+        assert!(parsed.iter().all(|e| e.code == 4403));
+        let sessions: Vec<Id> = parsed.into_iter().flat_map(|e| e.sessions).collect();
+        assert_eq!(sessions, ids);
     }
 }
