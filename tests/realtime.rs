@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 /// Fast liveness so tests of dead peers finish quickly (yet with room for a
 /// busy two-core machine to answer every ping in time).
-const PING_INTERVAL: Duration = Duration::from_millis(1000);
-const PING_TIMEOUT: Duration = Duration::from_millis(500);
+const PING_INTERVAL: Duration = Duration::from_millis(1500);
+const PING_TIMEOUT: Duration = Duration::from_millis(1000);
 
 fn quick_pings(c: &mut lobby::Config) {
     c.live.ping_interval = PING_INTERVAL;
