@@ -12,7 +12,6 @@
 //! - [`cluster`]: one node of many on PostgreSQL: timing and the notification listener.
 //! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
 //! - [`limits`]: the open-file limit and the connection ceiling it sets.
-//! - [`memory`]: hands freed pages back to the system now and then.
 //! - [`metrics`]: Prometheus metrics on `METRICS_ADDR`.
 //! - [`rate`]: the token bucket (chat messages per user, failed logins per name).
 //! - [`telemetry`]: tracing set-up.
@@ -23,7 +22,6 @@ pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod limits;
-pub mod memory;
 pub mod metrics;
 pub mod rate;
 pub mod realtime;

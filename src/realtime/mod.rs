@@ -207,7 +207,6 @@ impl Realtime {
             Sequencer::start(store.clone(), settings.chat_rate, wake, 4096, finish.clone());
         let limits = ChatLimits::new(settings.chat_rate);
         let beats = beat::start(settings.ping_interval, settings.ping_timeout, shutdown.clone());
-        stopped.push(tokio::spawn(crate::memory::give_back(stop.clone())));
         stopped.push(tokio::spawn(sweep_sessions(
             revocation.clone(),
             limits.clone(),

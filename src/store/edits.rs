@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use sqlx::Sqlite;
 
-use super::{Store, StoreError, log::LogTx, on_engine};
+use super::{
+    Store, StoreError,
+    log::{ALLOWANCE, LogTx, SAVE_ALLOWANCE},
+    on_engine,
+};
 use crate::{
     accounts::Role,
     rate::{Allowance, Rate},
@@ -89,23 +93,17 @@ impl Store {
             allowed(&change, &Facts { author, sent_at_ms, deleted, role }, now)?;
             if !(matches!(change, Change::Delete { .. }) && role == Role::Admin && by != author) {
                 let stored: Option<(f64, i64)> =
-                    sqlx::query_as("SELECT tokens, updated_at FROM chat_allowance WHERE user_id = $1")
-                        .bind(by)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    sqlx::query_as(ALLOWANCE).bind(by).fetch_optional(&mut *tx).await?;
                 let mut allowance = stored.map_or_else(|| Allowance::full(rate, now), Allowance::from);
                 if !allowance.try_take(rate, now) {
                     return Err(ChangeError::RateLimited);
                 }
-                sqlx::query(
-                    "INSERT INTO chat_allowance (user_id, tokens, updated_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (user_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
-                )
-                .bind(by)
-                .bind(allowance.tokens)
-                .bind(allowance.updated_ms)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(SAVE_ALLOWANCE)
+                    .bind(by)
+                    .bind(allowance.tokens)
+                    .bind(allowance.updated_ms)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let position = head + 1;
             match change {

@@ -274,6 +274,11 @@ impl LogTx for Transaction<'static, Postgres> {
 
 const EARLIER_ATTEMPT: &str = "SELECT outcomes FROM log_batches WHERE id = $1";
 const RECORD_BATCH: &str = "INSERT INTO log_batches (id, outcomes, at) VALUES ($1, $2, $3)";
+/// One user's chat allowance (messages, and edits: see `edits.rs`).
+pub(super) const ALLOWANCE: &str = "SELECT tokens, updated_at FROM chat_allowance WHERE user_id = $1";
+pub(super) const SAVE_ALLOWANCE: &str =
+    "INSERT INTO chat_allowance (user_id, tokens, updated_at) VALUES ($1, $2, $3)
+     ON CONFLICT (user_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at";
 
 /// Every `@name` candidate of the accepted messages, once.
 fn all_candidates(accepted: &[(i64, &NewMessage<'_>)]) -> Vec<String> {
@@ -333,10 +338,7 @@ async fn append_sqlite(
     for message in batch {
         if let Entry::Vacant(slot) = allowances.entry(message.user_id) {
             let stored: Option<(f64, i64)> =
-                sqlx::query_as("SELECT tokens, updated_at FROM chat_allowance WHERE user_id = $1")
-                    .bind(message.user_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
+                sqlx::query_as(ALLOWANCE).bind(message.user_id).fetch_optional(&mut **tx).await?;
             slot.insert(stored.map(Allowance::from));
         }
     }
@@ -355,15 +357,12 @@ async fn append_sqlite(
         .await?;
     }
     for (user_id, allowance) in allowances {
-        sqlx::query(
-            "INSERT INTO chat_allowance (user_id, tokens, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
-        )
-        .bind(user_id)
-        .bind(allowance.tokens)
-        .bind(allowance.updated_ms)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(SAVE_ALLOWANCE)
+            .bind(user_id)
+            .bind(allowance.tokens)
+            .bind(allowance.updated_ms)
+            .execute(&mut **tx)
+            .await?;
     }
     tx.advance_head(head + accepted.len() as i64).await?;
     sqlx::query(RECORD_BATCH)

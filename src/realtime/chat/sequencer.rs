@@ -39,18 +39,13 @@ pub enum NotSent {
 }
 
 /// The answer to a submitted message, to come.
-pub struct Saved {
-    queued: bool,
-    outcome: oneshot::Receiver<Result<i64, NotSent>>,
-}
+pub struct Saved(oneshot::Receiver<Result<i64, NotSent>>);
 
 impl Saved {
-    /// The message's id once committed, or why it was not.
+    /// The message's id once committed, or why it was not (a message the
+    /// queue refused, at shutdown, dropped its answer's sender: not saved).
     pub async fn outcome(self) -> Result<i64, NotSent> {
-        if !self.queued {
-            return Err(NotSent::NotSaved);
-        }
-        self.outcome.await.unwrap_or(Err(NotSent::NotSaved))
+        self.0.await.unwrap_or(Err(NotSent::NotSaved))
     }
 }
 
@@ -98,8 +93,10 @@ impl Sequencer {
     pub async fn submit(&self, user_id: i64, text: ChatText) -> Saved {
         let (saved, outcome) = oneshot::channel();
         let post = Post { user_id, text, saved };
-        let queued = self.queue.send(Command::Post(post)).await.is_ok();
-        Saved { queued, outcome }
+        // Refused (shutting down): the post, and with it the sender of its
+        // answer, is dropped here, so the answer says "not saved".
+        let _ = self.queue.send(Command::Post(post)).await;
+        Saved(outcome)
     }
 
     /// Edits or deletes a message, if allowed; returns the change's position
