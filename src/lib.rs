@@ -8,7 +8,8 @@
 //! - [`session_cache`]: a short-lived read-through copy of sessions in front of the database.
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
 //! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
-//! - [`realtime`]: the WebSocket: presence, revocation, the chat log, one task per connection.
+//! - [`realtime`]: the live half: presence, revocation, the chat log, one task per connection.
+//! - [`websocket`]: the WebSocket protocol itself, kept lean for crowds of idle sockets.
 //! - [`cluster`]: one node of many on PostgreSQL: timing and the notification listener.
 //! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
 //! - [`limits`]: the open-file limit and the connection ceiling it sets.
@@ -30,6 +31,7 @@ pub mod store;
 pub mod telemetry;
 pub mod token;
 pub mod web;
+pub mod websocket;
 
 pub use app::{Application, StartError};
 pub use config::Config;

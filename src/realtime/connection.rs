@@ -6,27 +6,21 @@
 
 use std::{collections::VecDeque, future::Future, pin::Pin, time::Duration};
 
-use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::broadcast::{
-    self,
-    error::{RecvError, TryRecvError},
+use futures_util::StreamExt;
+use tokio::{
+    net::TcpStream,
+    sync::broadcast::{
+        self,
+        error::{RecvError, TryRecvError},
+    },
 };
 use tokio_stream::wrappers::WatchStream;
+use tungstenite::Utf8Bytes;
 
 use crate::{
     rate::{Rate, TokenBucket},
     store::{Change, ChangeError},
-};
-use tungstenite::{
-    Message, Utf8Bytes,
-    protocol::{
-        CloseFrame,
-        frame::{
-            Frame,
-            coding::{CloseCode, Data, OpCode},
-        },
-    },
+    websocket::{Incoming, ReadError, Socket},
 };
 
 use super::{
@@ -37,8 +31,10 @@ use super::{
     protocol::{ChatText, ClientEvent, Refusal, close},
     revocation::Watch,
     stream::Event,
-    wire::DrainWire,
 };
+
+/// A client's socket, over the TCP connection it upgraded.
+pub type WebSocket = Socket<TcpStream>;
 
 /// What the upgrade handler settled before the socket opened.
 pub struct Opened {
@@ -64,11 +60,6 @@ pub struct Opened {
 const REFUSALS: Rate = Rate { burst: 30, per_second: 2.0 };
 /// How long we wait for the client's Close after sending ours.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
-/// Larger messages (a history, a long chat message) go out as a fragmented
-/// message in pieces this big. The WebSocket library keeps a buffer the
-/// size of the largest frame it ever formatted for the socket's life, so
-/// pieces keep that small; the `Wire` below gathers them into one write.
-const PIECE: usize = 512;
 /// Events written before one flush when a backlog is waiting.
 const FLUSH_BATCH: usize = 64;
 /// Answers a socket waits for at once. Past that it waits for the oldest
@@ -85,8 +76,7 @@ type Answer = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
 /// Why the task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
-    /// The client closed: the library has queued its answer (our Close, or
-    /// 1002 for a close frame that broke the rules), which must go out.
+    /// The client closed: the answering Close is queued and must go out.
     ClientClosed,
     /// The client went away (EOF, reset, failed write).
     Gone,
@@ -99,14 +89,7 @@ pub enum End {
 /// state is set up here, outside it, and captured once (an `async fn`
 /// would keep its arguments and the locals made from them side by side),
 /// and every path that runs once or rarely is boxed.
-pub fn run<S>(mut socket: S, realtime: Realtime, opened: Opened) -> impl Future<Output = ()> + Send
-where
-    S: Stream<Item = Result<Message, tungstenite::Error>>
-        + Sink<Message, Error = tungstenite::Error>
-        + DrainWire
-        + Unpin
-        + Send,
-{
+pub fn run(mut socket: WebSocket, realtime: Realtime, opened: Opened) -> impl Future<Output = ()> + Send {
     let Opened { events, seat, count, session, since, permit, online, marker } = opened;
     // Streams over the watches keep one registration alive across loop turns
     // (a fresh `changed()` each turn would lock each watch's waiter list,
@@ -125,11 +108,13 @@ where
     };
     let mut count_sent = count.value;
     // The order of the contract: the count, who is online, the read marker,
-    // the history; then the live stream.
-    let greeting = Box::new([count.frame, online.frame, read_marker_frame(*marker.borrow()), snapshot.frame]);
+    // the history; then the live stream. Queued here, written by the task.
+    for frame in [count.frame, online.frame, read_marker_frame(*marker.borrow()), snapshot.frame] {
+        socket.queue_text(frame);
+    }
     let mut markers = WatchStream::from_changes(marker);
     async move {
-        if Box::pin(greet(&mut socket, greeting, send_timeout)).await.is_err() {
+        if flush(&mut socket, send_timeout).await.is_err() {
             return;
         }
         let who = seat.identity();
@@ -154,8 +139,8 @@ where
                 frame = socket.next() => {
                     awaiting_pong = None;
                     match frame {
-                        Some(Ok(message)) => {
-                            Box::pin(on_frame(&mut socket, message, &realtime, who, &mut refusals, &mut answers)).await
+                        Some(Ok(incoming)) => {
+                            Box::pin(on_frame(&mut socket, incoming, &realtime, who, &mut refusals, &mut answers)).await
                         }
                         Some(Err(e)) => Err(read_failed(&e)),
                         None => Err(End::Gone),
@@ -166,13 +151,13 @@ where
                     Ok(()) => Ok(()),
                     Err(refusal) => Box::pin(refuse(&mut socket, refusal, &mut refusals, send_timeout)).await,
                 },
-                Some(marker) = markers.next() => Box::pin(send(&mut socket, Message::Text(read_marker_frame(marker)), send_timeout)).await,
+                Some(marker) = markers.next() => Box::pin(send(&mut socket, read_marker_frame(marker), send_timeout)).await,
                 Some(count) = counts.next() => {
                     if count.value == count_sent {
                         Ok(())
                     } else {
                         count_sent = count.value;
-                        Box::pin(send(&mut socket, Message::Text(count.frame), send_timeout)).await
+                        Box::pin(send(&mut socket, count.frame, send_timeout)).await
                     }
                 }
                 Some(beat) = beats.next() => {
@@ -181,7 +166,8 @@ where
                         (_, Some(pinged)) if pinged < beat => Err(End::Gone),
                         (Beat::Ping, _) => {
                             awaiting_pong = Some(beat);
-                            Box::pin(send(&mut socket, Message::Ping(Default::default()), send_timeout)).await
+                            socket.queue_ping();
+                            Box::pin(flush(&mut socket, send_timeout)).await
                         }
                         (Beat::Check, _) => Ok(()),
                     }
@@ -207,31 +193,8 @@ where
     }
 }
 
-/// The frames a socket opens with, in one write.
-async fn greet<S>(socket: &mut S, frames: Box<[Utf8Bytes; 4]>, send_timeout: Duration) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let written = async {
-        for frame in *frames {
-            feed_in_pieces(socket, frame).await?;
-        }
-        socket.flush().await
-    };
-    match tokio::time::timeout(send_timeout, written).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(End::Gone),
-    }
-}
-
 /// The end of a socket: with a close code, the closing handshake.
-pub async fn goodbye<S>(socket: &mut S, end: End, send_timeout: Duration)
-where
-    S: Stream<Item = Result<Message, tungstenite::Error>>
-        + Sink<Message, Error = tungstenite::Error>
-        + DrainWire
-        + Unpin,
-{
+pub async fn goodbye(socket: &mut WebSocket, end: End, send_timeout: Duration) {
     let ending: std::borrow::Cow<'static, str> = match end {
         End::Close(code, _) => code.to_string().into(),
         End::ClientClosed => "client".into(),
@@ -241,25 +204,20 @@ where
     let (code, reason) = match end {
         End::Close(code, reason) => (code, reason),
         End::ClientClosed => {
-            let _ = tokio::time::timeout(send_timeout, socket.flush()).await;
-            let _ = tokio::time::timeout(send_timeout, socket.drain_wire()).await;
+            let _ = flush(socket, send_timeout).await;
             return;
         }
         End::Gone => return,
     };
-    let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
-    let sent = send(socket, Message::Close(Some(frame)), send_timeout).await.is_ok();
-    // After a frame that broke the protocol the library has queued its own
-    // close (1002) and refuses ours; either way it must reach the client.
-    let _ = tokio::time::timeout(send_timeout, socket.drain_wire()).await;
-    if sent {
+    socket.queue_close(code, reason);
+    if flush(socket, send_timeout).await.is_ok() {
         // The closing handshake: read (and drop) what the client still sends
         // until its Close. Closing with unread data would make the kernel
         // reset the connection, and a reset can overtake our close frame, so
         // the client would never learn the code.
         let drained = async {
-            while let Some(Ok(message)) = socket.next().await {
-                if matches!(message, Message::Close(_)) {
+            while let Some(Ok(incoming)) = socket.next().await {
+                if incoming == Incoming::Close {
                     break;
                 }
             }
@@ -271,52 +229,50 @@ where
 /// The conformance endpoint's socket (the `autobahn` feature): every text and
 /// binary message echoed, and every way of ending the same as a chat socket's.
 #[cfg(feature = "autobahn")]
-pub async fn echo<S>(mut socket: S, send_timeout: Duration)
-where
-    S: Stream<Item = Result<Message, tungstenite::Error>>
-        + Sink<Message, Error = tungstenite::Error>
-        + DrainWire
-        + Unpin,
-{
+pub async fn echo(mut socket: WebSocket, send_timeout: Duration) {
     let end = loop {
-        match socket.next().await {
-            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
-                if let Err(end) = send(&mut socket, message, send_timeout).await {
-                    break end;
-                }
+        let sent = match socket.next().await {
+            Some(Ok(Incoming::Text(text))) => {
+                socket.queue_text(text.into());
+                flush(&mut socket, send_timeout).await
             }
-            // The library answers pings itself, and queues the answer to a
-            // Close (sent by the goodbye).
-            Some(Ok(Message::Close(_))) => break End::ClientClosed,
-            Some(Ok(_)) => {}
+            Some(Ok(Incoming::Binary(data))) => {
+                socket.queue_binary(data.into());
+                flush(&mut socket, send_timeout).await
+            }
+            // The pong is queued.
+            Some(Ok(Incoming::Ping)) => flush(&mut socket, send_timeout).await,
+            Some(Ok(Incoming::Pong)) => Ok(()),
+            Some(Ok(Incoming::Close)) => break End::ClientClosed,
             Some(Err(e)) => break read_failed(&e),
             None => break End::Gone,
+        };
+        if let Err(end) = sent {
+            break end;
         }
     };
     goodbye(&mut socket, end, send_timeout).await;
 }
 
-async fn on_frame<S>(
-    socket: &mut S,
-    message: Message,
+async fn on_frame(
+    socket: &mut WebSocket,
+    incoming: Incoming,
     realtime: &Realtime,
     who: &Identity,
     refusals: &mut TokenBucket,
     answers: &mut VecDeque<Answer>,
-) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let text = match message {
-        Message::Text(text) => text,
-        Message::Binary(_) => return Err(End::Close(close::UNSUPPORTED, "binary frames are not accepted")),
-        Message::Close(_) => return Err(End::ClientClosed),
-        // Pongs (and pings, which the library answers) only show liveness;
-        // raw frames are never handed to us when reading.
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
-    };
+) -> Result<(), End> {
     let send_timeout = realtime.settings.send_timeout;
-    let event = ClientEvent::parse(text.as_str());
+    let text = match incoming {
+        Incoming::Text(text) => text,
+        Incoming::Binary(_) => return Err(End::Close(close::UNSUPPORTED, "binary frames are not accepted")),
+        Incoming::Close => return Err(End::ClientClosed),
+        // The socket has queued the pong.
+        Incoming::Ping => return flush(socket, send_timeout).await,
+        // Only shows the client is alive.
+        Incoming::Pong => return Ok(()),
+    };
+    let event = ClientEvent::parse(&text);
     if matches!(
         event,
         Ok(ClientEvent::ChatMessage(_) | ClientEvent::Edit { .. } | ClientEvent::Delete { .. })
@@ -359,20 +315,17 @@ where
 
 /// Tells the client a frame of its was refused, unless it keeps sending
 /// refused frames: then it is closed (1008).
-async fn refuse<S>(
-    socket: &mut S,
+async fn refuse(
+    socket: &mut WebSocket,
     refusal: Refusal,
     refusals: &mut TokenBucket,
     send_timeout: Duration,
-) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
+) -> Result<(), End> {
     metrics::counter!(crate::metrics::REFUSED_FRAMES, "code" => refusal.code()).increment(1);
     if !refusals.try_take(REFUSALS) {
         return Err(End::Close(close::POLICY, "too many refused frames"));
     }
-    send(socket, Message::Text(refusal.frame()), send_timeout).await
+    send(socket, refusal.frame(), send_timeout).await
 }
 
 /// The oldest answer, once it comes (cancel-safe: until then it stays queued).
@@ -463,10 +416,7 @@ struct Feed {
 impl Feed {
     /// Writes `first` and whatever else is already waiting (up to
     /// `FLUSH_BATCH`), then flushes once: a backlog costs one write.
-    async fn write<S>(&mut self, socket: &mut S, first: Result<Event, RecvError>) -> Result<(), End>
-    where
-        S: Sink<Message, Error = tungstenite::Error> + Unpin,
-    {
+    async fn write(&mut self, socket: &mut WebSocket, first: Result<Event, RecvError>) -> Result<(), End> {
         let send_timeout = self.send_timeout;
         let write = async {
             let mut next = Some(first);
@@ -488,10 +438,7 @@ impl Feed {
     }
 
     /// At shutdown: writes everything already published for this socket.
-    async fn write_waiting<S>(&mut self, socket: &mut S) -> Result<(), End>
-    where
-        S: Sink<Message, Error = tungstenite::Error> + Unpin,
-    {
+    async fn write_waiting(&mut self, socket: &mut WebSocket) -> Result<(), End> {
         while let Some(first) = self.waiting() {
             self.write(socket, first).await?;
         }
@@ -507,10 +454,7 @@ impl Feed {
         }
     }
 
-    async fn feed<S>(&mut self, socket: &mut S, event: Event) -> Result<(), End>
-    where
-        S: Sink<Message, Error = tungstenite::Error> + Unpin,
-    {
+    async fn feed(&mut self, socket: &mut WebSocket, event: Event) -> Result<(), End> {
         let frame = match event {
             // Already in the history this socket was sent.
             Event::Chat { seq, .. } if seq <= self.last_sent => return Ok(()),
@@ -528,34 +472,35 @@ impl Feed {
                 None => return Ok(()),
             },
         };
-        feed_in_pieces(socket, frame).await.map_err(|_| End::Gone)
+        socket.feed(frame).await.map_err(|_| End::Gone)
     }
 
     /// The socket fell further behind than the event stream keeps: send the
     /// messages it missed from the history, or close it with 1013 if even
     /// the history no longer has them (the client reconnects with `since`).
-    async fn catch_up<S>(&mut self, socket: &mut S) -> Result<(), End>
-    where
-        S: Sink<Message, Error = tungstenite::Error> + Unpin,
-    {
+    async fn catch_up(&mut self, socket: &mut WebSocket) -> Result<(), End> {
         metrics::counter!(crate::metrics::CATCH_UPS).increment(1);
         let Some(missed) = self.history.after(self.last_sent) else {
             return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
         };
         for (id, frame) in missed {
             self.last_sent = id;
-            feed_in_pieces(socket, frame).await.map_err(|_| End::Gone)?;
+            socket.feed(frame).await.map_err(|_| End::Gone)?;
         }
         Ok(())
     }
 }
 
-async fn send<S>(socket: &mut S, message: Message, send_timeout: Duration) -> Result<(), End>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    // A client that does not read for this long is stuck or gone.
-    match tokio::time::timeout(send_timeout, socket.send(message)).await {
+/// Queues one text frame and writes it out.
+async fn send(socket: &mut WebSocket, frame: Utf8Bytes, send_timeout: Duration) -> Result<(), End> {
+    socket.queue_text(frame);
+    flush(socket, send_timeout).await
+}
+
+/// Writes out what is queued. A client that does not read for
+/// `send_timeout` is stuck or gone.
+async fn flush(socket: &mut WebSocket, send_timeout: Duration) -> Result<(), End> {
+    match tokio::time::timeout(send_timeout, socket.flush()).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(End::Gone),
     }
@@ -564,32 +509,9 @@ where
 /// How a read that failed ends the socket: a client that broke the protocol
 /// is told so with a close frame (the browser would otherwise see 1006 and
 /// no reason); one that went away is just gone.
-pub fn read_failed(error: &tungstenite::Error) -> End {
-    use tungstenite::Error;
+pub fn read_failed(error: &ReadError) -> End {
     match error {
-        Error::Capacity(_) => End::Close(close::TOO_BIG, "frame too large"),
-        Error::Utf8(_) => End::Close(close::INVALID_DATA, "text that is not UTF-8"),
-        Error::Protocol(_) => End::Close(close::PROTOCOL_ERROR, "protocol error"),
-        _ => End::Gone,
+        ReadError::Violation(violation) => End::Close(violation.close_code(), violation.reason()),
+        ReadError::Io(_) => End::Gone,
     }
-}
-
-/// Queues a text message as one frame if it is small; otherwise sends it as
-/// a fragmented message of `PIECE`-sized frames (see `PIECE`). Fragments of a text message
-/// need not end on character boundaries; only the whole must be UTF-8.
-async fn feed_in_pieces<S>(socket: &mut S, text: Utf8Bytes) -> Result<(), tungstenite::Error>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    if text.len() <= PIECE {
-        return socket.feed(Message::Text(text)).await;
-    }
-    let bytes = Bytes::from(text);
-    let count = bytes.len().div_ceil(PIECE);
-    for i in 0..count {
-        let piece = bytes.slice(i * PIECE..((i + 1) * PIECE).min(bytes.len()));
-        let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
-        socket.feed(Message::Frame(Frame::message(piece, opcode, i + 1 == count))).await?;
-    }
-    Ok(())
 }

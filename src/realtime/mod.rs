@@ -22,7 +22,6 @@ pub mod protocol;
 pub mod revocation;
 pub mod stream;
 pub mod typing;
-pub mod wire;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,9 +1,8 @@
 //! `GET /ws`: the upgrade, for authenticated sessions from our own origin.
 //!
 //! The handshake is done here rather than by axum's `ws` extractor so the
-//! connection gets the protocol library's own stream, which can send raw
-//! frames: a long `chat history` goes out fragmented (see
-//! `realtime::connection::PIECE` for why that matters for memory).
+//! connection runs on our own WebSocket code (`crate::websocket`), over the
+//! bare TCP stream.
 
 use std::future::Future;
 
@@ -14,19 +13,17 @@ use axum::{
 };
 use hyper::upgrade::OnUpgrade;
 use serde::Deserialize;
-use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::{handshake, origin::PublicOrigin, serve::ConnectionIo};
 use crate::{
     accounts::AuthSession,
     realtime::{
         Realtime,
-        connection::{self, Opened},
+        connection::{self, Opened, WebSocket},
         presence::{Identity, Refused},
         protocol::MAX_FRAME_BYTES,
-        wire::Wire,
     },
+    websocket::Socket,
 };
 
 #[derive(Debug, Deserialize)]
@@ -117,14 +114,13 @@ pub async fn upgrade(
         online,
         marker,
     };
-    let config = socket_config(MAX_FRAME_BYTES);
-    when_upgraded(on_upgrade, config, move |socket| connection::run(socket, realtime, opened));
+    when_upgraded(on_upgrade, MAX_FRAME_BYTES, move |socket| connection::run(socket, realtime, opened));
     switching_protocols(accept)
 }
 
 /// `GET /autobahn` (the `autobahn` feature): the conformance suite's echo,
-/// upgraded exactly as `/ws` is (no session asked), with the same socket
-/// settings but a frame limit the suite's 16 MiB messages fit in.
+/// upgraded exactly as `/ws` is (no session asked), on the same socket code
+/// but with a limit the suite's 16 MiB messages fit in.
 #[cfg(feature = "autobahn")]
 pub async fn autobahn(State(realtime): State<Realtime>, mut request: Request) -> Response {
     let accept = match handshake::accept(request.method(), request.version(), request.headers()) {
@@ -135,34 +131,19 @@ pub async fn autobahn(State(realtime): State<Realtime>, mut request: Request) ->
         return (StatusCode::UPGRADE_REQUIRED, "This connection cannot be upgraded.").into_response();
     };
     let settings = realtime.settings;
-    let config = socket_config(16 * 1024 * 1024);
-    when_upgraded(on_upgrade, config, move |socket| connection::echo(socket, settings.send_timeout));
+    when_upgraded(on_upgrade, 16 * 1024 * 1024, move |socket| {
+        connection::echo(socket, settings.send_timeout)
+    });
     switching_protocols(accept)
-}
-
-/// How much a socket reads at a time. Its read buffer keeps this capacity
-/// for the socket's life (more while a larger frame is read), and clients'
-/// frames are small: a few hundred bytes, not the library's 128 KiB.
-const READ_BUFFER: usize = 256;
-
-/// The WebSocket settings: a small read buffer, no write buffer of the
-/// library's (frames go straight to the `Wire`, which gathers them and
-/// frees its buffer after each write), and the largest frame and message a
-/// client may send.
-pub fn socket_config(max_frame: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(Some(max_frame))
-        .max_frame_size(Some(max_frame))
 }
 
 /// Once the 101 is out, runs `socket` over the connection's own TCP stream:
 /// taken back out of its HTTP deadlines (the socket has pings instead) and
 /// out of hyper's boxed upgrade type, with whatever the client sent already.
-pub fn when_upgraded<F, Fut>(on_upgrade: OnUpgrade, config: WebSocketConfig, socket: F)
+/// No frame or message from the client may be over `max_message` bytes.
+pub fn when_upgraded<F, Fut>(on_upgrade: OnUpgrade, max_message: usize, socket: F)
 where
-    F: FnOnce(WebSocketStream<Wire>) -> Fut + Send + 'static,
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
@@ -178,13 +159,10 @@ where
                 // stay allocated for the socket's life.
                 let early = parts.read_buf.to_vec();
                 drop(parts.read_buf);
-                let wire = Wire::new(tcp);
-                let stream =
-                    WebSocketStream::from_partially_read(wire, early, Role::Server, Some(config)).await;
                 // A task of its own: this one (and what it held for the
                 // upgrade) is freed, and the socket's task is no bigger
                 // than the socket's future.
-                tokio::spawn(socket(stream));
+                tokio::spawn(socket(Socket::new(tcp, early, max_message)));
             }
             // Only our own server (web::serve) serves this router.
             Err(_) => tracing::error!("an upgraded connection that web::serve did not accept"),
