@@ -1,11 +1,13 @@
-//! The ping clock: one timer for every socket, instead of one per socket.
-//! Odd beats say "ping now", even beats say "whoever has not answered the last
-//! ping is gone"; the even beat comes `timeout` after the odd one.
+//! The ping clock: one timer for every socket, instead of one per socket,
+//! ticking into the event stream. Odd beats say "ping now", even beats say
+//! "whoever has not answered the last ping is gone"; the even beat comes
+//! `timeout` after the odd one.
 
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use super::stream::{Event, Events};
 
 /// What a beat asks of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,20 +22,20 @@ impl Beat {
     }
 }
 
-/// Starts the clock; it stops at `shutdown`. Sockets follow the receiver.
-pub fn start(interval: Duration, timeout: Duration, shutdown: CancellationToken) -> watch::Receiver<u64> {
-    let (beat, beats) = watch::channel(0);
+/// Starts the clock; it stops at `shutdown`.
+pub fn start(interval: Duration, timeout: Duration, events: Events, shutdown: CancellationToken) {
     let until_next_ping = interval.saturating_sub(timeout);
     tokio::spawn(async move {
+        let mut beat = 0;
         loop {
             for wait in [until_next_ping, timeout] {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.cancelled() => return,
                 }
-                beat.send_modify(|beat| *beat += 1);
+                beat += 1;
+                events.publish(Event::Beat(beat));
             }
         }
     });
-    beats
 }

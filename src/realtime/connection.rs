@@ -6,7 +6,6 @@
 
 use std::{collections::VecDeque, future::Future, pin::Pin, time::Duration};
 
-use futures_util::StreamExt;
 use tokio::{
     net::TcpStream,
     sync::broadcast::{
@@ -14,7 +13,6 @@ use tokio::{
         error::{RecvError, TryRecvError},
     },
 };
-use tokio_stream::wrappers::WatchStream;
 use tungstenite::Utf8Bytes;
 
 use crate::{
@@ -26,7 +24,7 @@ use crate::{
 use super::{
     Realtime,
     beat::Beat,
-    chat::{history::History, sequencer::NotSent},
+    chat::sequencer::NotSent,
     presence::{Count, Identity, Online, Seat},
     protocol::{ChatText, ClientEvent, Refusal, close},
     revocation::Watch,
@@ -90,54 +88,48 @@ pub enum End {
 /// would keep its arguments and the locals made from them side by side),
 /// and every path that runs once or rarely is boxed.
 pub fn run(mut socket: WebSocket, realtime: Realtime, opened: Opened) -> impl Future<Output = ()> + Send {
-    let Opened { events, seat, count, session, since, permit, online, marker } = opened;
-    // Streams over the watches keep one registration alive across loop turns
-    // (a fresh `changed()` each turn would lock each watch's waiter list,
-    // shared by every socket, twice per event).
-    let mut counts = WatchStream::from_changes(realtime.presence.counts());
-    let mut beats = WatchStream::from_changes(realtime.beats.clone());
+    let Opened { events, seat, count, session, since, permit, online, mut marker } = opened;
     let send_timeout = realtime.settings.send_timeout;
     let snapshot = realtime.history.snapshot(since);
     let mut feed = Feed {
         events,
         last_sent: snapshot.last_id,
         last_notice: online.position,
+        count_sent: count.value,
+        awaiting_pong: None,
         user_id: seat.identity().user_id,
-        history: realtime.history.clone(),
-        send_timeout,
     };
-    let mut count_sent = count.value;
     // The order of the contract: the count, who is online, the read marker,
     // the history; then the live stream. Queued here, written by the task.
-    for frame in [count.frame, online.frame, read_marker_frame(*marker.borrow()), snapshot.frame] {
+    let last_read = *marker.borrow_and_update();
+    for frame in [count.frame, online.frame, read_marker_frame(last_read), snapshot.frame] {
         socket.queue_text(frame);
     }
-    let mut markers = WatchStream::from_changes(marker);
     async move {
         if flush(&mut socket, send_timeout).await.is_err() {
             return;
         }
         let who = seat.identity();
-
-        // Registered once, not once per loop turn (they are polled by reference).
+        // Registered once, not once per loop turn (polled by reference).
         let session_ended = session.ended();
-        let shutdown = realtime.shutdown.cancelled();
-        tokio::pin!(session_ended, shutdown);
+        tokio::pin!(session_ended);
         let mut refusals = TokenBucket::full(REFUSALS);
-        let mut awaiting_pong: Option<u64> = None;
         // Oldest first; empty (no allocation) while the client sends nothing.
         let mut answers: VecDeque<Answer> = VecDeque::new();
+        // Shutdown comes through the event stream; this socket may have
+        // subscribed just after it went by.
+        let mut step = if realtime.shutdown.is_cancelled() { Err(GOING_AWAY) } else { Ok(()) };
 
-        let end = loop {
+        while step.is_ok() {
             // In this order, and no further than the first that is ready: a
-            // wake for a delivery polls the client's side (a readiness flag) and
-            // the event stream, not every watch. The client's frames come first
-            // so a stream of deliveries never starves them; each delivery drains
-            // what is waiting, so the rest get their turn.
-            let step = tokio::select! {
+            // wake for a delivery polls the client's side (a readiness flag)
+            // and the event stream, nothing else. The client's frames come
+            // first so a stream of deliveries never starves them; each
+            // delivery drains what is waiting, so the rest get their turn.
+            step = tokio::select! {
                 biased;
                 frame = socket.next() => {
-                    awaiting_pong = None;
+                    feed.awaiting_pong = None;
                     match frame {
                         Some(Ok(incoming)) => {
                             Box::pin(on_frame(&mut socket, incoming, &realtime, who, &mut refusals, &mut answers)).await
@@ -146,43 +138,20 @@ pub fn run(mut socket: WebSocket, realtime: Realtime, opened: Opened) -> impl Fu
                         None => Err(End::Gone),
                     }
                 }
-                event = feed.events.recv() => Box::pin(feed.write(&mut socket, event)).await,
+                event = feed.events.recv() => Box::pin(feed.write(&mut socket, event, &realtime)).await,
                 answer = next_answer(&mut answers), if !answers.is_empty() => match answer {
                     Ok(()) => Ok(()),
                     Err(refusal) => Box::pin(refuse(&mut socket, refusal, &mut refusals, send_timeout)).await,
                 },
-                Some(marker) = markers.next() => Box::pin(send(&mut socket, read_marker_frame(marker), send_timeout)).await,
-                Some(count) = counts.next() => {
-                    if count.value == count_sent {
-                        Ok(())
-                    } else {
-                        count_sent = count.value;
-                        Box::pin(send(&mut socket, count.frame, send_timeout)).await
-                    }
-                }
-                Some(beat) = beats.next() => {
-                    match (Beat::of(beat), awaiting_pong) {
-                        // A ping went unanswered past the timeout (or a whole round).
-                        (_, Some(pinged)) if pinged < beat => Err(End::Gone),
-                        (Beat::Ping, _) => {
-                            awaiting_pong = Some(beat);
-                            socket.queue_ping();
-                            Box::pin(flush(&mut socket, send_timeout)).await
-                        }
-                        (Beat::Check, _) => Ok(()),
-                    }
+                // The user's own marker: only their tabs share this watch.
+                Ok(()) = marker.changed() => {
+                    let last_read = *marker.borrow_and_update();
+                    Box::pin(send(&mut socket, read_marker_frame(last_read), send_timeout)).await
                 }
                 _ = &mut session_ended => Err(End::Close(session.code(), "session ended")),
-                _ = &mut shutdown => {
-                    // Deliver what was already published, then say goodbye.
-                    let _ = Box::pin(feed.write_waiting(&mut socket)).await;
-                    Err(End::Close(close::GOING_AWAY, "server shutting down"))
-                }
             };
-            if let Err(end) = step {
-                break end;
-            }
-        };
+        }
+        let end = step.expect_err("the loop ends on an end");
         let user_id = who.user_id;
         // Counted out now: what follows is only the goodbye.
         drop(seat);
@@ -192,6 +161,9 @@ pub fn run(mut socket: WebSocket, realtime: Realtime, opened: Opened) -> impl Fu
         tracing::debug!(user.id = user_id, ?end, "connection ended");
     }
 }
+
+/// How every socket ends at shutdown.
+const GOING_AWAY: End = End::Close(close::GOING_AWAY, "server shutting down");
 
 /// The end of a socket: with a close code, the closing handshake.
 pub async fn goodbye(socket: &mut WebSocket, end: End, send_timeout: Duration) {
@@ -400,49 +372,44 @@ async fn change(realtime: &Realtime, who: &Identity, id: i64, text: Option<&str>
 }
 
 /// This socket's place in the event stream: the receiver it follows, and
-/// the newest chat message it was sent (history included), so a message that
-/// arrives both ways is sent once.
+/// what it was last sent of each kind, so nothing goes out twice.
 struct Feed {
     events: broadcast::Receiver<Event>,
+    /// The newest chat message sent (history included).
     last_sent: i64,
     /// The last announcement this socket's `online users` reflected.
     last_notice: i64,
+    count_sent: usize,
+    /// The beat of a ping not answered yet.
+    awaiting_pong: Option<u64>,
     /// Whose socket: typing ticks never tell a user of themselves.
     user_id: i64,
-    history: std::sync::Arc<History>,
-    send_timeout: Duration,
 }
 
 impl Feed {
     /// Writes `first` and whatever else is already waiting (up to
     /// `FLUSH_BATCH`), then flushes once: a backlog costs one write.
-    async fn write(&mut self, socket: &mut WebSocket, first: Result<Event, RecvError>) -> Result<(), End> {
-        let send_timeout = self.send_timeout;
+    async fn write(
+        &mut self,
+        socket: &mut WebSocket,
+        first: Result<Event, RecvError>,
+        realtime: &Realtime,
+    ) -> Result<(), End> {
         let write = async {
             let mut next = Some(first);
             let mut written = 0;
             while let Some(event) = next {
                 match event {
                     Ok(event) => self.feed(socket, event).await?,
-                    Err(RecvError::Lagged(_)) => self.catch_up(socket).await?,
-                    Err(RecvError::Closed) => {
-                        return Err(End::Close(close::GOING_AWAY, "server shutting down"));
-                    }
+                    Err(RecvError::Lagged(_)) => self.catch_up(socket, realtime).await?,
+                    Err(RecvError::Closed) => return Err(GOING_AWAY),
                 }
                 written += 1;
                 next = if written <= FLUSH_BATCH { self.waiting() } else { None };
             }
             socket.flush().await.map_err(|_| End::Gone)
         };
-        tokio::time::timeout(send_timeout, write).await.unwrap_or(Err(End::Gone))
-    }
-
-    /// At shutdown: writes everything already published for this socket.
-    async fn write_waiting(&mut self, socket: &mut WebSocket) -> Result<(), End> {
-        while let Some(first) = self.waiting() {
-            self.write(socket, first).await?;
-        }
-        Ok(())
+        tokio::time::timeout(realtime.settings.send_timeout, write).await.unwrap_or(Err(End::Gone))
     }
 
     /// The next event if one is already there, without waiting.
@@ -471,23 +438,48 @@ impl Feed {
                 Some(frame) => frame.clone(),
                 None => return Ok(()),
             },
+            Event::Count(count) if count.value == self.count_sent => return Ok(()),
+            Event::Count(count) => {
+                self.count_sent = count.value;
+                count.frame
+            }
+            Event::Beat(beat) => return self.beat(socket, beat),
+            Event::Shutdown => return Err(GOING_AWAY),
         };
         socket.feed(frame).await.map_err(|_| End::Gone)
+    }
+
+    /// A ping now, or the end of a socket that left the last one unanswered.
+    fn beat(&mut self, socket: &mut WebSocket, beat: u64) -> Result<(), End> {
+        match (Beat::of(beat), self.awaiting_pong) {
+            // A ping went unanswered past the timeout (or a whole round).
+            (_, Some(pinged)) if pinged < beat => Err(End::Gone),
+            (Beat::Ping, _) => {
+                self.awaiting_pong = Some(beat);
+                socket.queue_ping();
+                Ok(())
+            }
+            (Beat::Check, _) => Ok(()),
+        }
     }
 
     /// The socket fell further behind than the event stream keeps: send the
     /// messages it missed from the history, or close it with 1013 if even
     /// the history no longer has them (the client reconnects with `since`).
-    async fn catch_up(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+    /// What it may have missed besides: the count, and shutdown.
+    async fn catch_up(&mut self, socket: &mut WebSocket, realtime: &Realtime) -> Result<(), End> {
         metrics::counter!(crate::metrics::CATCH_UPS).increment(1);
-        let Some(missed) = self.history.after(self.last_sent) else {
+        if realtime.shutdown.is_cancelled() {
+            return Err(GOING_AWAY);
+        }
+        let Some(missed) = realtime.history.after(self.last_sent) else {
             return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
         };
         for (id, frame) in missed {
             self.last_sent = id;
             socket.feed(frame).await.map_err(|_| End::Gone)?;
         }
-        Ok(())
+        self.feed(socket, Event::Count(realtime.presence.count())).await
     }
 }
 

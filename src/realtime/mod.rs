@@ -93,7 +93,6 @@ pub struct Parts {
     pub limits: ChatLimits,
     pub typing: typing::Typing,
     pub markers: markers::ReadMarkers,
-    pub beats: watch::Receiver<u64>,
     /// One permit per socket this node may hold (`max_connections`).
     pub permits: Arc<tokio::sync::Semaphore>,
     /// Cancelled at shutdown: every socket closes with 1001.
@@ -205,7 +204,7 @@ impl Realtime {
         let (sequencer, sequencer_task) =
             Sequencer::start(store.clone(), settings.chat_rate, wake, 4096, finish.clone());
         let limits = ChatLimits::new(settings.chat_rate);
-        let beats = beat::start(settings.ping_interval, settings.ping_timeout, shutdown.clone());
+        beat::start(settings.ping_interval, settings.ping_timeout, events.clone(), shutdown.clone());
         stopped.push(tokio::spawn(sweep_sessions(
             revocation.clone(),
             limits.clone(),
@@ -221,7 +220,6 @@ impl Realtime {
             limits,
             typing,
             markers,
-            beats,
             permits: Arc::new(tokio::sync::Semaphore::new(
                 settings.max_connections.min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
@@ -241,7 +239,10 @@ impl Realtime {
         if !self.published.clone().reach(committed, budget / 2).await {
             tracing::warn!(committed, "shutting down before this node's last messages were read back");
         }
+        // Cancelled first: a socket that subscribes after the event was
+        // published sees the token instead.
         self.shutdown.cancel();
+        self.events.publish(stream::Event::Shutdown);
         while self.presence.here() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -1,7 +1,10 @@
-//! The event stream every socket follows: the chat log and the join and leave
-//! announcements, each serialized once and shared by reference. Each event
-//! carries its position, so a socket that was sent a snapshot (its history)
-//! skips what the snapshot already held.
+//! The event stream every socket follows: the chat log, the join and leave
+//! announcements, typing, the user count, the ping clock and shutdown,
+//! each serialized once and shared by reference. Everything that concerns
+//! every socket comes through here, so a socket waits on one channel (one
+//! registration) for all of it. Chat and announcement events carry their
+//! position, so a socket that was sent a snapshot (its history) skips what
+//! the snapshot already held.
 
 use tokio::sync::broadcast;
 use tungstenite::Utf8Bytes;
@@ -14,6 +17,13 @@ pub enum Event {
     Notice { seq: i64, frame: Utf8Bytes },
     /// The users who started typing in the last tick (never stored).
     Typing(super::typing::TypingTick),
+    /// A new `user count`.
+    Count(super::presence::Count),
+    /// A beat of the ping clock (`beat.rs`).
+    Beat(u64),
+    /// The server is shutting down: what came before is delivered, then
+    /// the socket closes with 1001.
+    Shutdown,
 }
 
 /// The sending side; cheap to clone.

@@ -108,7 +108,7 @@ impl Cluster {
         let node = store.register(&name).await?;
         let (announced, online) = store.online_snapshot().await?;
         tracing::info!(node, %name, "joined the cluster");
-        let counts = CountClock::new(settings);
+        let counts = CountClock::new(settings, events.clone());
         let mut names = super::OnlineNames::default();
         for name in &online {
             names.set(name, true);

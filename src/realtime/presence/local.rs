@@ -36,7 +36,7 @@ struct State {
 impl Local {
     /// Starts the count publisher; it stops at `stop`.
     pub fn start(settings: PresenceSettings, events: Events, stop: CancellationToken) -> Arc<Self> {
-        let counts = CountClock::new(settings);
+        let counts = CountClock::new(settings, events.clone());
         let local = Arc::new(Self { state: Mutex::default(), counts: counts.clone(), events, settings });
         let source = local.clone();
         tokio::spawn(counts.run(move || source.state().connections, stop));

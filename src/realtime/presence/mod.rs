@@ -15,14 +15,20 @@
 pub mod cluster;
 pub mod local;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::session::Id as SessionId;
 use tungstenite::Utf8Bytes;
 
-use super::protocol::frame;
+use super::{
+    protocol::frame,
+    stream::{Event, Events},
+};
 
 /// Who a connection belongs to.
 #[derive(Debug, Clone)]
@@ -136,11 +142,12 @@ impl Presence {
         }
     }
 
-    /// The `user count` every socket shows (cluster-wide on a cluster).
-    pub fn counts(&self) -> watch::Receiver<Count> {
+    /// The `user count` last published to every socket (cluster-wide on a
+    /// cluster); later ones come through the event stream.
+    pub fn count(&self) -> Count {
         match self {
-            Presence::Local(local) => local.counts.subscribe(),
-            Presence::Cluster(cluster) => cluster.counts.subscribe(),
+            Presence::Local(local) => local.counts.latest(),
+            Presence::Cluster(cluster) => cluster.counts.latest(),
         }
     }
 
@@ -210,19 +217,22 @@ impl Drop for Seat {
 /// Every publish costs one frame per socket, so a storm of N joins costs each
 /// socket a handful of frames instead of N, and the true count still goes out
 /// within `count_quiet` of the last change.
+/// Counts go out through the event stream, so a socket waits on one
+/// channel for deliveries and counts alike.
 pub(crate) struct CountClock {
-    latest: watch::Sender<Count>,
+    latest: Mutex<Count>,
+    events: Events,
     changed: Notify,
     settings: PresenceSettings,
 }
 
 impl CountClock {
-    fn new(settings: PresenceSettings) -> Arc<Self> {
-        Arc::new(Self { latest: watch::Sender::new(Count::of(0)), changed: Notify::new(), settings })
+    fn new(settings: PresenceSettings, events: Events) -> Arc<Self> {
+        Arc::new(Self { latest: Mutex::new(Count::of(0)), events, changed: Notify::new(), settings })
     }
 
-    fn subscribe(&self) -> watch::Receiver<Count> {
-        self.latest.subscribe()
+    fn latest(&self) -> Count {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Something changed; publish once things settle.
@@ -254,7 +264,9 @@ impl CountClock {
             // Always publish, even a value equal to the last one published: a
             // socket that joined since was sent its own exact count, which may
             // differ (2 → join: 3 → leave: 2). Each socket skips a value it has.
-            self.latest.send_replace(Count::of(value()));
+            let count = Count::of(value());
+            *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = count.clone();
+            self.events.publish(Event::Count(count));
         }
     }
 }
