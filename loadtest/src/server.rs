@@ -166,6 +166,11 @@ impl Drop for Node {
     }
 }
 
+/// CPU time (user + system) this process has used so far, in seconds.
+pub fn own_cpu_secs() -> f64 {
+    cpu_secs(std::process::id())
+}
+
 /// utime + stime of a process: fields 14 and 15 of /proc/PID/stat, after
 /// the command name (which may hold spaces, so counted from its closing paren).
 fn cpu_secs(pid: u32) -> f64 {

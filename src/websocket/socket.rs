@@ -127,8 +127,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Socket<T> {
             self.read.reserve(self.missing);
             return tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read);
         }
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut buf = ReadBuf::new(&mut chunk);
+        // Not zeroed: most polls find nothing to read (a wake for a
+        // delivery polls the client's side first).
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut chunk);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         self.read.extend_from_slice(buf.filled());
         Poll::Ready(Ok(buf.filled().len()))

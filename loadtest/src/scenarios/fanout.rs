@@ -72,6 +72,7 @@ pub(super) async fn fanout(
 
     let sent = Arc::new(AtomicU64::new(0));
     let cpu_before = server.cpu_secs();
+    let load_cpu_before = crate::server::own_cpu_secs();
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(secs);
     let mut sending = Vec::new();
@@ -135,6 +136,9 @@ pub(super) async fn fanout(
     }
     let delivered_total = delivered();
     let cpu = server.cpu_secs() - cpu_before;
+    // This tool shares the machine: together they say how busy the box was.
+    let load_cpu = crate::server::own_cpu_secs() - load_cpu_before;
+    let busy_cores = (cpu + load_cpu) / started.elapsed().as_secs_f64();
     let cpu_us_per_delivery = cpu * 1e6 / delivered_total.max(1) as f64;
     let errors: u64 = receivers.seen.iter().map(|s| s.errors.load(Ordering::Relaxed)).sum();
     let receivers_typing: Vec<(u64, u64)> = receivers
@@ -149,7 +153,7 @@ pub(super) async fn fanout(
     let per_sec = delivered_total as f64 / secs;
     let (p50, p99, max) = (percentile(&all, 50.0), percentile(&all, 99.0), all.last().copied().unwrap_or(0));
     eprintln!(
-        "fanout {n} x {rate}/s for {secs}s ({} node(s), {senders} senders): {sent} messages, {delivered_total} deliveries ({per_sec:.0}/s), lost {lost}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server CPU {cpu:.2} s, {cpu_us_per_delivery:.2} µs per delivery",
+        "fanout {n} x {rate}/s for {secs}s ({} node(s), {senders} senders): {sent} messages, {delivered_total} deliveries ({per_sec:.0}/s), lost {lost}; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server CPU {cpu:.2} s, {cpu_us_per_delivery:.2} µs per delivery; this tool {load_cpu:.2} s; {busy_cores:.2} cores busy",
         bases.len(),
         ms(p50),
         ms(p99),
@@ -158,7 +162,7 @@ pub(super) async fn fanout(
     let mut figures = json!({"scenario": "fanout", "nodes": bases.len(), "senders": senders, "n": n, "rate": rate, "secs": secs, "messages": sent,
         "deliveries": delivered_total, "deliveries_per_sec": per_sec, "lost": lost, "errors": errors,
         "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "server_cpu_secs": cpu,
-        "cpu_us_per_delivery": cpu_us_per_delivery});
+        "cpu_us_per_delivery": cpu_us_per_delivery, "load_cpu_secs": load_cpu, "busy_cores": busy_cores});
     if let Some((from, to, ok, took)) = window {
         let (from_ms, to_ms) = ((from / 1_000_000) as u64, (to / 1_000_000) as u64);
         let mut before: Vec<u32> =
