@@ -398,14 +398,21 @@ impl Feed {
         let write = async {
             let mut next = Some(first);
             let mut written = 0;
+            // Only the latest count of a batch goes out: in a storm of joins
+            // a socket busy with the announcements sends one count per write.
+            let mut count = None;
             while let Some(event) = next {
                 match event {
+                    Ok(Event::Count(latest)) => count = Some(latest),
                     Ok(event) => self.feed(socket, event).await?,
                     Err(RecvError::Lagged(_)) => self.catch_up(socket, realtime).await?,
                     Err(RecvError::Closed) => return Err(GOING_AWAY),
                 }
                 written += 1;
                 next = if written <= FLUSH_BATCH { self.waiting() } else { None };
+            }
+            if let Some(count) = count {
+                self.feed(socket, Event::Count(count)).await?;
             }
             socket.flush().await.map_err(|_| End::Gone)
         };

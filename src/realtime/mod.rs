@@ -198,6 +198,7 @@ impl Realtime {
             wake: wake.clone(),
             poll,
             window: settings.fanout_window,
+            presence: presence.clone(),
         };
         let published = tail.start(position, stop.clone());
         let finish = CancellationToken::new();

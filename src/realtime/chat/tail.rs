@@ -1,8 +1,10 @@
 //! The tail: follows the chat log by position and publishes each change, in
-//! order, to this node's history and sockets. Under load it reads at most
-//! once per `FANOUT_WINDOW` (25 ms): one socket write then carries several
-//! messages, which is where most of a delivery's cost is (a 1,000-receiver
-//! fan-out at 200 messages/s: server CPU 1.05 → 0.74 cores, see BENCHMARKS.md). Woken when this node commits a
+//! order, to this node's history and sockets. With a crowd here it reads at
+//! most once per `FANOUT_WINDOW` (25 ms): one socket write then carries
+//! several messages, which is where most of a delivery's cost is (a
+//! 1,000-receiver fan-out at 200 messages/s: server CPU 1.05 → 0.74 cores,
+//! see BENCHMARKS.md). A small room is never made to wait: there a fan-out
+//! takes less than the window, so coalescing would only add latency. Woken when this node commits a
 //! batch, when another node's notification arrives, and after every gap in
 //! listening; it also polls, as the backstop for a lost notification. Since
 //! it only ever asks for `seq > last`, being woken too often costs a query
@@ -16,9 +18,16 @@ use tokio_util::sync::CancellationToken;
 use super::history::History;
 use crate::{
     cluster::Wakeups,
-    realtime::stream::{Event, Events},
+    realtime::{
+        presence::Presence,
+        stream::{Event, Events},
+    },
     store::Store,
 };
+
+/// Sockets on this node from which reads are spaced by the window: one
+/// fan-out to this many costs about a window's worth of CPU (~8 µs each).
+const CROWD: usize = 1_000;
 
 /// How many changes one read takes at most.
 const READ_BATCH: usize = 512;
@@ -42,8 +51,10 @@ pub struct Tail {
     /// `log` is woken by this node's commits and other nodes' notifications.
     pub wake: Arc<Wakeups>,
     pub poll: Duration,
-    /// The least time between two reads (`FANOUT_WINDOW`).
+    /// The least time between two reads (`FANOUT_WINDOW`), with a crowd here.
     pub window: Duration,
+    /// Who is here: the window applies to a crowd only.
+    pub presence: Presence,
 }
 
 impl Tail {
@@ -66,7 +77,9 @@ impl Tail {
             // read then publishes all that committed meanwhile, and each
             // socket writes them in one go. After a quiet moment the window
             // has long passed, and the message goes out at once.
-            tokio::time::sleep_until(last_read + self.window).await;
+            if self.presence.here() >= CROWD {
+                tokio::time::sleep_until(last_read + self.window).await;
+            }
             last_read = tokio::time::Instant::now();
             loop {
                 let entries = match self.store.log_after(position, READ_BATCH).await {
