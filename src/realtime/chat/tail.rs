@@ -1,10 +1,11 @@
 //! The tail: follows the chat log by position and publishes each change, in
-//! order, to this node's history and sockets. With a crowd here it reads at
-//! most once per `FANOUT_WINDOW` (25 ms): one socket write then carries
-//! several messages, which is where most of a delivery's cost is (a
-//! 1,000-receiver fan-out at 200 messages/s: server CPU 1.05 → 0.74 cores,
-//! see BENCHMARKS.md). A small room is never made to wait: there a fan-out
-//! takes less than the window, so coalescing would only add latency. Woken when this node commits a
+//! order, to this node's history and sockets. Under load (a crowd here, or
+//! more than a message per window coming in) it reads at most once per
+//! `FANOUT_WINDOW` (25 ms): one read and one socket write then carry several
+//! messages, which is where most of a delivery's cost is (a 1,000-receiver
+//! fan-out at 200 messages/s: server CPU 1.05 → 0.74 cores, see
+//! BENCHMARKS.md). A small room at a chatting pace is never made to wait:
+//! there coalescing would only add latency. Woken when this node commits a
 //! batch, when another node's notification arrives, and after every gap in
 //! listening; it also polls, as the backstop for a lost notification. Since
 //! it only ever asks for `seq > last`, being woken too often costs a query
@@ -28,6 +29,9 @@ use crate::{
 /// Sockets on this node from which reads are spaced by the window: one
 /// fan-out to this many costs about a window's worth of CPU (~8 µs each).
 const CROWD: usize = 1_000;
+/// Messages a second from which reads are spaced by the window, whatever
+/// the crowd: more than one per window.
+const BUSY_RATE: usize = 40;
 
 /// How many changes one read takes at most.
 const READ_BATCH: usize = 512;
@@ -53,7 +57,7 @@ pub struct Tail {
     pub poll: Duration,
     /// The least time between two reads (`FANOUT_WINDOW`), with a crowd here.
     pub window: Duration,
-    /// Who is here: the window applies to a crowd only.
+    /// Who is here: a crowd gets the window.
     pub presence: Presence,
 }
 
@@ -67,6 +71,7 @@ impl Tail {
 
     async fn follow(self, mut position: i64, published: watch::Sender<i64>, stop: CancellationToken) {
         let mut last_read = tokio::time::Instant::now();
+        let mut pace = Pace::new(last_read);
         loop {
             tokio::select! {
                 _ = self.wake.log.notified() => {}
@@ -77,7 +82,7 @@ impl Tail {
             // read then publishes all that committed meanwhile, and each
             // socket writes them in one go. After a quiet moment the window
             // has long passed, and the message goes out at once.
-            if self.presence.here() >= CROWD {
+            if pace.busy() || self.presence.here() >= CROWD {
                 tokio::time::sleep_until(last_read + self.window).await;
             }
             last_read = tokio::time::Instant::now();
@@ -91,6 +96,7 @@ impl Tail {
                     }
                 };
                 let full = entries.len() == READ_BATCH;
+                pace.count(entries.len(), last_read);
                 for entry in entries {
                     // Positions only grow; an edit or delete leaves a hole
                     // where the message's earlier change was, which is fine.
@@ -109,6 +115,33 @@ impl Tail {
                 }
             }
         }
+    }
+}
+
+/// How fast messages come: those published this second, and whether the
+/// last whole second was busy.
+struct Pace {
+    second: tokio::time::Instant,
+    published: usize,
+    was_busy: bool,
+}
+
+impl Pace {
+    fn new(now: tokio::time::Instant) -> Self {
+        Self { second: now, published: 0, was_busy: false }
+    }
+
+    fn count(&mut self, published: usize, now: tokio::time::Instant) {
+        if now.duration_since(self.second) >= Duration::from_secs(1) {
+            self.was_busy = self.published > BUSY_RATE;
+            self.second = now;
+            self.published = 0;
+        }
+        self.published += published;
+    }
+
+    fn busy(&self) -> bool {
+        self.was_busy || self.published > BUSY_RATE
     }
 }
 
