@@ -67,6 +67,7 @@ pub fn read_header(bytes: &[u8], max_payload: usize) -> Result<Option<Header>, V
     let [first, second, ..] = *bytes else {
         return Ok(None);
     };
+    // What the first two bytes decide is judged as soon as they are here.
     if first & 0x70 != 0 {
         return Err(Violation::Protocol("a reserved bit is set"));
     }
@@ -75,21 +76,11 @@ pub fn read_header(bytes: &[u8], max_payload: usize) -> Result<Option<Header>, V
     if second & 0x80 == 0 {
         return Err(Violation::Protocol("a client frame that is not masked"));
     }
-    let (length_size, short) = match second & 0x7F {
-        126 => (2, None),
-        127 => (8, None),
-        n => (0, Some(n as usize)),
-    };
-    if opcode.is_control() && (!fin || short.is_none_or(|n| n > MAX_CONTROL_PAYLOAD)) {
+    if opcode.is_control() && (!fin || usize::from(second & 0x7F) > MAX_CONTROL_PAYLOAD) {
         return Err(Violation::Protocol("a fragmented or oversized control frame"));
     }
-    let size = 2 + length_size + 4;
-    if bytes.len() < size {
+    let Some(Extent { size, payload, .. }) = extent(bytes) else {
         return Ok(None);
-    }
-    let payload = match short {
-        Some(n) => n as u64,
-        None => bytes[2..2 + length_size].iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)),
     };
     if payload >> 63 != 0 {
         return Err(Violation::Protocol("a payload length with its top bit set"));
@@ -99,10 +90,19 @@ pub fn read_header(bytes: &[u8], max_payload: usize) -> Result<Option<Header>, V
     Ok(Some(Header { fin, opcode, mask, size, payload }))
 }
 
-/// Where a frame ends, read without judging it: its opcode (if it is
-/// one), header size and payload length. After a frame that broke the
-/// rules, this is how the rest are skipped.
-pub fn extent(bytes: &[u8]) -> Option<(Option<OpCode>, usize, usize)> {
+/// Where a frame ends, read without judging it.
+pub struct Extent {
+    /// `None`: a reserved opcode.
+    pub opcode: Option<OpCode>,
+    /// The header's length, mask included if there is one.
+    pub size: usize,
+    pub payload: u64,
+}
+
+/// A frame's extent, once its header is all there. `read_header` judges
+/// the frame on top of it; after a frame that broke the rules, this alone
+/// is how the rest are skipped.
+pub fn extent(bytes: &[u8]) -> Option<Extent> {
     let [first, second, ..] = *bytes else {
         return None;
     };
@@ -119,7 +119,7 @@ pub fn extent(bytes: &[u8]) -> Option<(Option<OpCode>, usize, usize)> {
         n @ 0..=125 => u64::from(n),
         _ => bytes[2..2 + length_size].iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)),
     };
-    Some((OpCode::of(first & 0x0F), size, usize::try_from(payload).unwrap_or(usize::MAX)))
+    Some(Extent { opcode: OpCode::of(first & 0x0F), size, payload })
 }
 
 /// Unmasks a payload in place (§5.3).

@@ -224,17 +224,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Socket<T> {
                     return None;
                 }
             }
-            let Some((opcode, size, payload)) = frame::extent(&self.read) else {
+            let Some(extent) = frame::extent(&self.read) else {
                 self.missing = 0;
                 return None;
             };
-            if opcode == Some(OpCode::Close) {
+            if extent.opcode == Some(OpCode::Close) {
                 self.close_received = true;
                 self.read = Vec::new();
                 return Some(Incoming::Close);
             }
-            self.consume(size);
-            self.skip = payload;
+            self.consume(extent.size);
+            self.skip = usize::try_from(extent.payload).unwrap_or(usize::MAX);
         }
     }
 
