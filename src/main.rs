@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use lobby::{
     Application, Config,
-    accounts::Role,
     config::{AdminAction, Command},
+    domain::Role,
     store::Store,
     web::error::error_chain,
 };
@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let config = Config::parse();
     lobby::telemetry::init();
-    lobby::limits::return_large_blocks();
+    lobby::process::allocator::return_large_blocks();
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -363,7 +363,7 @@ async fn a_lost_listener_loses_and_duplicates_nothing() {
     let (db, nodes) = nodes(2, unlimited_chat).await;
     let reader = record(&nodes[0].base, &nodes[0].cookie("reader").await).await;
     let mut sender = Ws::open(&nodes[1].base, &nodes[1].cookie("sender").await).await;
-    let listener = lobby::cluster::listener::listener_name(&nodes[0].realtime.presence.node_name().unwrap());
+    let listener = lobby::cluster::listener::listener_name(nodes[0].realtime.node_name().unwrap());
     let killer = {
         let db_url = db.url();
         tokio::spawn(async move {

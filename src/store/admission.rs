@@ -1,7 +1,7 @@
 //! Who may register: the registration mode an admin chose, and invites.
 
 use super::{Store, StoreError, on_engine};
-use crate::accounts::RegistrationMode;
+use crate::domain::RegistrationMode;
 
 /// The `settings` key of the registration mode.
 pub(super) const MODE_KEY: &str = "registration";

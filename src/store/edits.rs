@@ -14,9 +14,8 @@ use super::{
     on_engine,
 };
 use crate::{
-    accounts::Role,
+    domain::{Role, chat::mention_candidates},
     rate::{Allowance, Rate},
-    realtime::protocol::mention_candidates,
 };
 
 /// A change someone asked for.

@@ -14,7 +14,7 @@
 //! - `account_sessions`: which sessions each user has, for the account page.
 //! - [`log`]: the chat log, appended in commit order and read back by position.
 //! - `markers`: each user's read marker.
-//! - [`sessions`]: each engine's tower-sessions store behind one type.
+//! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
@@ -24,7 +24,7 @@ pub mod cluster;
 mod edits;
 pub mod log;
 mod markers;
-pub mod sessions;
+mod sessions;
 mod throttles;
 mod users;
 
@@ -36,11 +36,11 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use account_sessions::{AccountSession, SessionMeta, keys as account_sessions_keys};
+pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
 pub use edits::{Change, ChangeError};
-pub use log::{Batch, LogEntry, NewMessage, Outcome, Page, Tail as LogTail};
-pub use sessions::{DatabaseSessions, Ending};
+pub use log::{Batch, LogEntry, LogStart, NewMessage, Outcome, Page};
+pub use sessions::{SessionMeta, SessionRow};
 pub use users::{AccountChangeError, CreateUserError, UserRow};
 
 use crate::config::{DatabaseTuning, DatabaseUrl, Synchronous};
@@ -218,11 +218,6 @@ impl Store {
 
     pub async fn close(&self) {
         on_engine!(self, |pool| pool.close().await)
-    }
-
-    /// The session store on this database.
-    pub fn sessions(&self) -> DatabaseSessions {
-        DatabaseSessions::on(self)
     }
 
     /// Can the database take a write right now? A real change is committed

@@ -8,14 +8,10 @@
 
 use tower_sessions::session::Id as SessionId;
 
-use super::{
-    BeginExclusive, Store, StoreError, Unique, admission, on_engine,
-    sessions::{Ending, TellNodes},
-    violates,
-};
+use super::{BeginExclusive, Store, StoreError, Unique, admission, on_engine, violates};
 use crate::{
-    accounts::{RegistrationMode, Role, User, Username},
-    realtime::protocol::close,
+    domain::{Ending, Reason, RegistrationMode, Role, User, Username},
+    notify::{Channel, Notify, ending_payloads},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +76,30 @@ const LOOK: Unique = Unique { index: "users_skeleton_key", sqlite_column: Some("
 
 const USER: &str = "SELECT id, username, password_hash, session_key, role, banned_at FROM users";
 
+/// A `users` row, as [`USER`] reads it.
+#[derive(sqlx::FromRow)]
+struct UserRecord {
+    id: i64,
+    username: String,
+    password_hash: String,
+    session_key: String,
+    role: String,
+    banned_at: Option<i64>,
+}
+
+impl From<UserRecord> for User {
+    fn from(row: UserRecord) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            role: Role::stored(&row.role),
+            banned_at: row.banned_at,
+            password_hash: row.password_hash,
+            session_key: row.session_key,
+        }
+    }
+}
+
 /// Counts the admins who are not banned.
 const ACTIVE_ADMINS: &str = "SELECT count(*) FROM users WHERE role = 'admin' AND banned_at IS NULL";
 
@@ -130,7 +150,7 @@ impl Store {
                 ),
             };
             let role = if first { Role::Admin } else { Role::Member };
-            let created: Result<User, sqlx::Error> = sqlx::query_as(
+            let created: Result<UserRecord, sqlx::Error> = sqlx::query_as(
                 "INSERT INTO users (username, skeleton, password_hash, session_key, created_at, role)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  RETURNING id, username, password_hash, session_key, role, banned_at",
@@ -143,13 +163,13 @@ impl Store {
             .bind(role.as_str())
             .fetch_one(&mut *tx)
             .await;
-            let user = created.map_err(|e| {
+            let user = User::from(created.map_err(|e| {
                 if violates(&e, &NAME) || violates(&e, &LOOK) {
                     CreateUserError::Taken
                 } else {
                     CreateUserError::from(e)
                 }
-            })?;
+            })?);
             if let Some(invite) = invite_id {
                 sqlx::query("UPDATE invites SET used_by = $1, used_at = $2 WHERE id = $3")
                     .bind(user.id)
@@ -166,12 +186,16 @@ impl Store {
     /// The account with this name, in any case.
     pub async fn user_named(&self, name: &Username) -> Result<Option<User>, StoreError> {
         let sql = format!("{USER} WHERE lower(username) = lower($1)");
-        Ok(on_engine!(self, |pool| sqlx::query_as(&sql).bind(name.as_str()).fetch_optional(pool).await)?)
+        let row: Option<UserRecord> =
+            on_engine!(self, |pool| sqlx::query_as(&sql).bind(name.as_str()).fetch_optional(pool).await)?;
+        Ok(row.map(User::from))
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
         let sql = format!("{USER} WHERE id = $1");
-        Ok(on_engine!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+        let row: Option<UserRecord> =
+            on_engine!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(User::from))
     }
 
     /// Every account, oldest first, for the admin page.
@@ -188,7 +212,7 @@ impl Store {
         user_id: i64,
         role: Role,
         by: Option<i64>,
-    ) -> Result<(), AccountChangeError> {
+    ) -> Result<Ending, AccountChangeError> {
         if role == Role::Member && by == Some(user_id) {
             return Err(AccountChangeError::Yourself);
         }
@@ -211,10 +235,11 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            let ending = Ending::account_changed(user_id);
+            tx.notify(Channel::Revoke, &ending_payloads(&ending)).await?;
             tx.commit().await?;
-            Ok::<(), AccountChangeError>(())
-        })?;
-        Ok(self.announce(&Ending::user_changed(user_id)).await?)
+            Ok::<Ending, AccountChangeError>(ending)
+        })
     }
 
     /// The id of the account with this name (for the command line).
@@ -228,10 +253,10 @@ impl Store {
     }
 
     /// Bans the account: it can no longer log in, its sessions are deleted
-    /// (and, on a cluster, every node is told to close its sockets with
-    /// 4403), all in one transaction. Returns the sessions ended. An admin
-    /// cannot ban themselves, nor the last admin.
-    pub async fn ban(&self, user_id: i64, by: i64) -> Result<Vec<SessionId>, AccountChangeError> {
+    /// and every node is told (on a cluster), all in one transaction.
+    /// Returns the ending, for this node to carry out. An admin cannot ban
+    /// themselves, nor the last admin.
+    pub async fn ban(&self, user_id: i64, by: i64) -> Result<Ending, AccountChangeError> {
         if by == user_id {
             return Err(AccountChangeError::Yourself);
         }
@@ -240,7 +265,7 @@ impl Store {
             self.session_table()
         );
         let now = now_secs();
-        let ended: Vec<SessionId> = on_engine!(self, |pool| {
+        on_engine!(self, |pool| {
             let mut tx = pool.begin_exclusive().await?;
             let current: Option<(String, Option<i64>)> =
                 sqlx::query_as("SELECT role, banned_at FROM users WHERE id = $1")
@@ -265,47 +290,49 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let ended: Vec<String> = sqlx::query_scalar(&end).bind(user_id).fetch_all(&mut *tx).await?;
-            let ended = session_ids(&ended);
-            tx.tell_nodes(&Ending { sessions: ended.clone(), ..Ending::user(close::BANNED, user_id, None) })
-                .await?;
+            let ending = Ending::user(Reason::Banned, user_id, session_ids(&ended), None);
+            tx.notify(Channel::Revoke, &ending_payloads(&ending)).await?;
             tx.commit().await?;
-            Ok::<Vec<SessionId>, AccountChangeError>(ended)
-        })?;
-        Ok(ended)
+            Ok::<Ending, AccountChangeError>(ending)
+        })
     }
 
     /// Lifts a ban: the account may log in again.
-    pub async fn unban(&self, user_id: i64) -> Result<(), AccountChangeError> {
-        let changed = on_engine!(self, |pool| {
-            sqlx::query("UPDATE users SET banned_at = NULL WHERE id = $1")
+    pub async fn unban(&self, user_id: i64) -> Result<Ending, AccountChangeError> {
+        on_engine!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE users SET banned_at = NULL WHERE id = $1")
                 .bind(user_id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        if changed == 0 {
-            return Err(AccountChangeError::NotFound);
-        }
-        Ok(self.announce(&Ending::user_changed(user_id)).await?)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(AccountChangeError::NotFound);
+            }
+            let ending = Ending::account_changed(user_id);
+            tx.notify(Channel::Revoke, &ending_payloads(&ending)).await?;
+            tx.commit().await?;
+            Ok(ending)
+        })
     }
 
     /// Sets a new password and session key, and deletes every other session
-    /// of the user (on a cluster, every node is told to close their sockets
-    /// with 4401), in one transaction. `keep` is the session making the
-    /// change. Returns the sessions ended.
+    /// of the user (every node is told, on a cluster), in one transaction.
+    /// `keep` is the session making the change. Returns the ending, for this
+    /// node to carry out.
     pub async fn change_password(
         &self,
         user_id: i64,
         password_hash: &str,
         keep: SessionId,
-    ) -> Result<Vec<SessionId>, StoreError> {
+    ) -> Result<Ending, StoreError> {
         let end = format!(
             "DELETE FROM {} WHERE id IN
                  (SELECT session_id FROM account_sessions WHERE user_id = $1 AND session_id <> $2)
              RETURNING id",
             self.session_table()
         );
-        let ended: Vec<SessionId> = on_engine!(self, |pool| {
+        let ending = on_engine!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET password_hash = $1, session_key = $2 WHERE id = $3")
                 .bind(password_hash)
@@ -315,12 +342,11 @@ impl Store {
                 .await?;
             let ended: Vec<String> =
                 sqlx::query_scalar(&end).bind(user_id).bind(keep.to_string()).fetch_all(&mut *tx).await?;
-            let ended = session_ids(&ended);
-            let ending = Ending::user(close::SESSION_ENDED, user_id, Some(keep));
-            tx.tell_nodes(&Ending { sessions: ended.clone(), ..ending }).await?;
+            let ending = Ending::user(Reason::Ended, user_id, session_ids(&ended), Some(keep));
+            tx.notify(Channel::Revoke, &ending_payloads(&ending)).await?;
             tx.commit().await?;
-            Ok::<Vec<SessionId>, sqlx::Error>(ended)
+            Ok::<Ending, sqlx::Error>(ending)
         })?;
-        Ok(ended)
+        Ok(ending)
     }
 }

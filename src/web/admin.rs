@@ -16,9 +16,9 @@ use super::{
     pages::{AdminPage, InviteLine, UserLine, Viewer, render},
 };
 use crate::{
-    accounts::{AuthSession, INVITE_LIFETIME, RegistrationMode, Role, User, new_invite_token, token_hash},
-    realtime::protocol::close,
-    store::{AccountChangeError, Ending},
+    accounts::{AuthSession, INVITE_LIFETIME, new_invite_token, token_hash},
+    domain::{Ending, RegistrationMode, Role, User},
+    store::AccountChangeError,
 };
 
 const ADMINS_ONLY: &str = "This page is for the admins of this Lobby.";
@@ -77,7 +77,7 @@ async fn admin_page(state: &AppState, viewer: &User, said: Said) -> Result<Respo
         viewer: Some(Viewer::of(viewer)),
         users: users
             .iter()
-            .map(|u| UserLine::of(u, state.realtime.presence.is_online(&u.username), viewer.id))
+            .map(|u| UserLine::of(u, state.realtime.is_online(&u.username), viewer.id))
             .collect(),
         registration: state.store.registration_mode(state.registration).await?,
         modes: RegistrationMode::ALL,
@@ -143,9 +143,10 @@ async fn admin_and_target(
     }
 }
 
-/// After a change to an account: every node carries out the ending (closing
-/// sockets, forgetting its copy of the account), and the admin is back on
-/// the page with `done` said; or the page says why nothing changed.
+/// After a change to an account: this node carries out the ending the
+/// change made (every other node hears of it from the database), and the
+/// admin is back on the page with `done` said; or the page says why nothing
+/// changed.
 async fn changed(
     state: &AppState,
     viewer: &User,
@@ -154,7 +155,7 @@ async fn changed(
 ) -> Result<Response, AppError> {
     match outcome {
         Ok(ending) => {
-            state.realtime.revocation.apply(&ending).await;
+            state.endings.apply(&ending).await;
             Ok(Redirect::to(&format!("/admin?done={done}")).into_response())
         }
         Err(e) => refused(state, viewer, e).await,
@@ -170,9 +171,8 @@ pub async fn ban(
         Ok(named) => named,
         Err(page) => return Ok(page),
     };
-    let outcome = state.store.ban(target, viewer.id).await.map(|ended| {
+    let outcome = state.store.ban(target, viewer.id).await.inspect(|_| {
         tracing::info!(user.id = target, by = viewer.id, "banned");
-        Ending { sessions: ended, ..Ending::user(close::BANNED, target, None) }
     });
     changed(&state, &viewer, outcome, "banned").await
 }
@@ -186,9 +186,8 @@ pub async fn unban(
         Ok(named) => named,
         Err(page) => return Ok(page),
     };
-    let outcome = state.store.unban(target).await.map(|()| {
+    let outcome = state.store.unban(target).await.inspect(|_| {
         tracing::info!(user.id = target, by = viewer.id, "unbanned");
-        Ending::user_changed(target)
     });
     changed(&state, &viewer, outcome, "unbanned").await
 }
@@ -210,9 +209,8 @@ pub async fn set_role(
             return admin_page(&state, &viewer, said).await;
         }
     };
-    let outcome = state.store.set_role(target, role, Some(viewer.id)).await.map(|()| {
+    let outcome = state.store.set_role(target, role, Some(viewer.id)).await.inspect(|_| {
         tracing::info!(user.id = target, by = viewer.id, %role, "role changed");
-        Ending::user_changed(target)
     });
     changed(&state, &viewer, outcome, "role").await
 }

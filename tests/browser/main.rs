@@ -515,14 +515,14 @@ async fn two_nodes_behind_nginx_behave_as_one_server() {
     // requests, so each reload would land its socket on the same node: shift
     // the turn by one request, then reload, until the sockets are spread.
     for _ in 0..10 {
-        if nodes.iter().all(|n| n.realtime.presence.here() > 0) {
+        if nodes.iter().all(|n| n.realtime.connections_here() > 0) {
             break;
         }
         let _ = reqwest::get(format!("{base}/healthz")).await;
         alice.client.refresh().await.unwrap();
         alice.wait_text("#connection", |t| t == "Connected").await;
     }
-    let spread: Vec<usize> = nodes.iter().map(|n| n.realtime.presence.here()).collect();
+    let spread: Vec<usize> = nodes.iter().map(|n| n.realtime.connections_here()).collect();
     assert!(spread.iter().all(|n| *n > 0), "tabs on both nodes: {spread:?}");
 
     for (person, tab) in [(&alice, &alice_tab1), (&alice, &alice_tab2), (&bob, &bob_tab)] {

@@ -5,12 +5,13 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use tokio_util::sync::CancellationToken;
-
-use super::{CountClock, Identity, PresenceSettings, Refused};
-use crate::realtime::{
-    protocol::{UserNotice, frame},
-    stream::{Event, Events},
+use super::{Identity, PresenceSettings, Refused, count::CountClock, names::OnlineNames};
+use crate::{
+    realtime::{
+        stream::{Event, Events},
+        wire::frames::{UserNotice, frame},
+    },
+    tasks::Tasks,
 };
 
 pub struct Local {
@@ -30,16 +31,16 @@ struct State {
     tabs: HashMap<i64, usize>,
     /// The position of the latest announcement.
     announced: i64,
-    names: super::OnlineNames,
+    names: OnlineNames,
 }
 
 impl Local {
-    /// Starts the count publisher; it stops at `stop`.
-    pub fn start(settings: PresenceSettings, events: Events, stop: CancellationToken) -> Arc<Self> {
+    /// Starts the count publisher; it stops with `tasks`.
+    pub fn start(settings: PresenceSettings, events: Events, tasks: &Tasks) -> Arc<Self> {
         let counts = CountClock::new(settings, events.clone());
         let local = Arc::new(Self { state: Mutex::default(), counts: counts.clone(), events, settings });
         let source = local.clone();
-        tokio::spawn(counts.run(move || source.state().connections, stop));
+        tasks.spawn(counts.run(move || source.state().connections, tasks.stop_token()));
         local
     }
 

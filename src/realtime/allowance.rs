@@ -11,13 +11,13 @@ use std::{
 use crate::rate::{Rate, TokenBucket};
 
 #[derive(Clone)]
-pub struct ChatLimits {
+pub struct ChatAllowance {
     rate: Rate,
     /// A plain map under a short lock: one lookup per message.
     buckets: Arc<Mutex<HashMap<i64, TokenBucket>>>,
 }
 
-impl ChatLimits {
+impl ChatAllowance {
     pub fn new(rate: Rate) -> Self {
         Self { rate, buckets: Arc::default() }
     }
