@@ -5,10 +5,7 @@
 //! of SQLite's own behaviour asks for `TestDb::sqlite()`, and one that needs
 //! PostgreSQL is `#[ignore]`d and asks for `TestDb::postgres()`.
 
-use std::{
-    io::Write,
-    sync::atomic::{AtomicU32, Ordering},
-};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -30,30 +27,6 @@ pub fn require_postgres() -> String {
              (`deploy/postgres.sh start DIR PORT` starts one and prints it; .ci/run does)"
         )
     })
-}
-
-/// Says why a test is skipped, past the test harness's output capture, so a
-/// skip is never silent.
-pub fn say_skipped(line: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED {line}");
-}
-
-/// True (with the reason printed) when a PostgreSQL-only test must skip.
-pub fn skip_without_postgres(test: &str) -> bool {
-    if postgres_admin().is_none() {
-        say_skipped(&format!("{test}: needs PostgreSQL (set {POSTGRES_ENV} to an admin URL; .ci/run does)"));
-        return true;
-    }
-    false
-}
-
-/// True (with the reason printed) when a SQLite-only test runs on PostgreSQL.
-pub fn skip_on_postgres(test: &str, why: &str) -> bool {
-    if postgres_admin().is_some() {
-        say_skipped(&format!("{test} on PostgreSQL: {why}"));
-        return true;
-    }
-    false
 }
 
 pub enum TestDb {
