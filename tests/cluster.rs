@@ -602,3 +602,25 @@ async fn a_ban_or_a_role_given_on_one_node_holds_on_every_node_at_once() {
     let mut again = Ws::open(&nodes[1].base, &cookie).await;
     again.until("chat history").await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set LOBBY_TEST_POSTGRES"]
+async fn a_node_that_stops_leaves_the_cluster_before_its_pool_closes() {
+    // A TTL far longer than the test: only the stopping node's own leave
+    // can take its row and announce its users.
+    let (db, mut nodes) = nodes(2, |c| c.live.node_ttl = Duration::from_secs(120)).await;
+    let alice = nodes[1].cookie("alice").await;
+    let watcher = record(&nodes[0].base, &nodes[0].cookie("dave").await).await;
+    let tab = record(&nodes[1].base, &alice).await;
+    assert!(watcher.until_count(2, Duration::from_secs(2)).await);
+    assert_eq!(db.scalar("SELECT count(*) FROM nodes").await, 2);
+
+    let leaving = nodes.pop().unwrap();
+    leaving.stop().await;
+    assert_eq!(tab.until_closed(Duration::from_secs(2)).await, Some(Some(1001)));
+    // Once `stop` returned, the pool is closed: the leave came before.
+    assert_eq!(db.scalar("SELECT count(*) FROM nodes").await, 1, "the stopped node left");
+    assert_eq!(db.scalar("SELECT count(*) FROM presence").await, 1, "only dave's tab is left");
+    assert!(eventually(Duration::from_secs(2), || async { watcher.announced("alice", false) == 1 }).await);
+    assert!(watcher.until_count(1, Duration::from_secs(2)).await);
+}
