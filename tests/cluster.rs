@@ -530,8 +530,8 @@ async fn who_is_here_typing_and_read_markers_cross_nodes() {
     let mut carol_c = Ws::open(&nodes[2].base, &carol).await;
     assert_eq!(
         carol_c.until("online users").await,
-        json!(["alice", "bob"]),
-        "the cluster's users, on any node"
+        json!(["alice", "bob", "carol"]),
+        "the cluster's users, on any node, herself too"
     );
 
     alice_a.emit("typing", serde_json::Value::Null).await;

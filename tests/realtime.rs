@@ -35,8 +35,8 @@ async fn the_first_frames_are_the_count_who_is_online_the_marker_then_the_histor
     let mut ws = Ws::open(&app.base, &cookie).await;
     assert!(matches!(ws.next().await, Seen::Event(e, d) if e == "user count" && d == json!(1)));
     assert!(
-        matches!(ws.next().await, Seen::Event(e, d) if e == "online users" && d == json!([])),
-        "not yet herself"
+        matches!(ws.next().await, Seen::Event(e, d) if e == "online users" && d == json!(["alice"])),
+        "herself among them: her tab is open"
     );
     assert!(
         matches!(ws.next().await, Seen::Event(e, d) if e == "read marker" && d == json!({"lastRead": 0}))

@@ -206,9 +206,9 @@ impl Realtime {
     /// Admits a socket for `who`, or says why not. In this order, which the
     /// contract depends on: a permit (the node's ceiling), the user's read
     /// marker, the event stream (subscribed before anything is read, so
-    /// nothing published in between is missed), who is online (before the
-    /// seat, so this socket hears its own join as everyone else does), the
-    /// seat (the count), and the session's watch (registered after the
+    /// nothing published in between is missed), who is online (this user
+    /// included; taken before the seat, so the user's join is announced
+    /// after it, once, to everyone), the seat (the count), and the session's watch (registered after the
     /// session was loaded: a logout in between is remembered, and the watch
     /// starts out ended).
     pub async fn open(&self, who: Identity, since: Option<i64>) -> Result<Opened, Refused> {
@@ -225,7 +225,7 @@ impl Realtime {
             Refused::Unavailable
         })?;
         let events = shared.events.subscribe();
-        let online = shared.presence.online();
+        let online = shared.presence.online(&who.username);
         let session = who.session;
         let user_id = who.user_id;
         let (seat, count) = shared.presence.admit(who).await?;

@@ -137,9 +137,9 @@ impl Cluster {
         self.state().names.contains(lowercase)
     }
 
-    pub fn online(&self) -> super::Online {
+    pub fn online(&self, joining: &str) -> super::Online {
         let mut state = self.state();
-        super::Online { frame: state.names.frame(), position: state.announced }
+        super::Online { frame: state.names.frame_with(joining), position: state.announced }
     }
 
     /// Asks the next batch for a seat; the count includes it.

@@ -62,9 +62,9 @@ impl Local {
         self.state().names.contains(lowercase)
     }
 
-    pub fn online(&self) -> super::Online {
+    pub fn online(&self, joining: &str) -> super::Online {
         let mut state = self.state();
-        super::Online { frame: state.names.frame(), position: state.announced }
+        super::Online { frame: state.names.frame_with(joining), position: state.announced }
     }
 
     pub(super) fn join(&self, who: &Identity) -> Result<usize, Refused> {

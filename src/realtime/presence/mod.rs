@@ -117,12 +117,13 @@ impl Presence {
         }
     }
 
-    /// Who is online now; take it before `admit`, so the socket's own join
-    /// (if its first tab) comes after it, as for everyone else.
-    pub fn online(&self) -> Online {
+    /// Who is online now, `joining` (the user about to take a seat)
+    /// included; take it before `admit`, so the user's own join (if it is
+    /// their first tab) is announced after it, to this socket too.
+    pub fn online(&self, joining: &str) -> Online {
         match self {
-            Presence::Local(local) => local.online(),
-            Presence::Cluster(cluster) => cluster.online(),
+            Presence::Local(local) => local.online(joining),
+            Presence::Cluster(cluster) => cluster.online(joining),
         }
     }
 

@@ -31,6 +31,20 @@ impl OnlineNames {
         self.names.contains_key(lowercase)
     }
 
+    /// The frame, with `joining` in it too: a socket about to take its seat
+    /// counts itself, though its own join is announced only after.
+    pub(super) fn frame_with(&mut self, joining: &str) -> Utf8Bytes {
+        let key = joining.to_ascii_lowercase();
+        if self.names.contains_key(&key) {
+            return self.frame();
+        }
+        // A user's first tab: a list of its own (the shared one does not have it).
+        let mut names: Vec<&str> = self.names.values().map(|n| &**n).collect();
+        let at = self.names.keys().position(|k| *k > key).unwrap_or(names.len());
+        names.insert(at, joining);
+        frame("online users", &names)
+    }
+
     pub(super) fn frame(&mut self) -> Utf8Bytes {
         self.frame
             .get_or_insert_with(|| {
