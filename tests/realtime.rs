@@ -369,6 +369,8 @@ async fn each_user_gets_a_burst_of_twenty_across_all_tabs() {
     tab2.chat("one too many").await;
     let err = tab2.until("error").await;
     assert_eq!(err["code"], "rate_limited");
+    let retry = err["retryAfterMs"].as_u64().expect("rate_limited says when to retry, in whole ms");
+    assert!((1..=200).contains(&retry), "a token comes within 200 ms at 5 a second: {retry}");
     let delivered = tab1.drain(Duration::from_millis(300)).await;
     assert_eq!(delivered.iter().filter(|(e, _)| e == "chat message").count(), 20);
     // The bucket refills at 5 per second.

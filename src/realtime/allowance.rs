@@ -26,10 +26,11 @@ impl ChatAllowance {
         self.rate
     }
 
-    /// Takes one token from the user's bucket.
-    pub fn try_take(&self, user_id: i64) -> bool {
+    /// Takes one token from the user's bucket; or says how long until one is there.
+    pub fn try_take(&self, user_id: i64) -> Result<(), std::time::Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets.entry(user_id).or_insert_with(|| TokenBucket::full(self.rate)).try_take(self.rate)
+        let bucket = buckets.entry(user_id).or_insert_with(|| TokenBucket::full(self.rate));
+        if bucket.try_take(self.rate) { Ok(()) } else { Err(bucket.wait(self.rate)) }
     }
 
     /// Forgets buckets that have refilled (forgetting them changes nothing).

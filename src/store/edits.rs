@@ -34,7 +34,7 @@ pub enum ChangeError {
     #[error("the change is not allowed")]
     Forbidden,
     #[error("the user's chat allowance is used up")]
-    RateLimited,
+    RateLimited(Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -95,7 +95,7 @@ impl Store {
                     sqlx::query_as(ALLOWANCE).bind(by).fetch_optional(&mut *tx).await?;
                 let mut allowance = stored.map_or_else(|| Allowance::full(rate, now), Allowance::from);
                 if !allowance.try_take(rate, now) {
-                    return Err(ChangeError::RateLimited);
+                    return Err(ChangeError::RateLimited(allowance.wait(rate, now)));
                 }
                 sqlx::query(SAVE_ALLOWANCE)
                     .bind(by)

@@ -45,8 +45,9 @@ pub struct Batch<'a> {
 pub enum Outcome {
     /// Committed at this position (its id).
     Appended(i64),
-    /// The user's allowance (all their tabs, on every node) was used up.
-    RateLimited,
+    /// The user's allowance (all their tabs, on every node) was used up;
+    /// a token is there again this many milliseconds after the batch.
+    RateLimited { retry_after_ms: i64 },
 }
 
 /// One change of the log, as read back: a message as it is now, at the
@@ -287,13 +288,13 @@ pub(super) fn mentions(text: &str, registered: &[String]) -> String {
     mentioned(text, registered).join(",")
 }
 
-/// "41,42,r,43": each message's position, or "r" for refused.
+/// "41,42,r150,43": each message's position, or "r" and the wait for refused.
 fn encode_outcomes(outcomes: &[Outcome]) -> String {
     let parts: Vec<String> = outcomes
         .iter()
         .map(|o| match o {
             Outcome::Appended(id) => id.to_string(),
-            Outcome::RateLimited => "r".to_owned(),
+            Outcome::RateLimited { retry_after_ms } => format!("r{retry_after_ms}"),
         })
         .collect();
     parts.join(",")
@@ -302,7 +303,10 @@ fn encode_outcomes(outcomes: &[Outcome]) -> String {
 fn decode_outcomes(text: &str) -> Vec<Outcome> {
     text.split(',')
         .filter(|part| !part.is_empty())
-        .map(|part| part.parse().map_or(Outcome::RateLimited, Outcome::Appended))
+        .map(|part| match part.strip_prefix('r') {
+            Some(wait) => Outcome::RateLimited { retry_after_ms: wait.parse().unwrap_or(0) },
+            None => part.parse().map_or(Outcome::RateLimited { retry_after_ms: 0 }, Outcome::Appended),
+        })
         .collect()
 }
 
@@ -465,7 +469,7 @@ fn decide<'b, 'a>(
                 accepted.push((next, message));
                 Outcome::Appended(next)
             } else {
-                Outcome::RateLimited
+                Outcome::RateLimited { retry_after_ms: allowance.wait(rate, now_ms).as_millis() as i64 }
             }
         })
         .collect();
@@ -487,8 +491,9 @@ mod tests {
 
     #[test]
     fn outcomes_round_trip() {
-        let outcomes = vec![Outcome::Appended(41), Outcome::RateLimited, Outcome::Appended(42)];
-        assert_eq!(encode_outcomes(&outcomes), "41,r,42");
+        let outcomes =
+            vec![Outcome::Appended(41), Outcome::RateLimited { retry_after_ms: 150 }, Outcome::Appended(42)];
+        assert_eq!(encode_outcomes(&outcomes), "41,r150,42");
         assert_eq!(decode_outcomes(&encode_outcomes(&outcomes)), outcomes);
         assert_eq!(decode_outcomes(""), vec![]);
     }

@@ -34,7 +34,7 @@ const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(50), Duration::from_m
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotSent {
     #[error("the sender's chat allowance is used up")]
-    RateLimited,
+    RateLimited(Duration),
     #[error("the message could not be saved")]
     NotSaved,
 }
@@ -222,7 +222,9 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
                 last = Some(id);
                 Ok(id)
             }
-            Outcome::RateLimited => Err(NotSent::RateLimited),
+            Outcome::RateLimited { retry_after_ms } => {
+                Err(NotSent::RateLimited(Duration::from_millis(retry_after_ms.max(0) as u64)))
+            }
         });
     }
     last

@@ -122,14 +122,12 @@ pub(super) async fn next_answer(answers: &mut VecDeque<Answer>) -> Result<(), Re
 /// through the event stream once committed.
 async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<Answer, Refusal> {
     let text = ChatText::parse(raw)?;
-    if !realtime.0.allowance.try_take(who.user_id) {
-        return Err(Refusal::RateLimited);
-    }
+    realtime.0.allowance.try_take(who.user_id).map_err(Refusal::RateLimited)?;
     let saved = realtime.0.writer.submit(who.user_id, text).await;
     Ok(Box::pin(async move {
         match saved.outcome().await {
             Ok(_) => Ok(()),
-            Err(NotSent::RateLimited) => Err(Refusal::RateLimited),
+            Err(NotSent::RateLimited(wait)) => Err(Refusal::RateLimited(wait)),
             Err(NotSent::NotSaved) => Err(Refusal::Unavailable),
         }
     }))
@@ -159,7 +157,7 @@ async fn change(realtime: &Realtime, who: &Identity, id: i64, text: Option<&str>
             Change::Edit { .. } => "Only the author may edit a message, and only soon after sending it.",
             Change::Delete { .. } => "Only the author or an admin may delete a message.",
         })),
-        Err(ChangeError::RateLimited) => Err(Refusal::RateLimited),
+        Err(ChangeError::RateLimited(wait)) => Err(Refusal::RateLimited(wait)),
         Err(ChangeError::Store(e)) => {
             tracing::warn!(error = %e, "a message change was not saved");
             Err(Refusal::Unavailable)

@@ -80,7 +80,8 @@ pub enum Refusal {
     /// The frame was not one the protocol has; the words say how.
     BadRequest(&'static str),
     InvalidMessage,
-    RateLimited,
+    /// Over the chat allowance: the next message would be accepted after this.
+    RateLimited(std::time::Duration),
     /// The message could not be saved (the database failed); nothing was sent.
     Unavailable,
     /// An edit or delete this user may not make.
@@ -94,7 +95,7 @@ impl Refusal {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::InvalidMessage => "invalid_message",
-            Self::RateLimited => "rate_limited",
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
@@ -107,7 +108,7 @@ impl Refusal {
             Self::InvalidMessage => {
                 "A message is 1 to 1000 characters, with something to see (after trimming spaces)."
             }
-            Self::RateLimited => "You are sending messages too fast. Wait a moment.",
+            Self::RateLimited(_) => "You are sending messages too fast. Wait a moment.",
             Self::Unavailable => "The message could not be saved. Please send it again.",
             Self::Forbidden(words) => words,
             Self::NotFound => "There is no such message (it may have been deleted).",
@@ -119,8 +120,16 @@ impl Refusal {
         struct ErrorData<'a> {
             code: &'a str,
             message: &'a str,
+            /// When the next message would be accepted (`rate_limited` only).
+            #[serde(rename = "retryAfterMs", skip_serializing_if = "Option::is_none")]
+            retry_after_ms: Option<u64>,
         }
-        frame("error", &ErrorData { code: self.code(), message: self.message() })
+        // Rounded up, and at least 1: never sooner than true.
+        let retry_after_ms = match self {
+            Self::RateLimited(wait) => Some((wait.as_micros().div_ceil(1000) as u64).max(1)),
+            _ => None,
+        };
+        frame("error", &ErrorData { code: self.code(), message: self.message(), retry_after_ms })
     }
 }
 
