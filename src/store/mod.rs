@@ -9,7 +9,8 @@
 //! engines differ (taking the log's lock, notifications, the cluster's tables)
 //! each engine's statements stand side by side in the same function.
 //!
-//! - [`users`]: the accounts, their roles and bans.
+//! - `users`: creating and finding accounts.
+//! - `account_changes`: roles, bans and passwords, with the sessions they end.
 //! - `admission`: the registration mode and invites.
 //! - `account_sessions`: which sessions each user has, for the account page.
 //! - [`log`]: the chat log, appended in commit order and read back by position.
@@ -18,6 +19,7 @@
 //! - `throttles`: token buckets for login attempts, shared by every node.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
+mod account_changes;
 mod account_sessions;
 mod admission;
 pub mod cluster;
@@ -36,12 +38,13 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub use account_changes::AccountChangeError;
 pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
 pub use edits::{Change, ChangeError};
 pub use log::{Batch, LogEntry, LogStart, NewMessage, Outcome, Page};
 pub use sessions::{SessionMeta, SessionRow};
-pub use users::{AccountChangeError, CreateUserError, UserRow};
+pub use users::{CreateUserError, UserRow};
 
 use crate::config::{DatabaseTuning, DatabaseUrl, Synchronous};
 

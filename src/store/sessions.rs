@@ -28,6 +28,24 @@ pub struct SessionRow<'a> {
     pub listing: Option<&'a SessionMeta>,
 }
 
+/// Writes a logged-in session's listing in the transaction `$tx` that
+/// writes `$row` (a statement for each engine, so a macro rather than a fn).
+macro_rules! note {
+    ($tx:ident, $row:ident) => {
+        if let Some(listing) = $row.listing {
+            sqlx::query(NOTE)
+                .bind($row.id.to_string())
+                .bind(listing.user_id)
+                .bind(&listing.handle)
+                .bind(listing.login_at)
+                .bind(listing.seen_at)
+                .bind(&listing.agent)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 impl Store {
     /// Where the sessions are, on this engine.
     pub(super) fn session_table(&self) -> &'static str {
@@ -52,17 +70,7 @@ impl Store {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
                 other => other?,
             };
-            if let Some(listing) = row.listing {
-                sqlx::query(NOTE)
-                    .bind(row.id.to_string())
-                    .bind(listing.user_id)
-                    .bind(&listing.handle)
-                    .bind(listing.login_at)
-                    .bind(listing.seen_at)
-                    .bind(&listing.agent)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            note!(tx, row);
             tx.commit().await?;
             Ok::<bool, sqlx::Error>(true)
         })?)
@@ -84,17 +92,7 @@ impl Store {
             if updated == 0 {
                 return Ok(false);
             }
-            if let Some(listing) = row.listing {
-                sqlx::query(NOTE)
-                    .bind(row.id.to_string())
-                    .bind(listing.user_id)
-                    .bind(&listing.handle)
-                    .bind(listing.login_at)
-                    .bind(listing.seen_at)
-                    .bind(&listing.agent)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            note!(tx, row);
             tx.commit().await?;
             Ok::<bool, sqlx::Error>(true)
         })?)
