@@ -55,7 +55,7 @@ async fn change_role(store: &Store, username: &str, role: Role) -> Result<(), Bo
     let Some(id) = store.user_id_named(username).await? else {
         return Err(format!("there is no user named {username:?}").into());
     };
-    store.set_role(id, role, None).await?;
+    store.set_role(id, role, lobby::store::Actor::CommandLine).await?;
     match role {
         Role::Admin => println!("{username} is now an admin"),
         Role::Member => println!("{username} is now a member"),

@@ -184,6 +184,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn saving_an_ended_session_does_not_bring_it_back() {
+        let sessions = store().await;
+        let mut r = record(time::Duration::hours(1));
+        sessions.create(&mut r).await.unwrap();
+        sessions.inner().delete(&r.id).await.unwrap();
+        // A request that loaded it before the end saves it at its own end.
+        sessions.inner().save(&r).await.unwrap();
+        assert!(sessions.inner().load(&r.id).await.unwrap().is_none(), "still ended");
+    }
+
+    #[tokio::test]
     async fn a_tombstone_beats_a_stale_read() {
         let sessions = store().await;
         let mut r = record(time::Duration::hours(1));

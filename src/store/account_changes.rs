@@ -7,19 +7,28 @@
 
 use tower_sessions::session::Id as SessionId;
 
-use super::{BeginExclusive, Store, StoreError, on_engine};
+use super::{
+    BeginExclusive, Store, StoreError,
+    authority::{Actor, Authority},
+    on_engine,
+};
 use crate::{
     domain::{Ending, Reason, Role},
     notify::{Channel, Notify, ending_payloads},
 };
 
-/// Why an admin's change to an account was refused.
+/// Why a change to an account was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountChangeError {
     #[error("There is no such user.")]
     NotFound,
+    /// Nobody changes their own role or ban state, even to what it is.
     #[error("You cannot do that to your own account.")]
     Yourself,
+    /// The actor's session ended, or they are no longer an admin (or are
+    /// banned), since their request began.
+    #[error("You are no longer allowed to do that. Log in again.")]
+    NotAllowed,
     #[error("That would leave no admin. Make someone else an admin first.")]
     LastAdmin,
     #[error(transparent)]
@@ -45,19 +54,17 @@ fn now_secs() -> i64 {
 
 impl Store {
     /// Makes the account an admin or a member; the last admin who is not
-    /// banned cannot stop being one. `by` is the admin doing it (`None`:
-    /// the command line); an admin cannot demote themselves.
-    pub async fn set_role(
-        &self,
-        user_id: i64,
-        role: Role,
-        by: Option<i64>,
-    ) -> Result<Ending, AccountChangeError> {
-        if role == Role::Member && by == Some(user_id) {
+    /// banned cannot stop being one. `by` must still be an admin (or the
+    /// command line), and not the account itself.
+    pub async fn set_role(&self, user_id: i64, role: Role, by: Actor) -> Result<Ending, AccountChangeError> {
+        if by.user() == Some(user_id) {
             return Err(AccountChangeError::Yourself);
         }
         on_engine!(self, |pool| {
             let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_admin(by).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
             let current: Option<(String, Option<i64>)> =
                 sqlx::query_as("SELECT role, banned_at FROM users WHERE id = $1")
                     .bind(user_id)
@@ -84,10 +91,10 @@ impl Store {
 
     /// Bans the account: it can no longer log in, its sessions are deleted
     /// and every node is told (on a cluster), all in one transaction.
-    /// Returns the ending, for this node to carry out. An admin cannot ban
-    /// themselves, nor the last admin.
-    pub async fn ban(&self, user_id: i64, by: i64) -> Result<Ending, AccountChangeError> {
-        if by == user_id {
+    /// Returns the ending, for this node to carry out. `by` must still be an
+    /// admin; nobody bans themselves, nor the last admin.
+    pub async fn ban(&self, user_id: i64, by: Actor) -> Result<Ending, AccountChangeError> {
+        if by.user() == Some(user_id) {
             return Err(AccountChangeError::Yourself);
         }
         let end = format!(
@@ -97,6 +104,9 @@ impl Store {
         let now = now_secs();
         on_engine!(self, |pool| {
             let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_admin(by).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
             let current: Option<(String, Option<i64>)> =
                 sqlx::query_as("SELECT role, banned_at FROM users WHERE id = $1")
                     .bind(user_id)
@@ -127,10 +137,17 @@ impl Store {
         })
     }
 
-    /// Lifts a ban: the account may log in again.
-    pub async fn unban(&self, user_id: i64) -> Result<Ending, AccountChangeError> {
+    /// Lifts a ban: the account may log in again. `by` must still be an
+    /// admin, and not the account itself.
+    pub async fn unban(&self, user_id: i64, by: Actor) -> Result<Ending, AccountChangeError> {
+        if by.user() == Some(user_id) {
+            return Err(AccountChangeError::Yourself);
+        }
         on_engine!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_admin(by).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
             let changed = sqlx::query("UPDATE users SET banned_at = NULL WHERE id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -148,22 +165,25 @@ impl Store {
 
     /// Sets a new password and session key, and deletes every other session
     /// of the user (every node is told, on a cluster), in one transaction.
-    /// `keep` is the session making the change. Returns the ending, for this
-    /// node to carry out.
+    /// `keep` is the session making the change, which must still be live.
+    /// Returns the ending, for this node to carry out.
     pub async fn change_password(
         &self,
         user_id: i64,
         password_hash: &str,
         keep: SessionId,
-    ) -> Result<Ending, StoreError> {
+    ) -> Result<Ending, AccountChangeError> {
         let end = format!(
             "DELETE FROM {} WHERE id IN
                  (SELECT session_id FROM account_sessions WHERE user_id = $1 AND session_id <> $2)
              RETURNING id",
             self.session_table()
         );
-        let ending = on_engine!(self, |pool| {
-            let mut tx = pool.begin().await?;
+        on_engine!(self, |pool| {
+            let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_logged_in(Actor::User { user: user_id, session: keep }).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
             sqlx::query("UPDATE users SET password_hash = $1, session_key = $2 WHERE id = $3")
                 .bind(password_hash)
                 .bind(crate::token::hex(16))
@@ -175,8 +195,7 @@ impl Store {
             let ending = Ending::user(Reason::Ended, user_id, session_ids(&ended), Some(keep));
             tx.notify(Channel::Revoke, &ending_payloads(&ending)).await?;
             tx.commit().await?;
-            Ok::<Ending, sqlx::Error>(ending)
-        })?;
-        Ok(ending)
+            Ok(ending)
+        })
     }
 }

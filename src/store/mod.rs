@@ -22,6 +22,7 @@
 mod account_changes;
 mod account_sessions;
 mod admission;
+mod authority;
 pub mod cluster;
 mod edits;
 pub mod log;
@@ -41,6 +42,7 @@ use sqlx::{
 pub use account_changes::AccountChangeError;
 pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
+pub use authority::Actor;
 pub use edits::{Change, ChangeError};
 pub use log::{Batch, LogEntry, LogStart, NewMessage, Outcome, Page};
 pub use sessions::{SessionMeta, SessionRow};

@@ -11,7 +11,12 @@
 use time::OffsetDateTime;
 use tower_sessions::session::Id;
 
-use super::{Store, StoreError, account_sessions::NOTE, on_engine};
+use super::{
+    AccountChangeError, BeginExclusive, Store, StoreError,
+    account_sessions::NOTE,
+    authority::{Actor, Authority},
+    on_engine,
+};
 use crate::{
     domain::{Ending, Reason},
     notify::{Channel, Notify, ending_payloads},
@@ -120,6 +125,28 @@ impl Store {
             sqlx::query(&sql).bind(id.to_string()).execute(&mut *tx).await?;
             tx.notify(Channel::Revoke, &ending_payloads(&ending)).await?;
             tx.commit().await
+        })?;
+        Ok(ending)
+    }
+
+    /// Deletes one of `by`'s other sessions (from the account page): only
+    /// while `by` is still logged in; tells every node; returns the ending.
+    pub async fn end_session_by(&self, id: &Id, by: Actor) -> Result<Ending, AccountChangeError> {
+        let Actor::User { user, .. } = by else { return Err(AccountChangeError::NotAllowed) };
+        let sql = format!(
+            "DELETE FROM {} WHERE id = $1 AND id IN (SELECT session_id FROM account_sessions WHERE user_id = $2)",
+            self.session_table()
+        );
+        let ending = Ending::sessions(Reason::Ended, &[*id]);
+        on_engine!(self, |pool| {
+            let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_logged_in(by).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
+            sqlx::query(&sql).bind(id.to_string()).bind(user).execute(&mut *tx).await?;
+            tx.notify(Channel::Revoke, &ending_payloads(&ending)).await?;
+            tx.commit().await?;
+            Ok::<(), AccountChangeError>(())
         })?;
         Ok(ending)
     }

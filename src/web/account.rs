@@ -18,7 +18,8 @@ use super::{
 };
 use crate::{
     accounts::{AuthSession, Password},
-    domain::{Reason, User, Username},
+    domain::{User, Username},
+    store::{AccountChangeError, Actor},
 };
 
 #[derive(Debug, Deserialize)]
@@ -105,7 +106,12 @@ pub async fn change_password(
     };
     let Some(this) = auth.session.id() else { return Err(AppError::Forbidden("Log in first.")) };
     let hash = state.accounts.hash(&new).await?;
-    let ending = state.store.change_password(user.id, &hash, this).await?;
+    let ending = match state.store.change_password(user.id, &hash, this).await {
+        Ok(ending) => ending,
+        // The session ended while the request was on its way: as if logged out.
+        Err(AccountChangeError::NotAllowed) => return Err(AppError::Forbidden("Log in first.")),
+        Err(e) => return Err(AppError::Unavailable(e.into())),
+    };
     state.endings.apply(&ending).await;
     tracing::info!(user.id = user.id, ended = ending.sessions.len(), "password changed");
 
@@ -144,6 +150,11 @@ pub async fn end_session(
         auth.logout().await?;
         return Ok(Redirect::to("/").into_response());
     }
-    state.sessions.end(&session, Reason::Ended).await?;
+    let Some(this) = auth.session.id() else { return Err(AppError::Forbidden("Log in first.")) };
+    match state.store.end_session_by(&session, Actor::User { user: user.id, session: this }).await {
+        Ok(ending) => state.endings.apply(&ending).await,
+        Err(AccountChangeError::NotAllowed) => return Err(AppError::Forbidden("Log in first.")),
+        Err(e) => return Err(AppError::Unavailable(e.into())),
+    }
     Ok(Redirect::to("/account?done=ended").into_response())
 }
