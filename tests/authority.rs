@@ -1,15 +1,17 @@
-//! Sessions that stay ended and authority checked where it changes
-//! (PROTOCOL [hardening2]): races between a request already on its way and
-//! the ending of its session, a demotion or a ban, run many times with real
-//! clients. A request's body is dribbled over a raw socket so it is still in
-//! flight when the other change commits.
+//! Sessions that stay ended, authority checked where it changes, and
+//! refusals that cost little (PROTOCOL [hardening2]): races between a
+//! request already on its way and the ending of its session, a demotion or
+//! a ban, run many times with real clients (a request's body is dribbled
+//! over a raw socket so it is still in flight when the other change
+//! commits); refused edits and deletes while the log's lock is held.
 
 mod common;
 
 use std::time::Duration;
 
-use common::*;
+use common::{ws::*, *};
 use reqwest::StatusCode;
+use serde_json::json;
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 const PASSWORD: &str = "correct horse battery";
@@ -190,4 +192,79 @@ async fn a_role_taken_away_with_lobby_admin_holds_at_once() {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
     assert_eq!(role(&app, "carol").await, "member");
+}
+
+/// Holds the chat log's write lock, as a long transaction of another writer would.
+async fn hold_the_log_lock(db: &TestDb) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&db.url()).await.unwrap();
+    if db.is_postgres() {
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        sqlx::query("SELECT position FROM log_head WHERE id = 1 FOR UPDATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+    }
+    conn
+}
+
+#[tokio::test]
+async fn refused_edits_and_deletes_take_no_write_lock() {
+    let app = spawn_app().await;
+    let mut alice = Ws::open(&app.base, &app.cookie("alice").await).await;
+    alice.until("chat history").await;
+    alice.chat("mine").await;
+    let id = alice.until("chat message").await["id"].as_i64().unwrap();
+    let mut bob = Ws::open(&app.base, &app.cookie("bob").await).await;
+    bob.until("chat history").await;
+
+    let lock = hold_the_log_lock(&app.db).await;
+    for (event, data) in
+        [("edit message", json!({"id": id, "message": "not yours"})), ("delete message", json!({"id": id}))]
+    {
+        let asked = tokio::time::Instant::now();
+        bob.emit(event, data).await;
+        let refusal = bob.until("error").await;
+        assert_eq!(refusal["code"], "forbidden", "{event}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{event} answered without waiting for the lock: {:?}",
+            asked.elapsed()
+        );
+    }
+    drop(lock);
+}
+
+#[tokio::test]
+async fn refused_edits_count_against_the_chat_allowance_across_tabs_and_reconnects() {
+    // A burst of 20 that does not refill while the test runs.
+    let app = spawn_app_with(|c| c.live.chat_rate = 0.01).await;
+    let mut alice = Ws::open(&app.base, &app.cookie("alice").await).await;
+    alice.until("chat history").await;
+    alice.chat("mine").await;
+    let id = alice.until("chat message").await["id"].as_i64().unwrap();
+    let bob = app.cookie("bob").await;
+    let mut codes = Vec::new();
+    // Five connections one after another, five refused edits each: the
+    // allowance (a burst of 20) is the user's, not the socket's.
+    for _ in 0..5 {
+        let mut ws = Ws::open(&app.base, &bob).await;
+        ws.until("chat history").await;
+        for _ in 0..5 {
+            ws.emit("edit message", json!({"id": id, "message": "not yours"})).await;
+            codes.push(ws.until("error").await["code"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "forbidden").count(), 20, "{codes:?}");
+    assert!(codes[20..].iter().all(|c| c == "rate_limited"), "{codes:?}");
+    let mut ws = Ws::open(&app.base, &bob).await;
+    ws.until("chat history").await;
+    ws.chat("and a message").await;
+    assert_eq!(ws.until("error").await["code"], "rate_limited", "messages share the allowance");
+    // Alice is not held back by any of it.
+    alice.chat("still here").await;
+    assert_eq!(alice.until("chat message").await["message"], "still here");
 }

@@ -33,6 +33,13 @@ impl ChatAllowance {
         if bucket.try_take(self.rate) { Ok(()) } else { Err(bucket.wait(self.rate)) }
     }
 
+    /// How long until the user has a token (`None`: they have one now).
+    pub fn wait(&self, user_id: i64) -> Option<std::time::Duration> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = buckets.get(&user_id).map_or(std::time::Duration::ZERO, |b| b.wait(self.rate));
+        (!wait.is_zero()).then_some(wait)
+    }
+
     /// Forgets buckets that have refilled (forgetting them changes nothing).
     pub fn forget_full(&self) {
         let rate = self.rate;

@@ -112,9 +112,12 @@ impl Writer {
     /// once committed (the follower then publishes it). Not retried: a retried
     /// delete whose first answer was lost would be told "not found".
     pub async fn change(&self, change: Change<'_>) -> Result<i64, ChangeError> {
+        let timed_out = |_| ChangeError::Store(StoreError::timed_out("changing a message"));
+        // Refused without the log's lock: a refusal costs the others nothing.
+        tokio::time::timeout(ATTEMPT_TIMEOUT, self.store.check_change(change)).await.map_err(timed_out)??;
         let position = tokio::time::timeout(ATTEMPT_TIMEOUT * 2, self.store.change(change, self.rate))
             .await
-            .map_err(|_| ChangeError::Store(StoreError::timed_out("changing a message")))??;
+            .map_err(timed_out)??;
         self.wake.notify_one();
         Ok(position)
     }

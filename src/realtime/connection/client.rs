@@ -141,9 +141,22 @@ fn changing(realtime: &Realtime, who: &Identity, id: i64, text: Option<String>) 
 }
 
 /// An edit (`text`) or a delete of message `id`; everyone, this socket
-/// included, sees it when the tail reads it back.
+/// included, sees it when the follower reads it back. A refused one counts
+/// against the user's chat allowance, as a message does (all their tabs and
+/// reconnects together); with none left, it is not even looked at.
 async fn change(realtime: &Realtime, who: &Identity, id: i64, text: Option<&str>) -> Result<(), Refusal> {
-    let text = text.map(ChatText::parse).transpose()?;
+    let allowance = &realtime.0.allowance;
+    if let Some(wait) = allowance.wait(who.user_id) {
+        return Err(Refusal::RateLimited(wait));
+    }
+    let refused = |refusal: Refusal| {
+        let _ = allowance.try_take(who.user_id);
+        Err(refusal)
+    };
+    let text = match text.map(ChatText::parse).transpose() {
+        Ok(text) => text,
+        Err(invalid) => return refused(invalid.into()),
+    };
     let change = match &text {
         Some(text) => {
             Change::Edit { id, by: who.user_id, text: text.as_str(), window: realtime.0.settings.edit_window }
@@ -152,8 +165,8 @@ async fn change(realtime: &Realtime, who: &Identity, id: i64, text: Option<&str>
     };
     match realtime.0.writer.change(change).await {
         Ok(_) => Ok(()),
-        Err(ChangeError::NotFound) => Err(Refusal::NotFound),
-        Err(ChangeError::Forbidden) => Err(Refusal::Forbidden(match change {
+        Err(ChangeError::NotFound) => refused(Refusal::NotFound),
+        Err(ChangeError::Forbidden) => refused(Refusal::Forbidden(match change {
             Change::Edit { .. } => "Only the author may edit a message, and only soon after sending it.",
             Change::Delete { .. } => "Only the author or an admin may delete a message.",
         })),
