@@ -48,6 +48,7 @@ pub enum Flushed {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Announcement {
     pub seq: i64,
+    pub user_id: i64,
     pub username: String,
     pub connected: bool,
     pub current_users: i32,
@@ -303,7 +304,7 @@ impl ClusterStore {
         limit: usize,
     ) -> Result<Vec<Announcement>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT e.seq, u.username, e.connected, e.current_users, e.online_users
+            "SELECT e.seq, e.user_id, u.username, e.connected, e.current_users, e.online_users
              FROM presence_events e JOIN users u ON u.id = e.user_id
              WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
         )

@@ -24,7 +24,7 @@ use std::{
 
 use tokio::sync::{Notify, oneshot};
 
-use super::{Identity, PresenceSettings, Refused, count::CountClock, names::OnlineNames};
+use super::{Identity, PresenceSettings, Refused, count::CountClock, names::OnlineNames, notices::Notices};
 use crate::{
     cluster::{
         Node,
@@ -44,7 +44,8 @@ pub struct Cluster {
     /// A std Mutex: seats release in `Drop`; no critical section awaits.
     state: Mutex<State>,
     pub(super) counts: Arc<CountClock>,
-    pub(super) events: Events,
+    /// The announcements read back, out to this node's sockets (at most so often per user).
+    pub(super) notices: Notices,
     settings: PresenceSettings,
     /// Wakes the reader of announcements (a notification, or a gap).
     pub(super) wake: Arc<Notify>,
@@ -87,7 +88,7 @@ impl Cluster {
             node: node.clone(),
             state: Mutex::new(state),
             counts: CountClock::new(settings, events.clone()),
-            events,
+            notices: Notices::start(events, tasks),
             settings,
             wake: Arc::new(Notify::new()),
         });

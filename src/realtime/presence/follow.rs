@@ -6,12 +6,9 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::cluster::Cluster;
+use super::{cluster::Cluster, notices::Notice};
 use crate::{
-    realtime::{
-        stream::Event,
-        wire::frames::{UserNotice, frame},
-    },
+    realtime::wire::frames::{UserNotice, frame},
     store::cluster::Announcement,
 };
 
@@ -44,7 +41,7 @@ pub(super) async fn follow(cluster: Arc<Cluster>, mut position: i64, stop: Cance
                     state.announced = announcement.seq;
                     // Published under the lock: a socket's snapshot and the
                     // stream then agree on which announcements it reflects.
-                    cluster.events.publish(notice(&announcement));
+                    cluster.notices.announce(announcement.user_id, notice(&announcement));
                 }
             }
             Err(e) => tracing::debug!(error = %e, "could not read announcements"),
@@ -64,12 +61,12 @@ pub(super) async fn follow(cluster: Arc<Cluster>, mut position: i64, stop: Cance
     }
 }
 
-fn notice(announcement: &Announcement) -> Event {
+fn notice(announcement: &Announcement) -> Notice {
     let notice = UserNotice {
         username: &announcement.username,
         current_users: announcement.current_users.max(0) as usize,
         online_users: announcement.online_users.max(0) as usize,
         connected: announcement.connected,
     };
-    Event::Notice { seq: announcement.seq, frame: frame("user", &notice) }
+    Notice { seq: announcement.seq, connected: announcement.connected, frame: frame("user", &notice) }
 }

@@ -5,10 +5,15 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use super::{Identity, PresenceSettings, Refused, count::CountClock, names::OnlineNames};
+use super::{
+    Identity, PresenceSettings, Refused,
+    count::CountClock,
+    names::OnlineNames,
+    notices::{Notice, Notices},
+};
 use crate::{
     realtime::{
-        stream::{Event, Events},
+        stream::Events,
         wire::frames::{UserNotice, frame},
     },
     tasks::Tasks,
@@ -20,7 +25,7 @@ pub struct Local {
     /// section awaits anything.
     state: Mutex<State>,
     pub(super) counts: Arc<CountClock>,
-    events: Events,
+    notices: Notices,
     settings: PresenceSettings,
 }
 
@@ -38,7 +43,8 @@ impl Local {
     /// Starts the count publisher; it stops with `tasks`.
     pub fn start(settings: PresenceSettings, events: Events, tasks: &Tasks) -> Arc<Self> {
         let counts = CountClock::new(settings, events.clone());
-        let local = Arc::new(Self { state: Mutex::default(), counts: counts.clone(), events, settings });
+        let notices = Notices::start(events, tasks);
+        let local = Arc::new(Self { state: Mutex::default(), counts: counts.clone(), notices, settings });
         let source = local.clone();
         tasks.spawn(counts.run(move || source.state().connections, tasks.stop_token()));
         local
@@ -77,7 +83,7 @@ impl Local {
         let first_tab = *tabs == 1;
         state.connections += 1;
         if first_tab {
-            self.announce(&mut state, &who.username, true);
+            self.announce(&mut state, who, true);
         }
         let count = state.connections;
         drop(state);
@@ -100,23 +106,25 @@ impl Local {
             None => false,
         };
         if last_tab {
-            self.announce(&mut state, &who.username, false);
+            self.announce(&mut state, who, false);
         }
         drop(state);
         self.counts.changed();
     }
 
-    /// Sends the `user` event. Called under the state lock, so announcements
-    /// leave in the order the counts changed.
-    fn announce(&self, state: &mut State, username: &str, connected: bool) {
+    /// Sends the `user` event (at most so often per user: `notices`).
+    /// Called under the state lock, so announcements leave in the order the
+    /// counts changed.
+    fn announce(&self, state: &mut State, who: &Identity, connected: bool) {
         state.announced += 1;
-        state.names.set(username, connected);
+        state.names.set(&who.username, connected);
         let notice = UserNotice {
-            username,
+            username: &who.username,
             current_users: state.connections,
             online_users: state.tabs.len(),
             connected,
         };
-        self.events.publish(Event::Notice { seq: state.announced, frame: frame("user", &notice) });
+        let frame = frame("user", &notice);
+        self.notices.announce(who.user_id, Notice { seq: state.announced, connected, frame });
     }
 }

@@ -18,6 +18,7 @@ mod count;
 mod follow;
 pub mod local;
 mod names;
+mod notices;
 
 use std::{sync::Arc, time::Duration};
 

@@ -3,7 +3,8 @@
 //! request already on its way and the ending of its session, a demotion or
 //! a ban, run many times with real clients (a request's body is dribbled
 //! over a raw socket so it is still in flight when the other change
-//! commits); refused edits and deletes while the log's lock is held.
+//! commits); refused edits and deletes while the log's lock is held; a
+//! client flapping its connection hundreds of times.
 
 mod common;
 
@@ -267,4 +268,28 @@ async fn refused_edits_count_against_the_chat_allowance_across_tabs_and_reconnec
     // Alice is not held back by any of it.
     alice.chat("still here").await;
     assert_eq!(alice.until("chat message").await["message"], "still here");
+}
+
+#[tokio::test]
+async fn a_flapping_client_costs_the_others_a_handful_of_announcements() {
+    let app = spawn_app().await;
+    let mut watcher = Ws::open(&app.base, &app.cookie("dave").await).await;
+    watcher.until("chat history").await;
+    let alice = app.cookie("alice").await;
+    let started = tokio::time::Instant::now();
+    for _ in 0..30 {
+        let opened = (0..10).map(|_| Ws::open(&app.base, &alice));
+        drop(futures_util::future::join_all(opened).await);
+    }
+    let flapped = started.elapsed();
+    // Her allowance refills within a second or two; then the last state goes out.
+    let seen = watcher.drain(Duration::from_millis(2500)).await;
+    let told: Vec<&serde_json::Value> =
+        seen.iter().filter(|(e, d)| e == "user" && d["username"] == "alice").map(|(_, d)| d).collect();
+    assert!(told.len() <= 10, "{} announcements for 300 connections in {flapped:?}", told.len());
+    assert_eq!(told.last().unwrap()["connected"], false, "the last one tells her true state");
+    assert_eq!(app.realtime.connections_here(), 1, "the count stays exact");
+    let counts: Vec<u64> =
+        seen.iter().filter(|(e, _)| e == "user count").filter_map(|(_, d)| d.as_u64()).collect();
+    assert_eq!(counts.last().copied().unwrap_or(1), 1, "the last count shown is the true one: {counts:?}");
 }
