@@ -4,11 +4,13 @@
 //!
 //! - [`username`], [`role`], [`registration`], [`user`]: accounts.
 //! - [`chat`]: what a message may say, and who it mentions.
+//! - [`room`]: rooms, their names and kinds, and members' levels.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
 pub mod registration;
 pub mod role;
+pub mod room;
 pub mod session;
 pub mod user;
 pub mod username;
@@ -16,6 +18,7 @@ pub mod username;
 pub use chat::{ChatText, InvalidText, Message};
 pub use registration::{RegistrationMode, UnknownMode};
 pub use role::Role;
+pub use room::{LOBBY, Level, RoomKind, RoomName, RoomView, Topic};
 pub use session::{Ending, Reason};
 pub use user::User;
 pub use username::{InvalidUsername, USERNAME_RULE, Username};

@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use sqlx::Sqlite;
-
 use super::{
     Store, StoreError,
-    log::{ALLOWANCE, LogTx, SAVE_ALLOWANCE},
+    log::{ALLOWANCE, BeginLog, LogTx, SAVE_ALLOWANCE},
     on_engine,
 };
 use crate::{
@@ -161,27 +159,6 @@ impl Store {
             tx.commit().await?;
             Ok(position)
         })
-    }
-}
-
-/// A log transaction: on SQLite it takes the write lock at once (the head
-/// is read, then written).
-trait BeginLog {
-    type Tx: LogTx;
-    fn begin_log(&self) -> impl std::future::Future<Output = Result<Self::Tx, sqlx::Error>> + Send;
-}
-
-impl BeginLog for sqlx::SqlitePool {
-    type Tx = sqlx::Transaction<'static, Sqlite>;
-    async fn begin_log(&self) -> Result<Self::Tx, sqlx::Error> {
-        self.begin_with("BEGIN IMMEDIATE").await
-    }
-}
-
-impl BeginLog for sqlx::PgPool {
-    type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
-    async fn begin_log(&self) -> Result<Self::Tx, sqlx::Error> {
-        self.begin().await
     }
 }
 

@@ -13,7 +13,9 @@
 //! - `account_changes`: roles, bans and passwords, with the sessions they end.
 //! - `admission`: the registration mode and invites.
 //! - `account_sessions`: which sessions each user has, for the account page.
-//! - [`log`]: the chat log, appended in commit order and read back by position.
+//! - [`log`]: the chat log, appended in commit order.
+//! - `messages`: the log read back: by position, and room by room for scrollback.
+//! - `rooms`: rooms and memberships, whose changes ride the log.
 //! - `markers`: each user's read marker.
 //! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
@@ -27,6 +29,8 @@ pub mod cluster;
 mod edits;
 pub mod log;
 mod markers;
+mod messages;
+mod rooms;
 mod sessions;
 mod throttles;
 mod users;
@@ -44,7 +48,9 @@ pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
 pub use authority::Actor;
 pub use edits::{Change, ChangeError};
-pub use log::{Batch, LogEntry, LogStart, NewMessage, Outcome, Page};
+pub use log::{Batch, NewMessage, Outcome};
+pub use messages::{LogChange, LogEntry, LogStart, Page};
+pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts};
 pub use sessions::{SessionMeta, SessionRow};
 pub use users::{CreateUserError, UserRow};
 

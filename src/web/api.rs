@@ -59,7 +59,7 @@ pub async fn messages(
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => return refused(StatusCode::BAD_REQUEST, "limit must be a whole number from 1 to 100."),
     };
-    match store.messages_before(before, limit).await {
+    match store.messages_before(crate::domain::LOBBY, before, limit).await {
         Ok(page) => Json(Page { messages: page.messages.iter().map(MessageJson).collect(), more: page.more })
             .into_response(),
         Err(e) => {
