@@ -26,6 +26,11 @@ use crate::{
     websocket::Socket,
 };
 
+/// When a user with every socket they may have can try again: a tab closed
+/// elsewhere frees a seat at once, so no more than a few seconds (every 429
+/// says when to retry).
+const TABS_RETRY_AFTER: &str = "5";
+
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
     /// The id of the last message the client showed.
@@ -90,6 +95,7 @@ pub async fn upgrade(
         Err(Refused::TooManyTabs) => {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from_static(TABS_RETRY_AFTER))],
                 "This account has too many open connections. Close a tab.",
             )
                 .into_response();
