@@ -42,3 +42,25 @@ async fn every_429_says_when_to_retry() {
     assert_eq!(status, 429, "{head}");
     assert!(head.to_ascii_lowercase().contains("\r\nretry-after: "), "{head}");
 }
+
+#[tokio::test]
+async fn in_closed_mode_an_invite_link_says_registration_is_closed_and_shows_no_form() {
+    let app = spawn_app().await;
+    let admin = app.user("alice").await;
+    let res = post(&admin, app.url("/admin/invites"), &[]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let page = res.text().await.unwrap();
+    let token = page.split("/join/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let join = app.url(&format!("/join/{token}"));
+    let res = app.client().get(&join).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a valid invite shows the form");
+    assert!(res.text().await.unwrap().contains(r#"action="/register""#));
+
+    let res = post(&admin, app.url("/admin/registration"), &[("mode", "closed")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app.client().get(&join).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Registration is closed"), "{page}");
+    assert!(!page.contains(r#"action="/register""#) && !page.contains(&token), "no form, no token: {page}");
+}
