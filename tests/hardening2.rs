@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{raw::*, *};
 use reqwest::StatusCode;
 
@@ -63,4 +65,62 @@ async fn in_closed_mode_an_invite_link_says_registration_is_closed_and_shows_no_
     let page = res.text().await.unwrap();
     assert!(page.contains("Registration is closed"), "{page}");
     assert!(!page.contains(r#"action="/register""#) && !page.contains(&token), "no form, no token: {page}");
+}
+
+/// Where `needle` is among the SQLite database's files (the file itself and
+/// its write-ahead log).
+fn files_holding(db: &TestDb, needle: &str) -> Vec<String> {
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    [path.clone(), format!("{path}-wal"), format!("{path}-journal")]
+        .into_iter()
+        .filter(|file| {
+            std::fs::read(file).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_text_of_deleted_and_edited_messages_is_gone_from_the_sqlite_files() {
+    if common::db::skip_on_postgres(
+        "the_text_of_deleted_and_edited_messages_is_gone_from_the_sqlite_files",
+        "secure_delete and the WAL are SQLite's",
+    ) {
+        return;
+    }
+    let app = spawn_app().await;
+    let mut alice = common::ws::Ws::open(&app.base, &app.cookie("alice").await).await;
+    alice.until("chat history").await;
+    let deleted = "the launch code is 7741-QUOKKA-delete-me";
+    let edited = "my home address is 12 Wombat Lane, edit-me";
+    alice.chat(deleted).await;
+    let first = alice.until("chat message").await["id"].clone();
+    alice.chat(edited).await;
+    let second = alice.until("chat message").await["id"].clone();
+    alice.chat("an ordinary message that stays").await;
+    alice.until("chat message").await;
+    assert!(!files_holding(&app.db, deleted).is_empty(), "the test reads the right files");
+
+    alice.emit("delete message", serde_json::json!({ "id": first })).await;
+    alice.until("message deleted").await;
+    alice.emit("edit message", serde_json::json!({ "id": second, "message": "nothing to see" })).await;
+    alice.until("message edited").await;
+    // What the server does after a delete or an edit, through the same API.
+    let store = lobby::store::Store::connect(
+        &lobby::config::DatabaseUrl::new(app.db.url()),
+        &lobby::Config::defaults().database,
+    )
+    .await
+    .unwrap();
+    let gone = eventually(Duration::from_secs(5), || async {
+        store.checkpoint().await;
+        files_holding(&app.db, deleted).is_empty() && files_holding(&app.db, edited).is_empty()
+    });
+    assert!(
+        gone.await,
+        "deleted text in {:?}, edited text in {:?}",
+        files_holding(&app.db, deleted),
+        files_holding(&app.db, edited)
+    );
+    assert!(!files_holding(&app.db, "an ordinary message that stays").is_empty());
+    store.close().await;
 }
