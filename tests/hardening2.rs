@@ -11,6 +11,8 @@ use std::time::Duration;
 use common::{raw::*, *};
 use reqwest::StatusCode;
 
+const PASSWORD: &str = "correct horse battery";
+
 async fn post(client: &reqwest::Client, url: String, form: &[(&str, &str)]) -> reqwest::Response {
     client.post(url).form(form).send().await.unwrap()
 }
@@ -123,4 +125,37 @@ async fn the_text_of_deleted_and_edited_messages_is_gone_from_the_sqlite_files()
     );
     assert!(!files_holding(&app.db, "an ordinary message that stays").is_empty());
     store.close().await;
+}
+
+#[tokio::test]
+async fn the_origin_check_compares_scheme_host_and_port() {
+    let app = spawn_app().await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let form = [("username", "mallory"), ("password", PASSWORD)];
+    for (i, (origin, why)) in [
+        (format!("https://{host}"), "our host and port, another scheme"),
+        (format!("http://{}:1", app.addr.ip()), "our host, another port"),
+        ("http://evil.example".to_owned(), "another host"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let res = app.client().post(app.url("/register")).header("origin", origin).form(&form).send().await;
+        assert_eq!(res.unwrap().status(), StatusCode::FORBIDDEN, "{why}");
+        let cookie = app.cookie(&format!("tab{i}")).await;
+        let extra = format!("Origin: https://{host}\r\n");
+        assert_eq!(request(&app.base, &handshake(&host, &cookie, &extra)).await.0, 403, "upgrade");
+    }
+    assert_eq!(app.scalar("SELECT count(*) FROM users WHERE username = 'mallory'").await, 0);
+    // Our own origin, and the origin of the Host a request was sent to.
+    let ours = app.client().post(app.url("/register")).header("origin", app.base.clone()).form(&form);
+    assert_eq!(ours.send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    let login = [("username", "mallory"), ("password", PASSWORD)];
+    let by_host = app
+        .client()
+        .post(app.url("/login"))
+        .header("host", format!("localhost:{}", app.addr.port()))
+        .header("origin", format!("http://localhost:{}", app.addr.port()))
+        .form(&login);
+    assert_eq!(by_host.send().await.unwrap().status(), StatusCode::SEE_OTHER);
 }
