@@ -106,6 +106,7 @@ impl Application {
             realtime: realtime.clone(),
             throttles: throttles.clone(),
             proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
+            hosts: web::host::AllowedHosts::new(config.public_url.as_ref(), &config.allowed_hosts),
             session_policy,
             health: web::health::Health::new(store.clone()),
             registration: config.registration,

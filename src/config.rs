@@ -34,6 +34,13 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<Url>,
 
+    /// More host names (host or host:port, comma-separated) requests may be
+    /// sent to, besides PUBLIC_URL's. With PUBLIC_URL set, a request for any
+    /// other host gets 421 (so DNS rebinding cannot reach the server); an
+    /// entry without a port allows that host on any port.
+    #[arg(long, env = "ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<HostPort>,
+
     /// A client must finish sending a request's headers within this long of
     /// its first byte, or lose the connection.
     #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -227,6 +234,53 @@ impl std::str::FromStr for ProxyNet {
     }
 }
 
+/// A host name requests may name in `Host`: `chat.example.com`,
+/// `chat.example.com:8443`, `10.0.0.5`, `[::1]:3000`. The host is kept as
+/// the URL standard writes it (lowercase, IDNA); no port means any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl HostPort {
+    /// Reads `host[:port]` (a `Host` header, or an `ALLOWED_HOSTS` entry).
+    pub fn parse(s: &str) -> Option<HostPort> {
+        let (host, port) = match s.strip_prefix('[') {
+            // [IPv6] or [IPv6]:port
+            Some(rest) => {
+                let (inside, after) = rest.split_once(']')?;
+                (&s[..inside.len() + 2], if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
+            }
+            None => match s.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (s, None),
+            },
+        };
+        let port = match port {
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(digits.parse().ok()?)
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        let host = url::Host::parse(host).ok()?.to_string();
+        Some(HostPort { host, port })
+    }
+}
+
+impl std::str::FromStr for HostPort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        HostPort::parse(s).ok_or_else(|| {
+            format!(
+                "{s:?} is not a host name with an optional port (such as chat.example.com or 10.0.0.5:3000)"
+            )
+        })
+    }
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
     Normal,
@@ -316,6 +370,19 @@ mod tests {
         assert!(c.trusted_proxies[1].0.contains(&"10.2.3.4".parse::<std::net::IpAddr>().unwrap()));
         assert!(Config::try_parse_from(["lobby", "--trusted-proxies", "nginx"]).is_err());
         assert!(Config::defaults().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn allowed_hosts_are_hosts_with_an_optional_port() {
+        let c =
+            Config::parse_from(["lobby", "--allowed-hosts", "Chat.Example.com:8443, 10.0.0.5,[::1]:3000"]);
+        let hosts: Vec<_> = c.allowed_hosts.iter().map(|h| (h.host.as_str(), h.port)).collect();
+        assert_eq!(hosts, [("chat.example.com", Some(8443)), ("10.0.0.5", None), ("[::1]", Some(3000))]);
+        for bad in ["https://chat.example.com", "chat.example.com/x", "a b", "host:", "host:99999", "::1", ""]
+        {
+            assert!(bad.parse::<HostPort>().is_err(), "{bad:?}");
+        }
+        assert!(Config::defaults().allowed_hosts.is_empty());
     }
 
     #[test]

@@ -251,7 +251,12 @@ async fn login_issues_a_new_session_id_with_safe_cookie_flags() {
 
 #[tokio::test]
 async fn an_https_public_url_makes_the_cookie_secure_and_host_only() {
-    let app = spawn_app_with(|c| c.public_url = Some("https://chat.example.com".parse().unwrap())).await;
+    let app = spawn_app_with(|c| {
+        c.public_url = Some("https://chat.example.com".parse().unwrap());
+        // The test talks to the listener's own address.
+        c.allowed_hosts = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
     let res = app.register(&app.bare_client(), "heidi", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap().to_owned();

@@ -159,3 +159,53 @@ async fn the_origin_check_compares_scheme_host_and_port() {
         .form(&login);
     assert_eq!(by_host.send().await.unwrap().status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn with_a_public_url_requests_for_another_host_get_421_and_change_nothing() {
+    let app = spawn_app_with(|c| {
+        c.public_url = Some("http://chat.example.com".parse().unwrap());
+        c.allowed_hosts = vec!["alt.example:8443".parse().unwrap(), "intranet".parse().unwrap()];
+    })
+    .await;
+    let client = app.bare_client();
+    let get = |path: &str, host: &str| client.get(app.url(path)).header("host", host.to_owned()).send();
+    for ours in ["chat.example.com", "CHAT.example.com:80", "alt.example:8443", "intranet:3000"] {
+        assert_eq!(get("/", ours).await.unwrap().status(), StatusCode::OK, "{ours}");
+    }
+    let listen = app.addr.to_string();
+    let others =
+        [listen.as_str(), "evil.example", "chat.example.com:8080", "alt.example", "chat.example.com.evil"];
+    for other in others {
+        let res = get("/", other).await.unwrap();
+        assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST, "{other}");
+        assert!(res.text().await.unwrap().contains("does not answer for that host name"));
+        assert_eq!(
+            get("/healthz", other).await.unwrap().status(),
+            StatusCode::OK,
+            "/healthz answers {other}"
+        );
+    }
+
+    // Through a rebound name, not even the first admin can be registered.
+    let form = [("username", "alice"), ("password", PASSWORD)];
+    let res = client.post(app.url("/register")).header("host", "evil.example").form(&form).send().await;
+    let res = res.unwrap();
+    assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert!(set_cookie_header(&res).is_none(), "no session was made");
+    assert_eq!(app.scalar("SELECT count(*) FROM users").await, 0);
+    assert_eq!(app.sessions_stored().await, 0);
+
+    // Nor does a logged-in session's logout or upgrade through it do anything.
+    let res = client.post(app.url("/register")).header("host", "chat.example.com").form(&form).send().await;
+    let res = res.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = format!("{}={}", lobby::web::SESSION_COOKIE, session_cookie(&res).unwrap());
+    let with_cookie = |path: &str, host: &str| {
+        client.get(app.url(path)).header("host", host.to_owned()).header("cookie", &cookie).send()
+    };
+    assert_eq!(with_cookie("/logout", "evil.example").await.unwrap().status(), 421);
+    assert_eq!(with_cookie("/profile", "chat.example.com").await.unwrap().status(), StatusCode::OK);
+    let upgrade = handshake("evil.example", &cookie, "");
+    assert_eq!(request(&app.base, &upgrade).await.0, 421);
+    assert_eq!(request(&app.base, &handshake("chat.example.com", &cookie, "")).await.0, 101);
+}

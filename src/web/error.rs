@@ -22,6 +22,9 @@ pub enum AppError {
     Missing(&'static str),
     #[error("cross-origin request refused")]
     CrossOrigin,
+    /// The request named a host that is not ours (421).
+    #[error("a request for another host")]
+    WrongHost,
     /// Logged in, but not allowed this (a member at `/admin`).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -107,6 +110,11 @@ impl IntoResponse for AppError {
                 StatusCode::FORBIDDEN,
                 "Request refused",
                 "This request came from another site, so it was not carried out.".to_owned(),
+            ),
+            Self::WrongHost => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "Wrong address",
+                "This server does not answer for that host name. Use its address as the people who run it gave it.".to_owned(),
             ),
             Self::BadRequest { status, message } => (*status, "Bad request", message.clone()),
             Self::Unavailable(_) => (
