@@ -120,8 +120,11 @@ impl Application {
         ));
         let sessions =
             SessionSettings { store: cache, policy: session_policy, secure: public_url.scheme() == "https" };
-        let metrics_addr = match (config.metrics_addr, crate::metrics::install()) {
-            (Some(addr), Some(handle)) => {
+        let timeouts = web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout };
+        // The recorder is installed only when metrics are served: a process
+        // has one, and the first app to ask for metrics gets it.
+        let metrics_addr = match config.metrics_addr.map(|addr| (addr, crate::metrics::install())) {
+            Some((addr, Some(handle))) => {
                 let scrape = crate::metrics::Scrape::new(
                     handle,
                     realtime.clone(),
@@ -129,16 +132,16 @@ impl Application {
                     state.accounts.hasher().clone(),
                 );
                 let stop = realtime.shutdown.clone().cancelled_owned();
-                Some(scrape.serve(addr, stop).await.map_err(|source| StartError::Bind { addr, source })?)
+                let bound = scrape.serve(addr, timeouts, stop).await;
+                Some(bound.map_err(|source| StartError::Bind { addr, source })?)
             }
-            (Some(addr), None) => {
+            Some((addr, None)) => {
                 tracing::warn!(%addr, "metrics are served by the first app of this process only");
                 None
             }
-            (None, _) => None,
+            None => None,
         };
         let router = web::router(state, sessions);
-        let timeouts = web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout };
         Ok(Self {
             listener,
             metrics_addr,

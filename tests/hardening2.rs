@@ -6,10 +6,14 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{raw::*, *};
 use reqwest::StatusCode;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -208,4 +212,83 @@ async fn with_a_public_url_requests_for_another_host_get_421_and_change_nothing(
     let upgrade = handshake("evil.example", &cookie, "");
     assert_eq!(request(&app.base, &upgrade).await.0, 421);
     assert_eq!(request(&app.base, &handshake("chat.example.com", &cookie, "")).await.0, 101);
+}
+
+/// Reads until the server closes the connection; how long that took
+/// (`None`: still open after `within`).
+async fn until_closed_by_server(tcp: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), tcp.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Writes `bytes` one at a time, `every` apart, until they are all sent or
+/// the server closes the connection; then reads what the server said until
+/// it closed (`None`: still open `linger` after the last byte).
+async fn dribble(mut tcp: TcpStream, bytes: Vec<u8>, every: Duration, linger: Duration) -> DribbleEnd {
+    let started = Instant::now();
+    let (mut read, mut write) = tcp.split();
+    let reading = async {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return (answer, started.elapsed()),
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let writing = async {
+        for byte in bytes {
+            if write.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(every).await;
+        }
+        tokio::time::sleep(linger).await;
+    };
+    tokio::select! {
+        (answer, closed_after) = reading => DribbleEnd {
+            answer: String::from_utf8_lossy(&answer).into_owned(),
+            closed_after: Some(closed_after),
+        },
+        () = writing => DribbleEnd { answer: String::new(), closed_after: None },
+    }
+}
+
+#[derive(Debug)]
+struct DribbleEnd {
+    /// What the server sent.
+    answer: String,
+    /// When the server closed the connection, from the first byte.
+    closed_after: Option<Duration>,
+}
+
+#[tokio::test]
+async fn the_metrics_listener_has_the_same_header_deadline() {
+    let app = spawn_app_with(|c| {
+        c.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        c.header_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let metrics = app.metrics.expect("metrics are served");
+    let res = reqwest::get(format!("http://{metrics}/metrics")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a scrape is served");
+
+    let mut silent = TcpStream::connect(metrics).await.unwrap();
+    let header = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_vec();
+    let tcp = TcpStream::connect(metrics).await.unwrap();
+    let dribbler = tokio::spawn(dribble(tcp, header, Duration::from_millis(100), Duration::from_secs(3)));
+    let closed = until_closed_by_server(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed.is_some_and(|after| after < Duration::from_secs(3)), "the silent one: {closed:?}");
+    let end = dribbler.await.unwrap();
+    let closed = end.closed_after.expect("the dribbler lost its connection");
+    assert!(closed >= Duration::from_millis(900) && closed < Duration::from_secs(3), "{end:?}");
+    assert!(!end.answer.contains("200 OK"), "{end:?}");
 }
