@@ -44,7 +44,7 @@ pub struct Application {
     listener: TcpListener,
     /// Where metrics are served, if they are.
     metrics_addr: Option<SocketAddr>,
-    timeouts: web::deadlines::Timeouts,
+    limits: web::serve::Limits,
     router: axum::Router,
     store: Store,
     public_url: Url,
@@ -120,7 +120,13 @@ impl Application {
         ));
         let sessions =
             SessionSettings { store: cache, policy: session_policy, secure: public_url.scheme() == "https" };
-        let timeouts = web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout };
+        let limits = web::serve::Limits {
+            timeouts: web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout },
+            body: web::body::BodyDeadline {
+                timeout: config.body_timeout,
+                min_rate: config.min_body_rate.per_second(),
+            },
+        };
         // The recorder is installed only when metrics are served: a process
         // has one, and the first app to ask for metrics gets it.
         let metrics_addr = match config.metrics_addr.map(|addr| (addr, crate::metrics::install())) {
@@ -132,7 +138,7 @@ impl Application {
                     state.accounts.hasher().clone(),
                 );
                 let stop = realtime.shutdown.clone().cancelled_owned();
-                let bound = scrape.serve(addr, timeouts, stop).await;
+                let bound = scrape.serve(addr, limits, stop).await;
                 Some(bound.map_err(|source| StartError::Bind { addr, source })?)
             }
             Some((addr, None)) => {
@@ -145,7 +151,7 @@ impl Application {
         Ok(Self {
             listener,
             metrics_addr,
-            timeouts,
+            limits,
             router,
             store,
             public_url,
@@ -185,7 +191,7 @@ impl Application {
             realtime,
             realtime_tasks,
             session_cleanup,
-            timeouts,
+            limits,
             ..
         } = self;
         tracing::info!(addr = %listener.local_addr()?, %public_url, engine = ?store.engine(), "listening");
@@ -195,7 +201,7 @@ impl Application {
             tracing::info!("shutting down");
             realtime.close_sockets(sockets).await;
         };
-        web::serve::serve(listener, router, timeouts, sockets_closed, requests).await;
+        web::serve::serve(listener, router, limits, sockets_closed, requests).await;
         realtime_tasks.finish(tasks).await;
         session_cleanup.abort();
         store.close().await;

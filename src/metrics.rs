@@ -12,7 +12,7 @@ use axum::{Router, extract::State, http::header, response::IntoResponse, routing
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::{accounts::Hasher, realtime::Realtime, store::Store, web::deadlines::Timeouts};
+use crate::{accounts::Hasher, realtime::Realtime, store::Store, web::serve::Limits};
 
 /// Open authenticated WebSockets on this node (gauge).
 pub const CONNECTIONS: &str = "lobby_connections";
@@ -82,13 +82,13 @@ impl Scrape {
     pub async fn serve(
         self,
         addr: SocketAddr,
-        timeouts: Timeouts,
+        limits: Limits,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let router = Router::new().route("/metrics", get(metrics)).with_state(self);
-        tokio::spawn(crate::web::serve::serve(listener, router, timeouts, shutdown, SCRAPE_DEADLINE));
+        tokio::spawn(crate::web::serve::serve(listener, router, limits, shutdown, SCRAPE_DEADLINE));
         tracing::info!(%bound, "metrics at /metrics");
         Ok(bound)
     }

@@ -292,3 +292,60 @@ async fn the_metrics_listener_has_the_same_header_deadline() {
     assert!(closed >= Duration::from_millis(900) && closed < Duration::from_secs(3), "{end:?}");
     assert!(!end.answer.contains("200 OK"), "{end:?}");
 }
+
+/// The head of a form POST to /login whose body is `length` bytes.
+fn login_head(length: usize) -> String {
+    format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// A login form of exactly `length` bytes (a long wrong password).
+fn login_body(length: usize) -> Vec<u8> {
+    let mut body = b"username=nobody&password=".to_vec();
+    body.resize(length, b'x');
+    body
+}
+
+#[tokio::test]
+async fn a_body_must_arrive_within_the_body_timeout_or_keep_the_minimum_pace() {
+    let app = spawn_app_with(|c| {
+        c.body_timeout = Duration::from_secs(1);
+        c.min_body_rate = lobby::config::ByteRate(100);
+    })
+    .await;
+    let slow = Duration::from_millis(100);
+
+    // Ten bytes a second, below the minimum: 408 at the timeout, and closed.
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(login_head(100).as_bytes()).await.unwrap();
+    let end = dribble(tcp, login_body(100), slow, Duration::from_secs(3)).await;
+    assert!(end.answer.starts_with("HTTP/1.1 408"), "{end:?}");
+    assert!(end.answer.to_ascii_lowercase().contains("connection: close"), "{end:?}");
+    let closed = end.closed_after.expect("the connection was closed");
+    assert!(closed >= Duration::from_millis(900) && closed < Duration::from_secs(3), "{end:?}");
+
+    // Headers, then nothing: the same.
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(login_head(100).as_bytes()).await.unwrap();
+    let end = dribble(tcp, Vec::new(), slow, Duration::from_secs(3)).await;
+    assert!(end.answer.starts_with("HTTP/1.1 408"), "{end:?}");
+    assert!(end.closed_after.is_some_and(|after| after < Duration::from_secs(3)), "{end:?}");
+
+    // Past the timeout at twice the minimum pace: the whole body arrives and is answered.
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    let body = login_body(400);
+    tcp.write_all(login_head(body.len()).as_bytes()).await.unwrap();
+    let started = Instant::now();
+    for chunk in body.chunks(20) {
+        tcp.write_all(chunk).await.unwrap();
+        tokio::time::sleep(slow).await;
+    }
+    let (status, head) = read_head(&mut tcp).await;
+    assert_eq!(status, 401, "the login's own answer: {head}");
+    assert!(started.elapsed() > Duration::from_millis(1500), "it went on past the timeout");
+
+    // The server still serves.
+    assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), StatusCode::OK);
+}

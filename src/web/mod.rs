@@ -5,6 +5,7 @@ pub mod activity;
 mod admin;
 mod api;
 mod auth;
+pub mod body;
 pub mod client;
 pub mod deadlines;
 pub mod error;

@@ -1,18 +1,36 @@
-//! Serving the router on HTTP/1.1 connections (what `axum::serve` does),
-//! with what it does not do: deadlines on every connection (see `deadlines`)
+//! Serving a router on HTTP/1.1 connections (what `axum::serve` does),
+//! with what it does not do: deadlines on every connection's headers and
+//! idle time (see `deadlines`) and on every request's body (see `body`),
 //! and a deadline on shutdown, after which the connections still open are
-//! dropped, whatever their clients do.
+//! dropped, whatever their clients do. Every listener (the public one and
+//! the metrics one) is served here, so each has the same deadlines.
 
-use std::{future::Future, time::Duration};
+use std::{convert::Infallible, future::Future, net::SocketAddr, time::Duration};
 
-use axum::{Router, extract::ConnectInfo};
+use axum::{
+    Router,
+    extract::ConnectInfo,
+    http::{HeaderValue, Request, header},
+    response::{IntoResponse, Response},
+};
 use hyper::{body::Incoming, server::conn::http1};
-use hyper_util::{rt::TokioIo, service::TowerToHyperService};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
-use super::deadlines::{Deadlines, Timeouts};
+use super::{
+    body::{BodyDeadline, Expired, TimedBody},
+    deadlines::{Deadlines, Timeouts},
+    error::AppError,
+};
+
+/// What every connection of a listener is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeouts: Timeouts,
+    pub body: BodyDeadline,
+}
 
 /// The I/O each HTTP connection runs on; an upgrade takes the `TcpStream`
 /// back out of it.
@@ -23,7 +41,7 @@ pub type ConnectionIo = TokioIo<Deadlines<TcpStream>>;
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    timeouts: Timeouts,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
     deadline: Duration,
 ) {
@@ -54,13 +72,10 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        let io: ConnectionIo = TokioIo::new(Deadlines::new(tcp, timeouts));
-        let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut request: axum::http::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            },
-        ));
+        let io: ConnectionIo = TokioIo::new(Deadlines::new(tcp, limits.timeouts));
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |request| answer(router.clone(), request, peer, limits));
         let connection = http.serve_connection(io, service).with_upgrades();
         let closing = closing.clone();
         connections.spawn(async move {
@@ -87,4 +102,27 @@ pub async fn serve(
     if tokio::time::timeout(deadline, connections.wait()).await.is_err() {
         tracing::warn!(?deadline, "connections still open at the shutdown deadline were dropped");
     }
+}
+
+/// One request: its body timed from now (its headers are just read), the
+/// router's answer, or 408 if the body ran out of time (the handler then got
+/// an error reading it and answered as it could). `Connection: close` makes
+/// hyper close the connection after the 408 instead of reading on.
+async fn answer(
+    router: Router,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    limits: Limits,
+) -> Result<Response, Infallible> {
+    let expired = Expired::default();
+    let mut request =
+        request.map(|body| axum::body::Body::new(TimedBody::new(body, limits.body, expired.clone())));
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = router.oneshot(request).await?;
+    if !expired.is_set() {
+        return Ok(response);
+    }
+    let mut response = AppError::TooSlow.into_response();
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Ok(response)
 }
