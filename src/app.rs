@@ -126,6 +126,8 @@ impl Application {
                 timeout: config.body_timeout,
                 min_rate: config.min_body_rate.per_second(),
             },
+            pending_per_client: config.max_pending_per_client,
+            proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
         };
         // The recorder is installed only when metrics are served: a process
         // has one, and the first app to ask for metrics gets it.
@@ -138,7 +140,7 @@ impl Application {
                     state.accounts.hasher().clone(),
                 );
                 let stop = realtime.shutdown.clone().cancelled_owned();
-                let bound = scrape.serve(addr, limits, stop).await;
+                let bound = scrape.serve(addr, limits.clone(), stop).await;
                 Some(bound.map_err(|source| StartError::Bind { addr, source })?)
             }
             Some((addr, None)) => {

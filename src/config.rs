@@ -62,6 +62,13 @@ pub struct Config {
     #[arg(long, env = "MIN_BODY_RATE", default_value = "16KiB/s")]
     pub min_body_rate: ByteRate,
 
+    /// Connections one client address may have that have not finished sending
+    /// a request (headers or body); past that, new ones are closed at once.
+    /// Idle kept-alive connections, WebSockets and TRUSTED_PROXIES do not
+    /// count. 0: no limit.
+    #[arg(long, env = "MAX_PENDING_PER_CLIENT", default_value_t = 32)]
+    pub max_pending_per_client: usize,
+
     /// How long a session lives after login however active it is, e.g. "7d", "12h".
     #[arg(long, env = "SESSION_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
     pub session_lifetime: Duration,
@@ -460,6 +467,7 @@ mod tests {
         let c = Config::defaults();
         assert_eq!(c.body_timeout, Duration::from_secs(30));
         assert_eq!(c.min_body_rate, ByteRate(16 * 1024));
+        assert_eq!(c.max_pending_per_client, 32);
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.argon2.memory_kib, 19456);
         assert_eq!(c.session_lifetime, Duration::from_secs(7 * 24 * 3600));

@@ -14,6 +14,9 @@ use tokio::net::TcpListener;
 
 use crate::{accounts::Hasher, realtime::Realtime, store::Store, web::serve::Limits};
 
+/// Connections closed at once on arrival, by reason: `pending` when the
+/// client address already had MAX_PENDING_PER_CLIENT unfinished (counter).
+pub const CONNECTIONS_REFUSED: &str = "lobby_connections_refused_total";
 /// Open authenticated WebSockets on this node (gauge).
 pub const CONNECTIONS: &str = "lobby_connections";
 /// Users with at least one open socket, on the whole cluster (gauge).

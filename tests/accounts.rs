@@ -363,7 +363,13 @@ async fn racing_registrations_of_one_name_let_exactly_one_win() {
 #[tokio::test]
 async fn fifty_concurrent_registrations_all_succeed() {
     // Fifty from one address would be throttled (tested elsewhere): this is about concurrency.
-    let app = spawn_app_with(|c| c.auth_attempts_per_minute = 1000).await;
+    // Fifty connections opened in the same instant from one address are also more than
+    // MAX_PENDING_PER_CLIENT lets wait for their requests (tests/hardening2.rs).
+    let app = spawn_app_with(|c| {
+        c.auth_attempts_per_minute = 1000;
+        c.max_pending_per_client = 64;
+    })
+    .await;
     let attempts = (0..50).map(|i| {
         let client = app.client();
         let url = app.url("/register");

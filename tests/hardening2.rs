@@ -6,9 +6,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
-use common::{raw::*, *};
+use common::{process, raw::*, source, *};
 use reqwest::StatusCode;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -348,4 +354,179 @@ async fn a_body_must_arrive_within_the_body_timeout_or_keep_the_minimum_pace() {
 
     // The server still serves.
     assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), StatusCode::OK);
+}
+
+/// What a flood of dribbling connections from one address met.
+#[derive(Default)]
+struct FloodCounts {
+    /// Connections made.
+    opened: AtomicUsize,
+    /// Connections the server closed within half a second, before any answer.
+    closed_at_once: AtomicUsize,
+}
+
+/// Keeps one connection from `source` dribbling a request's headers, a byte
+/// a second, for ever: when the server closes it, it connects again at the
+/// next second, as an attacker would.
+async fn dribble_for_ever(source: &'static str, addr: std::net::SocketAddr, counts: Arc<FloodCounts>) {
+    let header = b"GET / HTTP/1.1\r\nHost: x\r\nX-Dribble: ";
+    loop {
+        let Some(mut tcp) = source::tcp_from(source, addr).await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        counts.opened.fetch_add(1, Ordering::Relaxed);
+        let opened = Instant::now();
+        let mut bytes = header.iter().copied().chain(std::iter::repeat(b'a'));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut buf = [0u8; 256];
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if tcp.write_all(&[bytes.next().unwrap_or(b'a')]).await.is_err() {
+                        break;
+                    }
+                }
+                read = tcp.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                },
+            }
+        }
+        if opened.elapsed() < Duration::from_millis(500) {
+            counts.closed_at_once.fetch_add(1, Ordering::Relaxed);
+        }
+        tick.tick().await;
+    }
+}
+
+#[tokio::test]
+async fn one_address_dribbling_on_hundreds_of_connections_cannot_keep_others_out() {
+    let db = TestDb::fresh().await;
+    // The open-file limit of the review: 256 for the whole process.
+    let server = process::Server::start(&db, &[], Some(256)).await;
+    let password = [("username", "alice"), ("password", PASSWORD)];
+    let owner = source::client_from("127.0.0.1");
+    assert_eq!(post(&owner, server.url("/register"), &password).await.status(), StatusCode::SEE_OTHER);
+
+    let counts = Arc::new(FloodCounts::default());
+    let flood: Vec<_> =
+        (0..260).map(|_| tokio::spawn(dribble_for_ever("127.0.0.2", server.addr, counts.clone()))).collect();
+    let all_connected =
+        eventually(Duration::from_secs(10), || async { counts.opened.load(Ordering::Relaxed) >= 260 });
+    assert!(all_connected.await, "the flood is on");
+
+    // For twelve seconds (past the header deadline, when the dribblers are
+    // cut and connect again), others are served within a second.
+    let started = Instant::now();
+    let mut rounds = 0;
+    while started.elapsed() < Duration::from_secs(12) {
+        let round = Instant::now();
+        let client = source::client_from("127.0.0.1");
+        let health =
+            tokio::time::timeout(Duration::from_secs(1), client.get(server.url("/healthz")).send()).await;
+        let health = health.unwrap_or_else(|_| panic!("/healthz took over a second (round {rounds})"));
+        assert_eq!(health.unwrap().status(), StatusCode::OK);
+        let login =
+            tokio::time::timeout(Duration::from_secs(1), post(&client, server.url("/login"), &password));
+        let login = login.await.unwrap_or_else(|_| panic!("a login took over a second (round {rounds})"));
+        assert_eq!(login.status(), StatusCode::SEE_OTHER);
+        rounds += 1;
+        tokio::time::sleep(Duration::from_secs(1).saturating_sub(round.elapsed())).await;
+    }
+    let refused = counts.closed_at_once.load(Ordering::Relaxed);
+    assert!(refused >= 228, "the address's connections past 32 were closed at once ({refused})");
+    for dribbler in flood {
+        dribbler.abort();
+    }
+}
+
+/// Sends `GET /healthz` on `tcp` and reads the answer; its status.
+async fn health_on(tcp: &mut TcpStream) -> u16 {
+    if tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.is_err() {
+        return 0;
+    }
+    let (status, head) = read_head(tcp).await;
+    let length = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if tcp.read_exact(&mut body).await.is_err() {
+        return 0;
+    }
+    status
+}
+
+#[tokio::test]
+async fn idle_keep_alives_and_open_websockets_do_not_count_against_their_address() {
+    let app = spawn_app_with(|c| c.live.max_sockets_per_user = 40).await;
+    assert!(40 > lobby::Config::defaults().max_pending_per_client, "more than the limit");
+    // Forty kept-alive connections from one address, each answered, then idle.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        let mut tcp = source::tcp_from("127.0.0.3", app.addr).await.unwrap();
+        assert_eq!(health_on(&mut tcp).await, 200);
+        idle.push(tcp);
+    }
+    // New connections from that address are served…
+    for i in 0..5 {
+        let mut tcp = source::tcp_from("127.0.0.3", app.addr).await.unwrap();
+        assert_eq!(health_on(&mut tcp).await, 200, "new connection {i}");
+    }
+    // …and so is each idle one's next request.
+    for (i, tcp) in idle.iter_mut().enumerate() {
+        assert_eq!(health_on(tcp).await, 200, "kept-alive connection {i}");
+    }
+
+    // Forty open WebSockets from another address.
+    let cookie = app.cookie("alice").await;
+    let mut tabs = Vec::new();
+    for _ in 0..40 {
+        let mut tab = source::ws_from("127.0.0.4", app.addr, &cookie).await;
+        tab.until("chat history").await;
+        tabs.push(tab);
+    }
+    assert_eq!(app.realtime.presence.here(), 40);
+    for i in 0..5 {
+        let mut tcp = source::tcp_from("127.0.0.4", app.addr).await.unwrap();
+        assert_eq!(health_on(&mut tcp).await, 200, "a request beside the sockets ({i})");
+    }
+    let mut one_more = source::ws_from("127.0.0.4", app.addr, &app.cookie("bob").await).await;
+    one_more.until("chat history").await;
+}
+
+/// Is `tcp` still open `after` its server had time to close it?
+async fn still_open(tcp: &mut TcpStream, after: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(after, tcp.read(&mut byte)).await.is_err()
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_not_limited_as_one_client() {
+    let app = spawn_app_with(|c| {
+        c.max_pending_per_client = 2;
+        c.trusted_proxies = vec!["127.0.0.5".parse().unwrap()];
+    })
+    .await;
+    // A client: its third unfinished connection is closed at once.
+    let mut client = Vec::new();
+    for _ in 0..3 {
+        client.push(source::tcp_from("127.0.0.6", app.addr).await.unwrap());
+    }
+    let wait = Duration::from_millis(300);
+    assert!(still_open(&mut client[0], wait).await && still_open(&mut client[1], wait).await);
+    assert!(!still_open(&mut client[2], wait).await, "the third from 127.0.0.6");
+    // The proxy: as many as its clients need.
+    let mut proxy = Vec::new();
+    for _ in 0..6 {
+        proxy.push(source::tcp_from("127.0.0.5", app.addr).await.unwrap());
+    }
+    for (i, tcp) in proxy.iter_mut().enumerate() {
+        assert!(still_open(tcp, Duration::from_millis(50)).await, "proxy connection {i}");
+    }
+    for tcp in &mut proxy {
+        assert_eq!(health_on(tcp).await, 200);
+    }
 }

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::error::BoxError;
+use super::{error::BoxError, pending::Pending};
 
 /// The pace extension is capped (a year) so a deadline is always a time.
 const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -84,14 +84,26 @@ pub struct TimedBody<B> {
     /// Armed when the body first has to wait for the client.
     timer: Option<Pin<Box<Sleep>>>,
     expired: Expired,
+    /// The connection's place among its client's pending ones, given back
+    /// when the body has all arrived (see `pending`).
+    pending: Option<Arc<Pending>>,
     /// Ended, by its end, an error, or its deadline: nothing more is read.
     done: bool,
 }
 
 impl<B> TimedBody<B> {
     /// Starts the clock now: call it as the request's headers are read.
-    pub fn new(inner: B, deadline: BodyDeadline, expired: Expired) -> Self {
-        Self { inner, deadline, started: Instant::now(), received: 0, timer: None, expired, done: false }
+    pub fn new(inner: B, deadline: BodyDeadline, expired: Expired, pending: Option<Arc<Pending>>) -> Self {
+        let started = Instant::now();
+        Self { inner, deadline, started, received: 0, timer: None, expired, pending, done: false }
+    }
+
+    /// Nothing more comes: the request has arrived, or never will.
+    fn end(&mut self) {
+        self.done = true;
+        if let Some(pending) = self.pending.take() {
+            pending.release();
+        }
     }
 }
 
@@ -116,14 +128,17 @@ where
                 if let Some(data) = frame.data_ref() {
                     this.received += data.len() as u64;
                 }
+                if this.inner.is_end_stream() {
+                    this.end();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                this.done = true;
+                this.end();
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(None) => {
-                this.done = true;
+                this.end();
                 Poll::Ready(None)
             }
             // Waiting for the client: only now does its time matter.
@@ -137,7 +152,7 @@ where
                     return Poll::Pending;
                 }
                 tracing::info!(received = this.received, "a request's body came too slowly");
-                this.done = true;
+                this.end();
                 this.expired.set();
                 Poll::Ready(Some(Err(TooSlow.into())))
             }
@@ -156,6 +171,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::pending::PendingLimit;
     use tokio::sync::mpsc;
 
     /// A body whose chunks the test sends when it likes.
@@ -181,7 +197,7 @@ mod tests {
     fn timed(deadline: BodyDeadline) -> (mpsc::UnboundedSender<Bytes>, TimedBody<Trickle>, Expired) {
         let (send, receive) = mpsc::unbounded_channel();
         let expired = Expired::default();
-        (send, TimedBody::new(Trickle(receive), deadline, expired.clone()), expired)
+        (send, TimedBody::new(Trickle(receive), deadline, expired.clone(), None), expired)
     }
 
     #[tokio::test(start_paused = true)]
@@ -252,6 +268,22 @@ mod tests {
         assert!(next(&mut body).await.is_none());
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert!(next(&mut body).await.is_none() && !expired.is_set());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_has_arrived_is_no_longer_pending() {
+        let limit = PendingLimit::new(1);
+        let client: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let pending = limit.admit(client);
+        let (send, receive) = mpsc::unbounded_channel();
+        let mut body = TimedBody::new(Trickle(receive), DEADLINE, Expired::default(), pending.clone());
+        send.send(Bytes::from_static(b"half")).unwrap();
+        assert!(next(&mut body).await.unwrap().is_ok());
+        assert_eq!(limit.of(client), 1, "more may come");
+        drop(send);
+        assert!(next(&mut body).await.is_none());
+        assert_eq!(limit.of(client), 0, "all of it came");
+        assert!(pending.is_some(), "the connection still holds its place, released");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod host;
 mod next;
 pub mod origin;
 mod pages;
+pub mod pending;
 pub mod serve;
 mod site;
 mod ws;

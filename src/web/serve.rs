@@ -5,7 +5,7 @@
 //! dropped, whatever their clients do. Every listener (the public one and
 //! the metrics one) is served here, so each has the same deadlines.
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -21,15 +21,22 @@ use tower::ServiceExt;
 
 use super::{
     body::{BodyDeadline, Expired, TimedBody},
+    client::TrustedProxies,
     deadlines::{Deadlines, Timeouts},
     error::AppError,
+    pending::{Pending, PendingLimit},
 };
 
 /// What every connection of a listener is held to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub timeouts: Timeouts,
     pub body: BodyDeadline,
+    /// Connections one client address may have with a request unfinished
+    /// (see `pending`); 0: no limit.
+    pub pending_per_client: usize,
+    /// Peers not counted: proxies, which hold their own clients to their limits.
+    pub proxies: TrustedProxies,
 }
 
 /// The I/O each HTTP connection runs on; an upgrade takes the `TcpStream`
@@ -49,6 +56,7 @@ pub async fn serve(
     // tells them to finish the request in flight and close.
     let connections = TaskTracker::new();
     let closing = CancellationToken::new();
+    let pending_limit = (limits.pending_per_client > 0).then(|| PendingLimit::new(limits.pending_per_client));
     let mut http = http1::Builder::new();
     // No hyper timer: its header timer would also run while a connection
     // idles between requests; `Deadlines` keeps both clocks instead.
@@ -68,14 +76,29 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        let client = peer.ip().to_canonical();
+        let pending = match &pending_limit {
+            Some(limit) if !limits.proxies.trusts(client) => match limit.admit(client) {
+                Some(pending) => Some(pending),
+                None => {
+                    // Closed at once, before it costs more than the accept.
+                    tracing::debug!(%peer, "too many pending connections from this address: closed");
+                    metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => "pending")
+                        .increment(1);
+                    continue;
+                }
+            },
+            _ => None,
+        };
         // Chat frames are small and must leave at once: no Nagle delay.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        let io: ConnectionIo = TokioIo::new(Deadlines::new(tcp, limits.timeouts));
-        let router = router.clone();
-        let service =
-            hyper::service::service_fn(move |request| answer(router.clone(), request, peer, limits));
+        let io: ConnectionIo = TokioIo::new(Deadlines::new(tcp, limits.timeouts, pending.clone()));
+        let (router, body) = (router.clone(), limits.body);
+        let service = hyper::service::service_fn(move |request| {
+            answer(router.clone(), request, peer, body, pending.clone())
+        });
         let connection = http.serve_connection(io, service).with_upgrades();
         let closing = closing.clone();
         connections.spawn(async move {
@@ -107,16 +130,25 @@ pub async fn serve(
 /// One request: its body timed from now (its headers are just read), the
 /// router's answer, or 408 if the body ran out of time (the handler then got
 /// an error reading it and answered as it could). `Connection: close` makes
-/// hyper close the connection after the 408 instead of reading on.
+/// hyper close the connection after the 408 instead of reading on. A
+/// request without a body has arrived whole: it is no longer pending.
 async fn answer(
     router: Router,
     request: Request<Incoming>,
     peer: SocketAddr,
-    limits: Limits,
+    deadline: BodyDeadline,
+    pending: Option<Arc<Pending>>,
 ) -> Result<Response, Infallible> {
+    let pending = match pending {
+        Some(pending) if hyper::body::Body::is_end_stream(request.body()) => {
+            pending.release();
+            None
+        }
+        pending => pending,
+    };
     let expired = Expired::default();
     let mut request =
-        request.map(|body| axum::body::Body::new(TimedBody::new(body, limits.body, expired.clone())));
+        request.map(|body| axum::body::Body::new(TimedBody::new(body, deadline, expired.clone(), pending)));
     request.extensions_mut().insert(ConnectInfo(peer));
     let response = router.oneshot(request).await?;
     if !expired.is_set() {
