@@ -218,6 +218,11 @@ async fn with_a_public_url_requests_for_another_host_get_421_and_change_nothing(
     let upgrade = handshake("evil.example", &cookie, "");
     assert_eq!(request(&app.base, &upgrade).await.0, 421);
     assert_eq!(request(&app.base, &handshake("chat.example.com", &cookie, "")).await.0, 101);
+    // An absolute URI names the host, whatever `Host` says.
+    let absolute = "GET http://evil.example/ HTTP/1.1\r\nHost: chat.example.com\r\n\r\n";
+    assert_eq!(request(&app.base, absolute).await.0, 421);
+    let absolute = "GET http://chat.example.com/ HTTP/1.1\r\nHost: evil.example\r\n\r\n";
+    assert_eq!(request(&app.base, absolute).await.0, 200);
 }
 
 /// Reads until the server closes the connection; how long that took

@@ -54,11 +54,12 @@ impl AllowedHosts {
 
 /// Middleware: 421 for a request to a host that is not ours.
 pub async fn guard(State(hosts): State<AllowedHosts>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    // An absolute URI (`GET http://host/ HTTP/1.1`) names the host itself,
+    // and then `Host` is to be ignored (RFC 9112, 3.2.2).
+    let host = match request.uri().authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => request.headers().get(header::HOST).and_then(|h| h.to_str().ok()),
+    };
     if request.uri().path() == "/healthz" || hosts.allows(host) {
         next.run(request).await
     } else {
