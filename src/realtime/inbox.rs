@@ -88,6 +88,14 @@ impl Inbox {
         Poll::Ready(Taken::Items(std::mem::take(&mut state.items)))
     }
 
+    /// Takes what is there now, if anything.
+    pub fn try_take(&self) -> Option<Taken> {
+        match self.poll_take(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(taken) => Some(taken),
+            Poll::Pending => None,
+        }
+    }
+
     /// Waits for, and takes, what comes (cancel-safe: nothing is taken
     /// unless it is returned).
     pub async fn take(&self) -> Taken {

@@ -159,7 +159,8 @@ impl BeginExclusive for PgPool {
 impl Store {
     /// Opens the pool. SQLite gets WAL (readers never block the writer), a
     /// busy timeout (writers queue instead of failing with "database is
-    /// locked"), foreign keys, and the file is created if it does not exist.
+    /// locked"), foreign keys, `secure_delete` (see [`Store::checkpoint`]),
+    /// and the file is created if it does not exist.
     /// PostgreSQL connections get time limits, so no statement, lock wait or
     /// forgotten transaction can hold the database forever.
     ///
@@ -181,7 +182,10 @@ impl Store {
                         Synchronous::Full => SqliteSynchronous::Full,
                     })
                     .busy_timeout(tuning.busy_timeout)
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    // Freed space is zeroed, not left with its old bytes: the
+                    // text of a deleted or edited message is gone from the file.
+                    .pragma("secure_delete", "ON");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(tuning.pool_size.max(1))
                     .acquire_timeout(tuning.acquire_timeout)
@@ -229,6 +233,26 @@ impl Store {
 
     pub async fn close(&self) {
         on_engine!(self, |pool| pool.close().await)
+    }
+
+    /// SQLite: copies the write-ahead log into the database file and empties
+    /// it (`wal_checkpoint(TRUNCATE)`), so the text of a message just deleted
+    /// or edited is gone from the log too (`secure_delete` has already zeroed
+    /// it in the pages the change rewrote). Call it after a delete or an
+    /// edit commits. PostgreSQL: nothing to do. A checkpoint that cannot
+    /// finish (a long reader, a full disk) is logged and left to the next
+    /// one, or to SQLite's own, which runs as the log grows.
+    pub async fn checkpoint(&self) {
+        let Store::Sqlite(pool) = self else { return };
+        // One row: (busy, pages in the log, pages checkpointed); busy = 1
+        // when a reader or writer kept it from finishing.
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await {
+            Ok((0, _, _)) => {}
+            Ok((_, log, copied)) => {
+                tracing::debug!(log, copied, "the checkpoint could not finish: another connection was busy");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not checkpoint the SQLite log"),
+        }
     }
 
     /// Can the database take a write right now? A real change is committed

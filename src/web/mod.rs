@@ -5,14 +5,17 @@ pub mod activity;
 mod admin;
 mod api;
 mod auth;
+pub mod body;
 pub mod client;
 pub mod deadlines;
 pub mod error;
 mod handshake;
 pub mod health;
+pub mod host;
 mod next;
 pub mod origin;
 mod pages;
+pub mod pending;
 pub mod serve;
 mod site;
 mod ws;
@@ -60,6 +63,8 @@ pub struct AppState {
     pub realtime: Realtime,
     pub throttles: crate::accounts::Throttles,
     pub proxies: client::TrustedProxies,
+    /// The host names requests may be sent to (`PUBLIC_URL`, `ALLOWED_HOSTS`).
+    pub hosts: host::AllowedHosts,
     pub session_policy: SessionPolicy,
     pub health: health::Health,
     /// The configured registration mode (an admin's choice, stored, wins).
@@ -124,10 +129,12 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         without_session.nest_service("/public", ServeDir::new(public_dir()).fallback(get(site::not_found)));
 
     let proxies = state.proxies.clone();
+    // The host guard runs first: a request for another host reaches nothing.
     let app = with_session
         .merge(without_session)
         .layer(middleware::from_fn_with_state(state.origin.clone(), origin::guard))
-        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.hosts.clone(), host::guard));
     with_security_headers(app, sessions.secure)
         .layer(
             TraceLayer::new_for_http()

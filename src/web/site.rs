@@ -13,7 +13,10 @@ use super::{
     next::local_path,
     pages::{ChatPage, HomePage, ProfilePage, Viewer, render},
 };
-use crate::accounts::{AuthSession, plausible_token, token_hash, token_matches};
+use crate::{
+    accounts::{AuthSession, plausible_token, token_hash, token_matches},
+    domain::RegistrationMode,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct HomeQuery {
@@ -59,7 +62,8 @@ pub async fn chat(State(state): State<AppState>, auth: AuthSession) -> Response 
     }
 }
 
-/// `GET /join/TOKEN`: the registration form, carrying the invite.
+/// `GET /join/TOKEN`: the registration form, carrying the invite. In closed
+/// mode no invite opens it (POST `/register` would refuse), so none is shown.
 pub async fn join(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -67,6 +71,11 @@ pub async fn join(
 ) -> Result<Response, AppError> {
     const NOT_VALID: &str =
         "This invite link is not valid: it was used, revoked or has expired. Ask for a new one.";
+    const CLOSED: &str = "Registration is closed: no invite link opens it. Ask an admin of this Lobby if you should have an account.";
+    let registration = state.store.registration_mode(state.registration).await?;
+    if registration == RegistrationMode::Closed {
+        return Err(AppError::Missing(CLOSED));
+    }
     if !plausible_token(&token) {
         return Err(AppError::Missing(NOT_VALID));
     }
@@ -75,7 +84,7 @@ pub async fn join(
         Some(stored) if token_matches(&token, &stored) => {
             let page = HomePage {
                 viewer: auth.user.as_ref().map(Viewer::of),
-                registration: state.store.registration_mode(state.registration).await?,
+                registration,
                 invite: token,
                 ..HomePage::default()
             };

@@ -6,7 +6,9 @@
 pub mod cluster;
 pub mod db;
 pub mod nginx;
+pub mod process;
 pub mod raw;
+pub mod source;
 pub mod ws;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

@@ -76,6 +76,8 @@ pub struct Writer {
     wake: Arc<Notify>,
     /// Cancelled for the writer's last commit (see [`Writer::finish`]).
     finish: CancellationToken,
+    /// For the checkpoint after an edit or delete.
+    tasks: Tasks,
 }
 
 impl Writer {
@@ -86,7 +88,7 @@ impl Writer {
         let (queue, commands) = mpsc::channel(queue_len.max(1));
         let finish = CancellationToken::new();
         tasks.spawn(run(store.clone(), rate, wake.clone(), commands, finish.clone()));
-        Self { queue, store, rate, wake, finish }
+        Self { queue, store, rate, wake, finish, tasks: tasks.clone() }
     }
 
     /// The last commit, at shutdown: new messages are refused from now on,
@@ -122,6 +124,11 @@ impl Writer {
             .await
             .map_err(timed_out)??;
         self.wake.notify_one();
+        // The old text leaves SQLite's log too (secure_delete has zeroed it
+        // in the database's pages). Not waited for: a checkpoint waits out
+        // the readers.
+        let store = self.store.clone();
+        self.tasks.spawn(async move { store.checkpoint().await });
         Ok(position)
     }
 

@@ -153,6 +153,14 @@ impl Opened {
                 };
             }
             let end = step.expect_err("the loop ends on an end");
+            // At shutdown everything committed was in the inboxes before the
+            // goodbye was published: what this socket has not written yet
+            // goes out first.
+            if end == GOING_AWAY
+                && let Some(taken) = inbox.try_take()
+            {
+                let _ = Box::pin(feed.write_inbox(&mut socket, taken, &realtime)).await;
+            }
             let user_id = who.user_id;
             // Counted out now: what follows is only the goodbye.
             drop(attached);
