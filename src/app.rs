@@ -43,6 +43,9 @@ pub enum StartError {
 const SHUTDOWN_STEPS: [Duration; 3] =
     [Duration::from_secs(4), Duration::from_secs(3), Duration::from_secs(3)];
 
+/// Open and private rooms one user may make a minute (the contract's).
+const ROOMS_PER_MINUTE: i64 = 10;
+
 pub struct Application {
     listener: tokio::net::TcpListener,
     /// Where metrics are served, if they are.
@@ -163,6 +166,11 @@ impl Application {
             registration: config.registration,
             sessions: database_sessions,
             endings,
+            rooms: crate::store::RoomLimits {
+                max_rooms: i64::from(config.max_rooms_per_user),
+                admins_only: config.room_creation == crate::config::RoomCreation::Admins,
+                per_minute: ROOMS_PER_MINUTE,
+            },
         };
         tasks.spawn(housekeeping(
             store.clone(),

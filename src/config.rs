@@ -110,6 +110,15 @@ pub struct Config {
     #[arg(long, env = "REGISTRATION", default_value = "open")]
     pub registration: crate::domain::RegistrationMode,
 
+    /// Rooms one user may be in, the lobby aside; past it, joining or being
+    /// added is refused (409).
+    #[arg(long, env = "MAX_ROOMS_PER_USER", default_value_t = 1000)]
+    pub max_rooms_per_user: u32,
+
+    /// Who may make open and private rooms: anyone (any member) or admins.
+    #[arg(long, env = "ROOM_CREATION", default_value = "anyone")]
+    pub room_creation: RoomCreation,
+
     /// How long after sending a message its author may still edit it.
     #[arg(long, env = "EDIT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
     pub edit_window: Duration,
@@ -336,6 +345,13 @@ impl std::str::FromStr for HostPort {
             )
         })
     }
+}
+
+/// Who may make rooms (`ROOM_CREATION`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomCreation {
+    Anyone,
+    Admins,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

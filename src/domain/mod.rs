@@ -18,7 +18,7 @@ pub mod username;
 pub use chat::{ChatText, InvalidText, Message};
 pub use registration::{RegistrationMode, UnknownMode};
 pub use role::Role;
-pub use room::{LOBBY, Level, RoomKind, RoomName, RoomView, Topic};
+pub use room::{DIRECT_MAX, LOBBY, Level, RoomKind, RoomName, RoomView, Topic};
 pub use session::{Ending, Reason};
 pub use user::User;
 pub use username::{InvalidUsername, USERNAME_RULE, Username};

@@ -50,7 +50,7 @@ pub use authority::Actor;
 pub use edits::{Change, ChangeError};
 pub use log::{Batch, NewMessage, Outcome};
 pub use messages::{LogChange, LogEntry, LogStart, Page};
-pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts};
+pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts, RoomLimits};
 pub use sessions::{SessionMeta, SessionRow};
 pub use users::{CreateUserError, UserRow};
 

@@ -549,7 +549,7 @@ impl Store {
             if rooms >= limits.max_rooms {
                 return Err(RoomError::TooManyRooms("You are".to_owned()));
             }
-            add(&mut tx, room, user, RoomKind::Open).await?;
+            tx.add_member(room, user, RoomKind::Open).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -569,7 +569,7 @@ impl Store {
             if !tx.still_logged_in(by).await? {
                 return Err(RoomError::NotAllowed);
             }
-            let found = visible(&mut tx, room, user).await?;
+            let found = tx.visible(room, user).await?;
             if room == LOBBY || found.kind != "private" {
                 return Err(RoomError::Refused(
                     "People are added to private rooms only; anyone joins an open room.",
@@ -593,7 +593,7 @@ impl Store {
             if rooms >= limits.max_rooms {
                 return Err(RoomError::TooManyRooms(target.to_string()));
             }
-            add(&mut tx, room, target_id, RoomKind::Private).await?;
+            tx.add_member(room, target_id, RoomKind::Private).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -608,7 +608,7 @@ impl Store {
             if !tx.still_logged_in(by).await? {
                 return Err(RoomError::NotAllowed);
             }
-            let found = visible(&mut tx, room, user).await?;
+            let found = tx.visible(room, user).await?;
             if room == LOBBY {
                 return Err(RoomError::Refused(LOBBY_REFUSES));
             }
@@ -653,7 +653,7 @@ impl Store {
             if !tx.still_logged_in(by).await? {
                 return Err(RoomError::NotAllowed);
             }
-            let found = visible(&mut tx, room, user).await?;
+            let found = tx.visible(room, user).await?;
             if name.is_some() && room == LOBBY {
                 return Err(RoomError::Refused(LOBBY_REFUSES));
             }
@@ -701,8 +701,7 @@ impl Store {
             }
             let admin: bool = sqlx::query_scalar(IS_ADMIN).bind(user).fetch_one(&mut *tx).await?;
             // Admins archive any room they can name on /admin, seen or not.
-            let found =
-                if admin { existing(&mut tx, room).await? } else { visible(&mut tx, room, user).await? };
+            let found = if admin { tx.existing(room).await? } else { tx.visible(room, user).await? };
             if room == LOBBY {
                 return Err(RoomError::Refused(LOBBY_REFUSES));
             }
@@ -859,31 +858,14 @@ fn is_unique(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// A room as `user` may see it in a change's transaction, or `NotFound`.
-async fn visible<T: LogQueries>(tx: &mut T, room: i64, user: i64) -> Result<RoomRow, RoomError> {
-    let found = existing(tx, room).await?;
-    if found.kind == "open" || room == LOBBY || tx.is_member(room, user).await? {
-        Ok(found)
-    } else {
-        Err(RoomError::NotFound)
-    }
-}
-
-/// A room that is not archived, or `NotFound`.
-async fn existing<T: LogQueries>(tx: &mut T, room: i64) -> Result<RoomRow, RoomError> {
-    tx.room_row(room).await?.filter(|r| r.archived_at.is_none()).ok_or(RoomError::NotFound)
-}
-
-/// Adds `user` to `room` with the level its kind calls for and the marker
-/// at its newest message, as a `joined` event of the log.
-async fn add<T: LogQueries>(tx: &mut T, room: i64, user: i64, kind: RoomKind) -> Result<(), sqlx::Error> {
-    tx.add_member(room, user, kind).await
-}
-
 /// The few queries shared by the changes above, on either engine.
 trait LogQueries: Send {
-    fn room_row(&mut self, room: i64) -> impl Future<Output = Result<Option<RoomRow>, sqlx::Error>> + Send;
-    fn is_member(&mut self, room: i64, user: i64) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+    /// A room that is not archived, or `NotFound`.
+    fn existing(&mut self, room: i64) -> impl Future<Output = Result<RoomRow, RoomError>> + Send;
+    /// A room as `user` may see it, or `NotFound`.
+    fn visible(&mut self, room: i64, user: i64) -> impl Future<Output = Result<RoomRow, RoomError>> + Send;
+    /// Adds `user` to `room` with the level its kind calls for and the
+    /// marker at its newest message, as a `joined` event of the log.
     fn add_member(
         &mut self,
         room: i64,
@@ -895,12 +877,18 @@ trait LogQueries: Send {
 macro_rules! log_queries {
     ($db:ty) => {
         impl LogQueries for sqlx::Transaction<'static, $db> {
-            async fn room_row(&mut self, room: i64) -> Result<Option<RoomRow>, sqlx::Error> {
-                sqlx::query_as(ROOM_ROW).bind(room).fetch_optional(&mut **self).await
+            async fn existing(&mut self, room: i64) -> Result<RoomRow, RoomError> {
+                let found: Option<RoomRow> = sqlx::query_as(ROOM_ROW).bind(room).fetch_optional(&mut **self).await?;
+                found.filter(|r| r.archived_at.is_none()).ok_or(RoomError::NotFound)
             }
 
-            async fn is_member(&mut self, room: i64, user: i64) -> Result<bool, sqlx::Error> {
-                sqlx::query_scalar(IS_MEMBER).bind(room).bind(user).fetch_one(&mut **self).await
+            async fn visible(&mut self, room: i64, user: i64) -> Result<RoomRow, RoomError> {
+                let found = self.existing(room).await?;
+                if found.kind == "open" || room == LOBBY {
+                    return Ok(found);
+                }
+                let member: bool = sqlx::query_scalar(IS_MEMBER).bind(room).bind(user).fetch_one(&mut **self).await?;
+                if member { Ok(found) } else { Err(RoomError::NotFound) }
             }
 
             async fn add_member(&mut self, room: i64, user: i64, kind: RoomKind) -> Result<(), sqlx::Error> {

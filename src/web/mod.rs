@@ -12,10 +12,12 @@ pub mod error;
 mod handshake;
 pub mod health;
 pub mod host;
+mod json;
 mod next;
 pub mod origin;
 mod pages;
 pub mod pending;
+mod rooms;
 pub mod serve;
 mod site;
 mod ws;
@@ -26,7 +28,7 @@ use axum::{
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post, put},
 };
 use axum_login::AuthManagerLayerBuilder;
 use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
@@ -73,6 +75,8 @@ pub struct AppState {
     pub sessions: DatabaseSessions,
     /// Carries out here the endings a change made (the database tells the other nodes).
     pub endings: Endings,
+    /// How many rooms, and who may make them.
+    pub rooms: crate::store::RoomLimits,
 }
 
 pub struct SessionSettings {
@@ -116,6 +120,14 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/logout", get(auth::logout).post(auth::logout))
         .route("/ws", get(ws::upgrade))
         .route("/api/messages", get(api::messages))
+        .route("/api/rooms", get(rooms::list).post(rooms::create))
+        .route("/api/rooms/{id}", get(rooms::get).patch(rooms::update).delete(rooms::archive))
+        .route("/api/rooms/{id}/join", post(rooms::join))
+        .route("/api/rooms/{id}/leave", post(rooms::leave))
+        .route("/api/rooms/{id}/members", get(rooms::members).post(rooms::add_member))
+        .route("/api/rooms/{id}/members/{username}", delete(rooms::remove_member))
+        .route("/api/rooms/{id}/level", put(rooms::level))
+        .route("/api/direct", post(rooms::direct))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)

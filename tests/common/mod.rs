@@ -96,6 +96,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A client that sends `cookie` ("name=value") with every request.
+    pub fn client_with(&self, cookie: &str) -> reqwest::Client {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(header::COOKIE, header::HeaderValue::from_str(cookie).unwrap());
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
     /// A client with no cookie jar, for sending hand-made cookies.
     pub fn bare_client(&self) -> reqwest::Client {
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
