@@ -42,7 +42,9 @@ fn free_port() -> Result<u16, String> {
 impl Server {
     /// `nodes == 0`: one server on SQLite (the default deployment). `nodes >= 1`:
     /// that many nodes on a throwaway PostgreSQL cluster.
-    pub async fn start(bin: &Path, nodes: usize) -> Result<Server, String> {
+    /// `cheap_hashing`: argon2 at its smallest, for scenarios that register
+    /// thousands of accounts to measure something else.
+    pub async fn start(bin: &Path, nodes: usize, cheap_hashing: bool) -> Result<Server, String> {
         let dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
         let bin = std::fs::canonicalize(bin)
             .map_err(|e| format!("{}: {e} (cargo build --release first)", bin.display()))?;
@@ -54,7 +56,7 @@ impl Server {
         };
         let mut started = Vec::new();
         for _ in 0..nodes.max(1) {
-            started.push(Node::start(&bin, &database, dir.path())?);
+            started.push(Node::start(&bin, &database, dir.path(), cheap_hashing)?);
         }
         let server = Server { nodes: started, _postgres: postgres, _dir: Some(dir) };
         for node in &server.nodes {
@@ -121,7 +123,7 @@ impl Server {
 }
 
 impl Node {
-    fn start(bin: &Path, database: &str, dir: &Path) -> Result<Node, String> {
+    fn start(bin: &Path, database: &str, dir: &Path, cheap_hashing: bool) -> Result<Node, String> {
         let port = free_port()?;
         let mut command = Command::new(bin);
         command
@@ -129,6 +131,12 @@ impl Node {
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "lobby=warn")
             .envs(LIMITS)
+            .envs(
+                cheap_hashing
+                    .then_some([("ARGON2_MEMORY_KIB", "64"), ("ARGON2_ITERATIONS", "1")])
+                    .into_iter()
+                    .flatten(),
+            )
             .current_dir(dir)
             .stdin(Stdio::null())
             // The server logs to stderr, which joins ours; our stdout carries
