@@ -10,10 +10,10 @@
 //! membership row for it only holds a user's level and read marker there.
 //!
 //! Who may see a room is answered here, once, for every read path that goes
-//! through the database ([`Store::room_for`]): the lobby and open rooms are
-//! visible to everyone, private and direct rooms to their members only,
-//! archived rooms to nobody. To anyone else a room is exactly like an id
-//! never used.
+//! through the database ([`Store::can_see`], and [`Store::room_for`] with
+//! the same rule): the lobby and open rooms are visible to everyone, private
+//! and direct rooms to their members only, archived rooms to nobody. To
+//! anyone else a room is exactly like an id never used.
 
 use std::collections::HashMap;
 
@@ -284,6 +284,14 @@ impl Store {
         Ok((head, rooms))
     }
 
+    /// May `user` see `room` now? The one question every read path asks.
+    pub async fn can_see(&self, user: i64, room: i64) -> Result<bool, StoreError> {
+        const SEE: &str = "SELECT EXISTS (SELECT 1 FROM rooms r WHERE r.id = $1 AND r.archived_at IS NULL
+             AND (r.id = 1 OR r.kind = 'open'
+                  OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = $2)))";
+        Ok(on_engine!(self, |pool| sqlx::query_scalar(SEE).bind(room).bind(user).fetch_one(pool).await)?)
+    }
+
     /// Room `room` as `user` sees it; `None` if they may not see it (no
     /// such room, a private or direct room they are not in, an archived one).
     pub async fn room_for(
@@ -333,8 +341,8 @@ impl Store {
     }
 
     /// The members of a room `user` may see, by name, sorted without regard to case.
-    pub async fn room_members(&self, user: i64, username: &str, room: i64) -> Result<Vec<String>, RoomError> {
-        if self.room_for(user, username, room).await?.is_none() {
+    pub async fn room_members(&self, user: i64, room: i64) -> Result<Vec<String>, RoomError> {
+        if !self.can_see(user, room).await? {
             return Err(RoomError::NotFound);
         }
         let sql = if room == LOBBY {

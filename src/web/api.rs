@@ -81,9 +81,9 @@ pub async fn messages(
         Some(_) => return refused(StatusCode::BAD_REQUEST, "limit must be a whole number from 1 to 100."),
     };
     // One question for every read path: may this user see this room now?
-    match state.store.room_for(user.id, &user.username, room).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return refused(StatusCode::NOT_FOUND, "There is no such room."),
+    match state.store.can_see(user.id, room).await {
+        Ok(true) => {}
+        Ok(false) => return refused(StatusCode::NOT_FOUND, "There is no such room."),
         Err(e) => return unavailable(e),
     }
     let page = match around {

@@ -226,7 +226,7 @@ pub async fn members(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (user, _) = asker(&auth)?;
-    let names = state.store.room_members(user.id, &user.username, room_id(&id)?).await?;
+    let names = state.store.room_members(user.id, room_id(&id)?).await?;
     #[derive(Serialize)]
     struct Member<'a> {
         username: &'a str,
