@@ -141,8 +141,9 @@ fn now_secs() -> i64 {
 /// A room's name index, as each engine names it when a name is taken.
 const NAME: super::Unique = super::Unique { index: "rooms_name_key", sqlite_column: None };
 
-/// One user's view of rooms: `$1` the user, `$2` their name (for mentions),
-/// `$3` how far unread counts go. The lobby's members are every account.
+/// One user's view of rooms: `$1` the user, `$2` their name among a
+/// message's mentions (see [`mentioning`]), `$3` how far unread counts go.
+/// The lobby's members are every account.
 const VIEW: &str = "
 SELECT r.id, r.kind, r.name, r.topic, r.created_by,
        CASE WHEN r.id = 1 THEN (SELECT count(*) FROM users)
@@ -159,11 +160,18 @@ SELECT r.id, r.kind, r.name, r.topic, r.created_by,
        CASE WHEN r.id = 1 OR m.user_id IS NOT NULL THEN
            (SELECT count(*) FROM (SELECT 1 FROM messages x
                WHERE x.room_id = r.id AND x.id > coalesce(m.last_read, 0) AND x.user_id <> $1 AND NOT x.deleted
-                 AND (',' || x.mentions || ',') LIKE ('%,' || $2 || ',%')
+                 AND (',' || x.mentions || ',') LIKE $2 ESCAPE '\\'
                LIMIT $3) AS n)
        ELSE 0 END AS mentioned
 FROM rooms r LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $1
 WHERE r.archived_at IS NULL AND (r.id = 1 OR m.user_id IS NOT NULL OR r.kind = 'open')";
+
+/// The `LIKE` pattern that finds `username` in a message's mentions (its
+/// names, comma-separated): a `_` in a name is a wildcard to `LIKE`, so it
+/// is escaped, or `b_b` would count the mentions of `bob`.
+fn mentioning(username: &str) -> String {
+    format!("%,{},%", username.replace('_', "\\_"))
+}
 
 /// Unread messages are counted up to this many per room: a count past it
 /// shows as "1000", and a greeting in hundreds of rooms stays cheap.
@@ -250,13 +258,14 @@ impl Store {
             Store::Sqlite(_) => "SELECT 1",
             Store::Postgres(_) => "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         };
+        let pattern = mentioning(username);
         let (head, rows, people) = on_engine!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(snapshot).execute(&mut *tx).await?;
             let head: i64 =
                 sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(&mut *tx).await?;
             let rows: Vec<ViewRow> =
-                sqlx::query_as(&sql).bind(user).bind(username).bind(UNREAD_CAP).fetch_all(&mut *tx).await?;
+                sqlx::query_as(&sql).bind(user).bind(&pattern).bind(UNREAD_CAP).fetch_all(&mut *tx).await?;
             let people: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT m2.room_id, u.username FROM memberships m1
                  JOIN rooms r ON r.id = m1.room_id AND r.kind = 'direct'
@@ -304,7 +313,7 @@ impl Store {
         let (row, people) = on_engine!(self, |pool| {
             let row: Option<ViewRow> = sqlx::query_as(&sql)
                 .bind(user)
-                .bind(username)
+                .bind(mentioning(username))
                 .bind(UNREAD_CAP)
                 .bind(room)
                 .fetch_optional(pool)
