@@ -117,6 +117,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/admin/registration", post(admin::registration))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/invites/revoke", post(admin::revoke_invite))
+        .route("/admin/rooms/archive", post(admin::archive_room))
         .route("/logout", get(auth::logout).post(auth::logout))
         .route("/ws", get(ws::upgrade))
         .route("/api/messages", get(api::messages))

@@ -8,7 +8,7 @@ use axum::{
 
 use super::error::AppError;
 use crate::{
-    domain::{RegistrationMode, User},
+    domain::{LOBBY, RegistrationMode, RoomKind, User},
     store::{AccountSession, Invite, InviteState, UserRow},
 };
 
@@ -143,6 +143,22 @@ impl InviteLine {
     }
 }
 
+/// A room, as the admin page shows it.
+pub struct RoomLine {
+    pub id: i64,
+    pub name: String,
+    pub members: i64,
+    /// The lobby: everyone's, never archived.
+    pub lobby: bool,
+    pub open: bool,
+}
+
+impl RoomLine {
+    pub fn of(id: i64, name: String, kind: RoomKind, members: i64) -> Self {
+        Self { id, name, members, lobby: id == LOBBY, open: kind == RoomKind::Open }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
@@ -151,6 +167,8 @@ pub struct AdminPage {
     pub registration: RegistrationMode,
     pub modes: [RegistrationMode; 3],
     pub invites: Vec<InviteLine>,
+    /// Every room but the direct ones, the lobby first.
+    pub rooms: Vec<RoomLine>,
     /// A link just created: shown once, never stored.
     pub new_invite: Option<String>,
     pub notice: Option<String>,
