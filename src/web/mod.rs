@@ -106,6 +106,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/register", post(auth::register))
         .route("/profile", get(site::profile))
         .route("/chat", get(site::chat))
+        .route("/chat/{id}", get(site::chat_room))
         .route("/join/{token}", get(site::join))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))

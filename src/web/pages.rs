@@ -55,6 +55,14 @@ pub struct ChatPage {
     pub admin: bool,
     /// The edit window, in seconds (the page offers edits only within it).
     pub edit_window: u64,
+    /// The room the page opens on.
+    pub room: i64,
+    /// The page's title before " · Lobby": "Chat", or the room's and "Chat".
+    pub title: String,
+    /// The room's name, or a direct room's other people.
+    pub heading: String,
+    /// The ids of the rooms this user made, separated by spaces.
+    pub created: String,
 }
 
 /// One of the viewer's sessions, as the account page shows it.

@@ -404,6 +404,14 @@ async fn scrolling_up_loads_older_messages_without_jumping_back_to_the_first() {
     alice.close().await;
 }
 
+/// Sets the open room's notification level from its settings.
+async fn set_level(person: &Person, level: &str) {
+    person.click("#room-settings").await;
+    person.click(&format!("#room-level-form input[value={level}]")).await;
+    person.wait_text("#settings-status", |t| t == "Saved.").await;
+    person.click("#settings-dialog [data-close]").await;
+}
+
 /// The texts of the messages just before and after the "New messages" divider.
 async fn divider_between(person: &Person) -> (String, String) {
     person.wait_text("#connection", |t| t == "Connected").await;
@@ -431,6 +439,8 @@ async fn returning_shows_where_the_new_messages_start_and_a_hidden_tab_counts_th
     let alice = driver.person().await;
     alice.register(&app.base, "alice", PASSWORD).await;
     let chat_tab = open_chat_tab(&alice, &app.base, false).await;
+    // The lobby tells of mentions only, unless one asks for every message.
+    set_level(&alice, "all").await;
     for i in 1..=3 {
         bob.chat(&format!("seen {i}")).await;
     }
