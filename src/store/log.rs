@@ -78,6 +78,13 @@ impl Store {
         })
     }
 
+    /// The log's head: the position of its newest change.
+    pub async fn log_head(&self) -> Result<i64, StoreError> {
+        Ok(super::on_engine!(self, |pool| {
+            sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(pool).await
+        })?)
+    }
+
     /// Forgets batches committed before `older_than_ms` (unix milliseconds):
     /// no retry is that late.
     pub async fn prune_batches(&self, older_than_ms: i64) -> Result<(), StoreError> {
