@@ -6,13 +6,18 @@
 //! a state (connections, users online, the database pool, the hashing queue)
 //! are read when scraped. The names are all here, in one place.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::atomic::Ordering::Relaxed, time::Duration};
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::{accounts::Hasher, realtime::Realtime, store::Store, web::serve::Limits};
+use crate::{
+    accounts::Hasher,
+    realtime::{Realtime, inbox},
+    store::Store,
+    web::serve::Limits,
+};
 
 /// Connections closed at once on arrival, by reason: `pending` when the
 /// client address already had MAX_PENDING_PER_CLIENT unfinished (counter).
@@ -28,6 +33,10 @@ pub const COMMIT_BATCH_SIZE: &str = "lobby_commit_batch_size";
 pub const COMMIT_SECONDS: &str = "lobby_commit_seconds";
 /// Sockets caught up from the history after falling behind (counter).
 pub const CATCH_UPS: &str = "lobby_catch_ups_total";
+/// Frames given to sockets' inboxes (one per socket a change reaches), and
+/// the times an inbox woke its socket's task to write (counters).
+pub const INBOX_FRAMES: &str = "lobby_inbox_frames_total";
+pub const INBOX_WAKES: &str = "lobby_inbox_wakes_total";
 /// Sockets closed, by close code (or `client` when the client closed, `gone`
 /// when it vanished) (counter).
 pub const SOCKET_CLOSES: &str = "lobby_socket_closes_total";
@@ -107,6 +116,8 @@ async fn metrics(State(scrape): State<Scrape>) -> impl IntoResponse {
     metrics::gauge!(DB_CONNECTIONS, "state" => "idle").set(idle as f64);
     metrics::gauge!(DB_POOL_SIZE).set(size as f64);
     metrics::gauge!(HASH_QUEUE).set(scrape.hasher.queued() as f64);
+    metrics::counter!(INBOX_FRAMES).absolute(inbox::PUSHED.load(Relaxed));
+    metrics::counter!(INBOX_WAKES).absolute(inbox::WAKES.load(Relaxed));
     scrape.handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], scrape.handle.render())
 }

@@ -11,7 +11,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Mutex, MutexGuard},
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
     task::{Context, Poll, Waker},
 };
 
@@ -30,6 +33,11 @@ pub type Item = (i64, Utf8Bytes);
 pub fn room_event(seq: i64) -> i64 {
     -seq
 }
+
+/// Frames pushed to inboxes, and the times an inbox woke its socket's
+/// task (read by the metrics; plain counters, as they move per delivery).
+pub static PUSHED: AtomicU64 = AtomicU64::new(0);
+pub static WAKES: AtomicU64 = AtomicU64::new(0);
 
 pub struct Inbox {
     /// A std Mutex: pushes and takes are short and never await.
@@ -64,6 +72,7 @@ impl Inbox {
 
     /// Adds a frame and wakes the socket.
     pub fn push(&self, item: Item) {
+        PUSHED.fetch_add(1, Relaxed);
         let waker = {
             let mut state = self.state();
             if state.lagged {
@@ -78,6 +87,7 @@ impl Inbox {
             state.waker.take()
         };
         if let Some(waker) = waker {
+            WAKES.fetch_add(1, Relaxed);
             waker.wake();
         }
     }
