@@ -11,11 +11,15 @@
 //!
 //! - [`frame`]: frame headers, read and written.
 //! - [`socket`]: reading messages, queuing frames, closing.
+//! - [`stream`]: the TCP stream, shared: a delivery writes frames into it
+//!   directly while the socket's task is not writing.
 
 pub mod frame;
 pub mod socket;
+pub mod stream;
 
 pub use socket::{Incoming, ReadError, Socket};
+pub use stream::{Direct, Stream};
 
 /// A client frame that breaks the protocol; the socket is closed with the
 /// code it names.

@@ -14,6 +14,7 @@ use tungstenite::Utf8Bytes;
 use super::{
     Violation,
     frame::{self, Header, OpCode},
+    stream::{Direct, Stream},
 };
 
 /// What one read asks of the kernel at most, into a buffer on the stack:
@@ -23,7 +24,7 @@ const READ_CHUNK: usize = 2048;
 /// that does not read is pushed back rather than queued for.
 const HIGH_WATER: usize = 64 * 1024;
 /// Frames handed to the kernel in one vectored write, at most.
-const MAX_SLICES: usize = 64;
+pub(super) const MAX_SLICES: usize = 64;
 
 /// What the client sent.
 #[derive(Debug, PartialEq, Eq)]
@@ -304,6 +305,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Socket<T> {
     }
 }
 
+impl Socket<Stream> {
+    /// A handle that writes frames into this socket while its task is not
+    /// writing (see [`super::stream`]).
+    pub fn direct(&self) -> Direct {
+        self.io.direct()
+    }
+
+    /// Gives the write side back to direct writes, if nothing is queued
+    /// here and no Close was sent.
+    pub fn release_writes(&self) {
+        if self.out.chunks.is_empty() && !self.close_sent {
+            self.io.release();
+        }
+    }
+}
+
 /// A whole message, checked.
 fn whole(text: bool, data: Vec<u8>) -> Result<Incoming, Violation> {
     if text {
@@ -346,11 +363,11 @@ fn close_payload(payload: &[u8]) -> Result<&[u8], Violation> {
 
 /// Frames waiting for the kernel: headers, and payloads by reference.
 #[derive(Default)]
-struct Outbox {
+pub(super) struct Outbox {
     chunks: VecDeque<Chunk>,
     /// How much of the front chunk the kernel has taken.
     offset: usize,
-    queued: usize,
+    pub(super) queued: usize,
 }
 
 enum Chunk {
@@ -368,7 +385,7 @@ impl Chunk {
 }
 
 impl Outbox {
-    fn push(&mut self, opcode: OpCode, payload: Bytes) {
+    pub(super) fn push(&mut self, opcode: OpCode, payload: Bytes) {
         let (header, used) = frame::server_header(opcode, payload.len());
         self.queued += used + payload.len();
         self.chunks.push_back(Chunk::Header(header, used as u8));
@@ -385,12 +402,7 @@ impl Outbox {
     ) -> Poll<io::Result<()>> {
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = 0;
-            for (slice, chunk) in slices.iter_mut().zip(&self.chunks) {
-                let bytes = chunk.bytes();
-                *slice = IoSlice::new(if count == 0 { &bytes[self.offset..] } else { bytes });
-                count += 1;
-            }
+            let count = self.slices(&mut slices);
             let written = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -401,7 +413,35 @@ impl Outbox {
         Poll::Ready(Ok(()))
     }
 
-    fn advance(&mut self, mut written: usize) {
+    /// Writes with `write` (a non-blocking write) until everything is
+    /// taken, or it fails (`WouldBlock` too).
+    pub(super) fn write_now(
+        &mut self,
+        mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = self.slices(&mut slices);
+            match write(&slices[..count])? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                written => self.advance(written),
+            }
+        }
+        Ok(())
+    }
+
+    /// The front of the queue as slices; how many.
+    fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
+        let mut count = 0;
+        for (slice, chunk) in slices.iter_mut().zip(&self.chunks) {
+            let bytes = chunk.bytes();
+            *slice = IoSlice::new(if count == 0 { &bytes[self.offset..] } else { bytes });
+            count += 1;
+        }
+        count
+    }
+
+    pub(super) fn advance(&mut self, mut written: usize) {
         self.queued -= written;
         while written > 0 {
             let left = self.chunks.front().expect("written from the queue").bytes().len() - self.offset;
