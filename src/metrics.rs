@@ -34,9 +34,11 @@ pub const COMMIT_SECONDS: &str = "lobby_commit_seconds";
 /// Sockets caught up from the history after falling behind (counter).
 pub const CATCH_UPS: &str = "lobby_catch_ups_total";
 /// Frames given to sockets' inboxes (one per socket a change reaches), and
-/// the times an inbox woke its socket's task to write (counters).
+/// the times an inbox woke its socket's task to write, and the frames
+/// written into sockets directly, without their tasks (counters).
 pub const INBOX_FRAMES: &str = "lobby_inbox_frames_total";
 pub const INBOX_WAKES: &str = "lobby_inbox_wakes_total";
+pub const DIRECT_FRAMES: &str = "lobby_direct_frames_total";
 /// Sockets closed, by close code (or `client` when the client closed, `gone`
 /// when it vanished) (counter).
 pub const SOCKET_CLOSES: &str = "lobby_socket_closes_total";
@@ -118,6 +120,7 @@ async fn metrics(State(scrape): State<Scrape>) -> impl IntoResponse {
     metrics::gauge!(HASH_QUEUE).set(scrape.hasher.queued() as f64);
     metrics::counter!(INBOX_FRAMES).absolute(inbox::PUSHED.load(Relaxed));
     metrics::counter!(INBOX_WAKES).absolute(inbox::WAKES.load(Relaxed));
+    metrics::counter!(DIRECT_FRAMES).absolute(inbox::DIRECT.load(Relaxed));
     scrape.handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], scrape.handle.render())
 }

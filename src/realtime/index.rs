@@ -27,7 +27,7 @@ use std::{
 
 use tungstenite::Utf8Bytes;
 
-use super::inbox::{Inbox, room_event};
+use super::inbox::{Cork, Inbox, room_event};
 use crate::domain::LOBBY;
 
 #[derive(Default)]
@@ -195,9 +195,9 @@ impl RoomIndex {
     }
 
     /// Sends `frame` to every socket here of the members of `room` (the
-    /// lobby: every socket), but those of `except`.
-    pub fn deliver(&self, room: i64, seq: i64, frame: &Utf8Bytes, except: Option<i64>) {
-        self.each_in(room, except, |_, inbox| inbox.push((seq, frame.clone())));
+    /// lobby: every socket), but those of `except`, when `cork` is released.
+    pub fn deliver(&self, room: i64, seq: i64, frame: &Utf8Bytes, except: Option<i64>, cork: &mut Cork) {
+        self.each_in(room, except, |_, inbox| inbox.push_corked((seq, frame.clone()), cork));
     }
 
     /// Sends `frame` to every socket here of `user`.
@@ -213,7 +213,7 @@ impl RoomIndex {
 
     /// Runs `f` for every socket here in `room` (the lobby: every socket),
     /// but those of `except`, with its user.
-    pub fn each_in(&self, room: i64, except: Option<i64>, f: impl FnMut(i64, &Inbox)) {
+    pub fn each_in(&self, room: i64, except: Option<i64>, f: impl FnMut(i64, &Arc<Inbox>)) {
         each_in(&self.read(), room, except, f);
     }
 
@@ -277,7 +277,7 @@ impl RoomIndex {
     }
 }
 
-fn each_in(state: &State, room: i64, except: Option<i64>, mut f: impl FnMut(i64, &Inbox)) {
+fn each_in(state: &State, room: i64, except: Option<i64>, mut f: impl FnMut(i64, &Arc<Inbox>)) {
     if room == LOBBY {
         for (user, inbox) in state.sockets.values() {
             if Some(*user) != except {
@@ -331,18 +331,18 @@ mod tests {
         let (gc, _) = index.attach(1, vec![99], 0, c.clone(), |rooms| {
             assert!(!rooms.contains(&99), "kept by the first tab")
         });
-        index.deliver(7, 10, &"m".into(), None);
-        index.deliver(LOBBY, 11, &"l".into(), None);
+        index.deliver(7, 10, &"m".into(), None, &mut Cork::default());
+        index.deliver(LOBBY, 11, &"l".into(), None, &mut Cork::default());
         assert_eq!(take(&a), vec![10, 11]);
         assert_eq!(take(&b), vec![11], "not in room 7");
         assert_eq!(take(&c), vec![10, 11], "every tab of a member");
 
         index.left(12, 1, 7, "left".into());
         assert_eq!(take(&a), vec![room_event(12)], "told, as a room's event");
-        index.deliver(7, 13, &"m".into(), None);
+        index.deliver(7, 13, &"m".into(), None, &mut Cork::default());
         assert_eq!(take(&a), Vec::<i64>::new(), "after leaving, nothing of the room");
         index.joined(14, 2, 7, "joined".into());
-        index.deliver(7, 15, &"m".into(), Some(1));
+        index.deliver(7, 15, &"m".into(), Some(1), &mut Cork::default());
         assert_eq!(take(&b), vec![room_event(14), 15]);
         drop(gc);
         assert!(index.is_here(1));

@@ -260,7 +260,10 @@ impl Realtime {
         // which is taken under the same hold.
         let inbox = Arc::new(Inbox::new(shared.settings.event_backlog));
         let (attached, snapshot) = shared.index.attach(user, member_of, at, inbox.clone(), |theirs| {
-            shared.history.snapshot(since, |room| room == LOBBY || theirs.contains(&room))
+            let snapshot = shared.history.snapshot(since, |room| room == LOBBY || theirs.contains(&room));
+            // Under the same hold: nothing is delivered before it knows.
+            inbox.seen(snapshot.last_id, at);
+            snapshot
         });
         let greeting = vec![
             count.frame.clone(),
@@ -279,9 +282,7 @@ impl Realtime {
             session: watch,
             permit,
             greeting,
-            history_reaches: snapshot.last_id,
             online_reflects: online.position,
-            rooms_reflect: at,
         })
     }
 

@@ -20,7 +20,7 @@ use super::{handshake, origin::PublicOrigin, serve::ConnectionIo};
 use crate::{
     accounts::AuthSession,
     realtime::{Realtime, Refused, connection::WebSocket, presence::Identity, wire::MAX_FRAME_BYTES},
-    websocket::Socket,
+    websocket::{Socket, Stream},
 };
 
 /// When a user with every socket they may have can try again: a tab closed
@@ -132,7 +132,7 @@ where
                 // A task of its own: this one (and what it held for the
                 // upgrade) is freed, and the socket's task is no bigger
                 // than the socket's future.
-                tokio::spawn(socket(Socket::new(tcp, early, max_message)));
+                tokio::spawn(socket(Socket::new(Stream::new(tcp), early, max_message)));
             }
             // Only our own server (web::serve) serves this router.
             Err(_) => tracing::error!("an upgraded connection that web::serve did not accept"),

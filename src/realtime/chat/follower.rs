@@ -20,6 +20,7 @@ use super::history::History;
 use crate::{
     domain::RoomView,
     realtime::{
+        inbox::Cork,
         index::RoomIndex,
         presence::Presence,
         wire::frames::{member_frame, room_frame, room_left_frame, room_updated_frame},
@@ -100,6 +101,8 @@ impl Follower {
                 };
                 let full = entries.len() == READ_BATCH;
                 pace.count(entries.len(), last_read);
+                // Each socket's messages of this read go out in one write.
+                let mut cork = Cork::default();
                 for change in entries {
                     // Positions only grow; an edit or delete leaves a hole
                     // where the message's earlier change was, which is fine.
@@ -112,11 +115,12 @@ impl Follower {
                     match change {
                         LogChange::Message(entry) => {
                             let frame = self.history.apply(&entry);
-                            self.index.deliver(entry.message.room, seq, &frame, None);
+                            self.index.deliver(entry.message.room, seq, &frame, None, &mut cork);
                         }
                         LogChange::Room(event) => self.room_event(&event),
                     }
                 }
+                cork.release();
                 self.top_up().await;
                 published.send_replace(position);
                 if !full {

@@ -15,7 +15,7 @@ mod goodbye;
 
 use std::{collections::VecDeque, future::Future, sync::Arc, time::Duration};
 
-use tokio::{net::TcpStream, sync::broadcast};
+use tokio::sync::broadcast;
 use tungstenite::Utf8Bytes;
 
 #[cfg(feature = "autobahn")]
@@ -33,13 +33,14 @@ use super::{
 };
 use crate::{
     rate::TokenBucket,
-    websocket::{ReadError, Socket},
+    websocket::{ReadError, Socket, Stream},
 };
 use client::{Answer, REFUSALS};
 use feed::Feed;
 
-/// A client's socket, over the TCP connection it upgraded.
-pub type WebSocket = Socket<TcpStream>;
+/// A client's socket, over the TCP connection it upgraded (shared with
+/// the deliveries that write to it directly).
+pub type WebSocket = Socket<Stream>;
 
 /// A socket admitted by [`Realtime::open`], to run once the upgrade is done.
 pub struct Opened {
@@ -60,12 +61,9 @@ pub struct Opened {
     /// The first frames, in the contract's order: the count, who is online,
     /// the rooms, the lobby's read marker, the history.
     pub(super) greeting: Vec<Utf8Bytes>,
-    /// The position the history reaches, the announcement who is online
-    /// reflects, and the position of the log the rooms reflect: live
-    /// frames up to them are skipped.
-    pub(super) history_reaches: i64,
+    /// The announcement who is online reflects: those up to it are skipped
+    /// (the inbox knows what the history and the rooms reflect).
     pub(super) online_reflects: i64,
-    pub(super) rooms_reflect: i64,
 }
 
 /// How long we wait for the client's Close after sending ours.
@@ -102,18 +100,17 @@ impl Opened {
             session,
             permit,
             greeting,
-            history_reaches,
             online_reflects,
-            rooms_reflect,
         } = self;
         let send_timeout = realtime.0.settings.send_timeout;
         let user_id = seat.identity().user_id;
-        let mut feed =
-            Feed::new(events, history_reaches, online_reflects, rooms_reflect, count.value, user_id);
-        // Queued here, written by the task; then the live stream.
+        let mut feed = Feed::new(events, online_reflects, count.value, user_id);
+        // Queued here, written by the task; then the live stream, written
+        // directly while the task is not writing.
         for frame in greeting {
             socket.queue_text(frame);
         }
+        inbox.connect(socket.direct());
         async move {
             if flush(&mut socket, send_timeout).await.is_err() {
                 return;
@@ -130,6 +127,9 @@ impl Opened {
             let mut step = if realtime.0.shutdown.is_cancelled() { Err(GOING_AWAY) } else { Ok(()) };
 
             while step.is_ok() {
+                // Nothing of the task's own left to write: deliveries may
+                // write to the socket themselves until it takes something.
+                socket.release_writes();
                 // In this order, and no further than the first that is ready: a
                 // wake for a delivery polls the client's side (a readiness flag)
                 // and the event stream, nothing else. The client's frames come
@@ -148,7 +148,7 @@ impl Opened {
                         }
                     }
                     event = feed.next() => Box::pin(feed.write(&mut socket, event, &realtime)).await,
-                    taken = inbox.take() => Box::pin(feed.write_inbox(&mut socket, taken, &realtime)).await,
+                    taken = inbox.take() => Box::pin(feed.write_inbox(&mut socket, &inbox, taken, &realtime)).await,
                     answer = client::next_answer(&mut answers), if !answers.is_empty() => match answer {
                         Ok(()) => Ok(()),
                         Err(refusal) => Box::pin(client::refuse(&mut socket, refusal, &mut refusals, send_timeout)).await,
@@ -157,13 +157,15 @@ impl Opened {
                 };
             }
             let end = step.expect_err("the loop ends on an end");
+            // The task keeps the write side to the end: the goodbye is last.
+            inbox.disconnect();
             // At shutdown everything committed was in the inboxes before the
             // goodbye was published: what this socket has not written yet
             // goes out first.
             if end == GOING_AWAY
                 && let Some(taken) = inbox.try_take()
             {
-                let _ = Box::pin(feed.write_inbox(&mut socket, taken, &realtime)).await;
+                let _ = Box::pin(feed.write_inbox(&mut socket, &inbox, taken, &realtime)).await;
             }
             let user_id = who.user_id;
             // Counted out now: what follows is only the goodbye.
