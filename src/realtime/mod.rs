@@ -281,6 +281,7 @@ impl Realtime {
             greeting,
             history_reaches: snapshot.last_id,
             online_reflects: online.position,
+            rooms_reflect: at,
         })
     }
 
