@@ -7,6 +7,7 @@
 //! - [`store`]: the storage seam: every SQL statement, for SQLite and PostgreSQL.
 //! - [`session_cache`]: a short-lived read-through copy of sessions in front of the database.
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
+//! - [`sso`]: sign-in through GitHub or an OpenID Connect provider: a callback in, an identity out.
 //! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
 //! - [`realtime`]: the live half: presence, revocation, the chat log, one task per connection.
 //! - [`websocket`]: the WebSocket protocol itself, kept lean for crowds of idle sockets.
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod rate;
 pub mod realtime;
 pub mod session_cache;
+pub mod sso;
 pub mod store;
 pub mod telemetry;
 pub mod token;
