@@ -138,6 +138,7 @@ async fn github_login_with_pkce_and_the_secret_checked_by_github() {
         identity,
         ProviderIdentity {
             provider: Provider::GitHub,
+            issuer: gh.url.clone(),
             subject: "583231".into(),
             username_hint: Some("octocat".into()),
             display_name: Some("The Octocat".into()),
@@ -353,6 +354,7 @@ async fn oidc_discovery_is_lazy_then_cached_and_the_login_is_complete() {
         identity,
         ProviderIdentity {
             provider: Provider::Oidc,
+            issuer: op.issuer.clone(),
             subject: "248289761001".into(),
             username_hint: Some("alice".into()),
             display_name: Some("Alice Liddell".into()),

@@ -44,6 +44,8 @@ pub(super) struct GitHub {
     client_secret: Secret,
     authorize_url: AuthUrl,
     token_url: TokenUrl,
+    /// `GITHUB_URL` without a trailing slash: the identities' issuer.
+    site: String,
     /// `GITHUB_API_URL` without a trailing slash: GitHub Enterprise's API
     /// lives under a path (`/api/v3`), so endpoints are appended to it.
     api: String,
@@ -94,6 +96,7 @@ impl GitHub {
             client_secret,
             authorize_url: AuthUrl::from_url(endpoint("/login/oauth/authorize")?),
             token_url: TokenUrl::from_url(endpoint("/login/oauth/access_token")?),
+            site,
             api,
         }))
     }
@@ -156,6 +159,7 @@ impl GitHub {
         };
         Ok(ProviderIdentity {
             provider: Provider::GitHub,
+            issuer: self.site.clone(),
             subject: user.id.to_string(),
             username_hint: Some(user.login).filter(|l| !l.is_empty()),
             display_name: user.name.filter(|n| !n.trim().is_empty()),

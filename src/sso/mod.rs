@@ -89,12 +89,17 @@ impl std::str::FromStr for Provider {
     }
 }
 
-/// Who the provider says the user is. `(provider, subject)` is the identity;
-/// everything else is what the provider tells about them today, to fill a
-/// new account's profile: never a key to find an account by.
+/// Who the provider says the user is. `(provider, issuer, subject)` is the
+/// identity; everything else is what the provider tells about them today,
+/// to fill a new account's profile: never a key to find an account by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderIdentity {
     pub provider: Provider,
+    /// Whose subject it is: `GITHUB_URL`, or the OIDC issuer. A subject is
+    /// unique only within its issuer, so an identity stored under one
+    /// issuer must not match a login from another (after `OIDC_ISSUER` or
+    /// `GITHUB_URL` is changed to another provider).
+    pub issuer: String,
     /// The provider's stable id for the user: GitHub's numeric user id, the
     /// OpenID Connect `sub`.
     pub subject: String,

@@ -193,6 +193,7 @@ impl Oidc {
             .filter(|u| !u.trim().is_empty());
         Ok(ProviderIdentity {
             provider: Provider::Oidc,
+            issuer: self.issuer.as_str().to_owned(),
             subject: claims.subject().as_str().to_owned(),
             username_hint,
             display_name: profile.name,
