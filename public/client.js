@@ -6,6 +6,7 @@
 //   js/messages.js  the conversation: messages, joins and leaves, scrollback, the unread divider
 //   js/people.js    who is here
 //   js/typing.js    who is typing, and telling others we are
+//   js/editing.js   editing and deleting one's own messages (and an admin deleting any)
 //   js/chat.js      the page: wires the above together
 
 import { startChat } from './js/chat.js';

@@ -1,20 +1,22 @@
-//! Building and running the server. The listener is bound here and its
-//! address reported, so tests start the real app on port 0; the shutdown
-//! signal is passed in, so tests can stop it too.
+//! Building and running the server: the one place that builds everything
+//! (the composition root). The listener is bound here and its address
+//! reported, so tests start the real app on port 0; the shutdown signal is
+//! passed in, so tests can stop it too.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, task::JoinHandle};
-use tower_sessions::session_store::ExpiredDeletion;
 use url::Url;
 
 use crate::{
-    accounts::{Accounts, HashError, Hasher},
+    accounts::{Accounts, HashError, Hasher, Throttles, UserCache},
+    cluster::{self, Node, Peers, Timing},
     config::Config,
+    notify::{Channel, parse_ending},
     rate::Rate,
-    realtime::{Realtime, RealtimeSettings, RealtimeTasks, presence::PresenceSettings},
-    session_cache::CachedSessions,
-    store::{DatabaseSessions, DbError, Store, StoreError},
+    realtime::{Realtime, RealtimeSettings, presence::PresenceSettings},
+    sessions::{CachedSessions, DatabaseSessions, Endings, SessionPolicy},
+    store::{DbError, Store, StoreError},
+    tasks::Tasks,
     web::{self, AppState, SessionSettings, origin::PublicOrigin},
 };
 
@@ -36,12 +38,13 @@ pub enum StartError {
 
 /// How shutdown spends its 10 s (the contract's bound on SIGTERM): closing
 /// the sockets (after committing what is queued), letting HTTP requests in
-/// flight finish, and stopping the background tasks (the final commit).
+/// flight finish, and the last commit and the background tasks (a cluster
+/// node leaving the cluster).
 const SHUTDOWN_STEPS: [Duration; 3] =
     [Duration::from_secs(4), Duration::from_secs(3), Duration::from_secs(3)];
 
 pub struct Application {
-    listener: TcpListener,
+    listener: tokio::net::TcpListener,
     /// Where metrics are served, if they are.
     metrics_addr: Option<SocketAddr>,
     timeouts: web::deadlines::Timeouts,
@@ -49,8 +52,8 @@ pub struct Application {
     store: Store,
     public_url: Url,
     realtime: Realtime,
-    realtime_tasks: RealtimeTasks,
-    session_cleanup: JoinHandle<()>,
+    /// Everything running in the background, owned, for shutdown to wait for.
+    tasks: Tasks,
 }
 
 impl Application {
@@ -63,7 +66,7 @@ impl Application {
         let store = Store::connect(&config.database_url, &config.database).await?;
         store.migrate().await?;
 
-        let listener = TcpListener::bind(config.listen_addr)
+        let listener = tokio::net::TcpListener::bind(config.listen_addr)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen_addr, source })?;
         let local_addr =
@@ -78,22 +81,70 @@ impl Application {
         };
 
         // Every socket is a file: take all the process may have.
-        let open_files = crate::limits::raise_open_files();
+        let open_files = crate::process::open_files::raise_open_files();
         let hasher = Hasher::new(&config.argon2).await?;
-        let database_sessions = store.sessions();
-        let cache = CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
-        let session_policy =
-            web::activity::SessionPolicy { idle: config.session_idle, lifetime: config.session_lifetime };
-        let users = crate::accounts::UserCache::new(config.cache_ttl);
-        let (realtime, realtime_tasks, cache) = Realtime::start(
+        let tasks = Tasks::new();
+
+        // One server, or one node of many: decided here, once, by the engine.
+        let peers = match &store {
+            Store::Postgres(pool) => {
+                Peers::Cluster(Node::join(pool, Timing::from_ttl(live.node_ttl), &tasks).await?)
+            }
+            Store::Sqlite(_) => Peers::Alone,
+        };
+
+        // Sessions: the database's store behind a cache that, on a cluster,
+        // is trusted only while this node hears the others' notifications.
+        let endings = Endings::default();
+        let database_sessions = DatabaseSessions::new(store.clone(), endings.clone());
+        let mut cache = CachedSessions::new(database_sessions.clone(), config.cache_ttl, 100_000);
+        if let Some(node) = peers.node() {
+            cache = cache.trusting(node.listening());
+        }
+        let session_policy = SessionPolicy { idle: config.session_idle, lifetime: config.session_lifetime };
+        let users = UserCache::new(config.cache_ttl);
+
+        let realtime = Realtime::start(
             &store,
-            cache,
-            users.clone(),
+            &peers,
+            cache.clone(),
             realtime_settings(&config, open_files, session_policy),
-            config.live.node_ttl,
+            &tasks,
         )
         .await?;
-        let throttles = crate::accounts::Throttles::new(
+
+        // Whoever ends sessions, here or on another node: caches forget
+        // first, then sockets close.
+        endings.register(Arc::new(cache.clone()));
+        endings.register(Arc::new(users.clone()));
+        endings.register(realtime.endings());
+        if let Some(node) = peers.node() {
+            let heard = endings.clone();
+            node.on(
+                Channel::Revoke,
+                Arc::new(move |payload| {
+                    let (endings, ending) = (heard.clone(), parse_ending(payload));
+                    Box::pin(async move {
+                        match ending {
+                            Some(ending) => endings.apply(&ending).await,
+                            None => tracing::warn!("an unreadable revocation"),
+                        }
+                    })
+                }),
+            );
+            // Endings may have been missed while the listener was away.
+            let (gap_endings, gap_realtime) = (endings.clone(), realtime.clone());
+            node.after_gap(Arc::new(move || {
+                let (endings, realtime) = (gap_endings.clone(), gap_realtime.clone());
+                Box::pin(async move {
+                    endings.forget_all();
+                    realtime.sweep().await;
+                })
+            }));
+            cluster::listener::start(node);
+        }
+
+        let throttles = Throttles::new(
             store.clone(),
             config.login_failure_burst,
             config.login_failure_refill,
@@ -109,13 +160,14 @@ impl Application {
             session_policy,
             health: web::health::Health::new(store.clone()),
             registration: config.registration,
-            sessions: database_sessions.clone(),
+            sessions: database_sessions,
+            endings,
         };
-        let session_cleanup = tokio::spawn(housekeeping(
-            database_sessions,
+        tasks.spawn(housekeeping(
             store.clone(),
             throttles.forget_after(),
             config.session_cleanup_interval,
+            tasks.clone(),
         ));
         let sessions =
             SessionSettings { store: cache, policy: session_policy, secure: public_url.scheme() == "https" };
@@ -127,8 +179,13 @@ impl Application {
                     store.clone(),
                     state.accounts.hasher().clone(),
                 );
-                let stop = realtime.shutdown.clone().cancelled_owned();
-                Some(scrape.serve(addr, stop).await.map_err(|source| StartError::Bind { addr, source })?)
+                let stop = tasks.stop_token().cancelled_owned();
+                Some(
+                    scrape
+                        .serve(addr, stop, &tasks)
+                        .await
+                        .map_err(|source| StartError::Bind { addr, source })?,
+                )
             }
             (Some(addr), None) => {
                 tracing::warn!(%addr, "metrics are served by the first app of this process only");
@@ -138,17 +195,7 @@ impl Application {
         };
         let router = web::router(state, sessions);
         let timeouts = web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout };
-        Ok(Self {
-            listener,
-            metrics_addr,
-            timeouts,
-            router,
-            store,
-            public_url,
-            realtime,
-            realtime_tasks,
-            session_cleanup,
-        })
+        Ok(Self { listener, metrics_addr, timeouts, router, store, public_url, realtime, tasks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -166,34 +213,28 @@ impl Application {
         &self.realtime
     }
 
-    /// Serves until `shutdown` resolves. Then, in order, within
-    /// `SHUTDOWN_DEADLINE` whatever the clients do: queued chat messages are
+    /// Serves until `shutdown` resolves. Then, in order, within 10 s
+    /// (`SHUTDOWN_STEPS`) whatever the clients do: queued chat messages are
     /// committed and published, sockets are closed with 1001, the listener
-    /// stops and requests in flight get a few seconds to finish, the
-    /// sequencer commits anything sent meanwhile, background tasks stop (a
-    /// cluster node leaves the cluster), and the pool is closed.
+    /// stops and requests in flight get a few seconds to finish, the writer
+    /// commits anything sent meanwhile, the background tasks stop and are
+    /// waited for (a cluster node leaves the cluster), and the pool is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self {
-            listener,
-            router,
-            store,
-            public_url,
-            realtime,
-            realtime_tasks,
-            session_cleanup,
-            timeouts,
-            ..
-        } = self;
+        let Self { listener, router, store, public_url, realtime, tasks, timeouts, .. } = self;
         tracing::info!(addr = %listener.local_addr()?, %public_url, engine = ?store.engine(), "listening");
-        let [sockets, requests, tasks] = SHUTDOWN_STEPS;
+        let [sockets, requests, background] = SHUTDOWN_STEPS;
+        let closing = realtime.clone();
         let sockets_closed = async move {
             shutdown.await;
             tracing::info!("shutting down");
-            realtime.close_sockets(sockets).await;
+            closing.close_sockets(sockets).await;
         };
         web::serve::serve(listener, router, timeouts, sockets_closed, requests).await;
-        realtime_tasks.finish(tasks).await;
-        session_cleanup.abort();
+        let deadline = tokio::time::Instant::now() + background;
+        realtime.finish_writes(background / 2).await;
+        if !tasks.stop(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+            tracing::warn!("background tasks still running at the shutdown deadline");
+        }
         store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -205,10 +246,10 @@ impl Application {
 fn realtime_settings(
     config: &Config,
     open_files: Option<u64>,
-    session_policy: web::activity::SessionPolicy,
+    session_policy: SessionPolicy,
 ) -> RealtimeSettings {
     let live = &config.live;
-    let ceiling = open_files.map(crate::limits::connection_ceiling);
+    let ceiling = open_files.map(crate::process::open_files::connection_ceiling);
     let max_connections = match (live.max_connections, ceiling) {
         (0, Some(ceiling)) => ceiling,
         (0, None) => usize::MAX,
@@ -238,19 +279,17 @@ fn realtime_settings(
     }
 }
 
-/// The background task that deletes expired sessions and throttles that
-/// have refilled. A failed sweep is logged and retried on the next tick: it
+/// Deletes expired sessions and throttles that have refilled, until the
+/// tasks stop. A failed sweep is logged and retried on the next tick: it
 /// must not end the task.
-async fn housekeeping(
-    sessions: DatabaseSessions,
-    store: Store,
-    throttles_refill: Duration,
-    period: Duration,
-) {
+async fn housekeeping(store: Store, throttles_refill: Duration, period: Duration, tasks: Tasks) {
     let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
     loop {
-        tick.tick().await;
-        if let Err(e) = sessions.delete_expired().await {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tasks.stopping() => return,
+        }
+        if let Err(e) = store.delete_expired_sessions().await {
             tracing::warn!(error = %e, "could not delete expired sessions");
         }
         if let Err(e) = store.prune_throttles(throttles_refill).await {

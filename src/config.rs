@@ -83,7 +83,7 @@ pub struct Config {
     /// Who may register: open (anyone), invite (only with an invite link) or
     /// closed. Once an admin chooses a mode on /admin, that choice wins.
     #[arg(long, env = "REGISTRATION", default_value = "open")]
-    pub registration: crate::accounts::RegistrationMode,
+    pub registration: crate::domain::RegistrationMode,
 
     /// How long after sending a message its author may still edit it.
     #[arg(long, env = "EDIT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
@@ -389,7 +389,7 @@ mod tests {
             Some(Command::Admin { action: AdminAction::Grant { username: "alice".into() } })
         );
         let c = Config::parse_from(["lobby", "--registration", "invite", "--edit-window", "5m"]);
-        assert_eq!(c.registration, crate::accounts::RegistrationMode::Invite);
+        assert_eq!(c.registration, crate::domain::RegistrationMode::Invite);
         assert_eq!(c.edit_window, Duration::from_secs(300));
         assert!(Config::try_parse_from(["lobby", "--registration", "sometimes"]).is_err());
     }

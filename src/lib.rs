@@ -1,39 +1,50 @@
 //! Lobby: a chat server where people log in through a web form and only a
 //! logged-in session can open the live connection.
 //!
-//! A map of the modules, in the order a request meets them:
+//! The modules, from the bottom layer up. Each imports only from layers
+//! below it (`docs/design.md` has the picture):
 //!
+//! - [`domain`]: what Lobby is about (usernames, roles, chat text, endings), as plain types.
 //! - [`config`]: every setting, from flags, the environment or `.env`.
-//! - [`store`]: the storage seam: every SQL statement, for SQLite and PostgreSQL.
-//! - [`session_cache`]: a short-lived read-through copy of sessions in front of the database.
-//! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
+//! - [`rate`], [`token`], [`telemetry`], [`process`], [`tasks`]: small tools
+//!   (token buckets, random tokens, logging, the process's limits, owned background work).
 //! - [`sso`]: sign-in through GitHub or an OpenID Connect provider: a callback in, an identity out.
-//! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
-//! - [`realtime`]: the live half: presence, revocation, the chat log, one task per connection.
 //! - [`websocket`]: the WebSocket protocol itself, kept lean for crowds of idle sockets.
-//! - [`cluster`]: one node of many on PostgreSQL: timing and the notification listener.
-//! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
-//! - [`limits`]: the open-file limit and the connection ceiling it sets.
+//! - [`notify`]: notifications between nodes: channels, payloads, sending.
+//! - [`store`]: the storage seam: every SQL statement, for SQLite and PostgreSQL.
+//! - [`sessions`]: how long sessions live, where they are kept, how they end.
+//! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
+//! - [`cluster`]: this node's membership of a cluster on PostgreSQL: the listener, the heartbeat.
+//! - [`realtime`]: the live half: presence, revocation, the chat log, one task per connection.
+//! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
 //! - [`metrics`]: Prometheus metrics on `METRICS_ADDR`.
-//! - [`rate`]: the token bucket (chat messages per user, failed logins per name).
-//! - [`telemetry`]: tracing set-up.
-//! - [`token`]: random tokens (batch ids, session keys).
+//! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
 
-pub mod accounts;
-pub mod app;
-pub mod cluster;
+pub mod domain;
+
 pub mod config;
-pub mod limits;
-pub mod metrics;
+pub mod process;
 pub mod rate;
-pub mod realtime;
-pub mod session_cache;
-pub mod sso;
-pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod token;
-pub mod web;
+
+pub mod sso;
 pub mod websocket;
+
+pub mod notify;
+pub mod store;
+
+pub mod accounts;
+pub mod sessions;
+
+pub mod cluster;
+pub mod realtime;
+
+pub mod web;
+
+pub mod app;
+pub mod metrics;
 
 pub use app::{Application, StartError};
 pub use config::Config;

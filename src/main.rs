@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use lobby::{
     Application, Config,
-    accounts::Role,
     config::{AdminAction, Command},
+    domain::Role,
     store::Store,
     web::error::error_chain,
 };
@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let config = Config::parse();
     lobby::telemetry::init();
-    lobby::limits::return_large_blocks();
+    lobby::process::allocator::return_large_blocks();
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -55,7 +55,7 @@ async fn change_role(store: &Store, username: &str, role: Role) -> Result<(), Bo
     let Some(id) = store.user_id_named(username).await? else {
         return Err(format!("there is no user named {username:?}").into());
     };
-    store.set_role(id, role, None).await?;
+    store.set_role(id, role, lobby::store::Actor::CommandLine).await?;
     match role {
         Role::Admin => println!("{username} is now an admin"),
         Role::Member => println!("{username} is now a member"),

@@ -73,16 +73,17 @@ impl Scrape {
         Self { handle, realtime, store, hasher }
     }
 
-    /// Binds `addr`; serves `GET /metrics` there until `shutdown`.
+    /// Binds `addr`; serves `GET /metrics` there until `shutdown`, in `tasks`.
     pub async fn serve(
         self,
         addr: SocketAddr,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        tasks: &crate::tasks::Tasks,
     ) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let router = Router::new().route("/metrics", get(metrics)).with_state(self);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
                 tracing::warn!(error = %e, "the metrics listener stopped");
             }
@@ -93,8 +94,8 @@ impl Scrape {
 }
 
 async fn metrics(State(scrape): State<Scrape>) -> impl IntoResponse {
-    metrics::gauge!(CONNECTIONS).set(scrape.realtime.presence.here() as f64);
-    metrics::gauge!(USERS_ONLINE).set(scrape.realtime.presence.online_users() as f64);
+    metrics::gauge!(CONNECTIONS).set(scrape.realtime.connections_here() as f64);
+    metrics::gauge!(USERS_ONLINE).set(scrape.realtime.online_users() as f64);
     let (size, idle) = scrape.store.pool_use();
     metrics::gauge!(DB_CONNECTIONS, "state" => "busy").set((size as usize).saturating_sub(idle) as f64);
     metrics::gauge!(DB_CONNECTIONS, "state" => "idle").set(idle as f64);

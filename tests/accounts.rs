@@ -427,13 +427,8 @@ async fn a_bad_database_url_is_a_clear_startup_error() {
 /// do not stop. A held lock is the failure that reaches a running server.)
 #[tokio::test]
 async fn a_database_that_cannot_be_used_gives_503_and_recovers() {
-    if common::db::skip_on_postgres(
-        "a_database_that_cannot_be_used",
-        "SQLite's write lock; tests/cluster.rs crashes PostgreSQL instead",
-    ) {
-        return;
-    }
-    let app = spawn_app_with(|c| c.database.busy_timeout = Duration::from_millis(200)).await;
+    // SQLite's write lock, on either pass (tests/cluster.rs crashes PostgreSQL).
+    let app = spawn_sqlite_app_with(|c| c.database.busy_timeout = Duration::from_millis(200)).await;
     let alice = app.user("quentin").await;
     let client = app.client();
     assert_eq!(client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
@@ -553,14 +548,8 @@ async fn repeated_failed_logins_for_a_name_are_throttled() {
 /// at start, accounts log in, old messages keep their ids and order.
 #[tokio::test]
 async fn a_database_from_the_first_release_keeps_working() {
-    if common::db::skip_on_postgres(
-        "a_database_from_the_first_release_keeps_working",
-        "the first release ran on SQLite only",
-    ) {
-        return;
-    }
     use argon2::{PasswordHasher, password_hash::SaltString};
-    let db = TestDb::fresh().await;
+    let db = TestDb::sqlite(); // the first release ran on SQLite only
     let first_release = tempfile::TempDir::new().unwrap();
     for file in ["20261122000001_users.sql", "20261122000002_sessions.sql", "20261122000003_messages.sql"] {
         std::fs::copy(format!("migrations/sqlite/{file}"), first_release.path().join(file)).unwrap();

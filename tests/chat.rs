@@ -48,9 +48,21 @@ async fn online_users_is_exact_on_connect_and_kept_by_announcements() {
     let app = spawn_app().await;
     let (zed, alice, bob) = (app.cookie("Zed").await, app.cookie("alice").await, app.cookie("Bob").await);
     let mut first = Ws::open(&app.base, &zed).await;
-    assert_eq!(opening(&mut first).await.0, json!([]), "alone, and not yet announced");
+    assert_eq!(opening(&mut first).await.0, json!(["Zed"]), "alone: itself, with a tab open");
     let mut second = Ws::open(&app.base, &alice).await;
-    assert_eq!(kept_list(&mut second).await, ["alice", "Zed"], "itself announced after the list");
+    let (online, _, _) = opening(&mut second).await;
+    assert_eq!(online, json!(["alice", "Zed"]), "itself in the list, in its place");
+    let joins = second.drain(Duration::from_millis(300)).await;
+    let own = joins.iter().filter(|(e, d)| e == "user" && d["username"] == "alice").count();
+    assert_eq!(own, 1, "and announced once, after the list");
+    let told: Vec<Value> = first
+        .drain(Duration::from_millis(300))
+        .await
+        .into_iter()
+        .filter(|(e, _)| e == "user")
+        .map(|(_, d)| d["username"].clone())
+        .collect();
+    assert_eq!(told, [json!("Zed"), json!("alice")], "its own join after its list, then alice's");
     let mut third = Ws::open(&app.base, &bob).await;
     assert_eq!(kept_list(&mut third).await, ["alice", "Bob", "Zed"], "sorted without regard to case");
     let mut alice_again = Ws::open(&app.base, &alice).await;

@@ -260,7 +260,7 @@ async fn a_ban_closes_the_sockets_with_4403_and_refuses_logins_until_unbanned() 
 
 #[tokio::test]
 async fn registration_modes_and_single_use_invites() {
-    let app = spawn_app_with(|c| c.registration = lobby::accounts::RegistrationMode::Closed).await;
+    let app = spawn_app_with(|c| c.registration = lobby::domain::RegistrationMode::Closed).await;
     // No account yet: the first one can always be made, and is the admin.
     let (alice, _) = person(&app, "alice").await;
     let res = app.register(&app.client(), "bob", PASSWORD).await;

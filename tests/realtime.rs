@@ -35,8 +35,8 @@ async fn the_first_frames_are_the_count_who_is_online_the_marker_then_the_histor
     let mut ws = Ws::open(&app.base, &cookie).await;
     assert!(matches!(ws.next().await, Seen::Event(e, d) if e == "user count" && d == json!(1)));
     assert!(
-        matches!(ws.next().await, Seen::Event(e, d) if e == "online users" && d == json!([])),
-        "not yet herself"
+        matches!(ws.next().await, Seen::Event(e, d) if e == "online users" && d == json!(["alice"])),
+        "herself among them: her tab is open"
     );
     assert!(
         matches!(ws.next().await, Seen::Event(e, d) if e == "read marker" && d == json!({"lastRead": 0}))
@@ -369,6 +369,8 @@ async fn each_user_gets_a_burst_of_twenty_across_all_tabs() {
     tab2.chat("one too many").await;
     let err = tab2.until("error").await;
     assert_eq!(err["code"], "rate_limited");
+    let retry = err["retryAfterMs"].as_u64().expect("rate_limited says when to retry, in whole ms");
+    assert!((1..=200).contains(&retry), "a token comes within 200 ms at 5 a second: {retry}");
     let delivered = tab1.drain(Duration::from_millis(300)).await;
     assert_eq!(delivered.iter().filter(|(e, _)| e == "chat message").count(), 20);
     // The bucket refills at 5 per second.

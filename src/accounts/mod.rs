@@ -3,67 +3,20 @@
 
 mod admission;
 mod password;
-mod roles;
 mod throttle;
-pub mod user_agent;
-mod username;
-
-use std::fmt;
 
 use axum_login::{AuthUser, AuthnBackend};
-use sqlx::FromRow;
 
-pub use admission::{
-    INVITE_LIFETIME, RegistrationMode, UnknownMode, new_invite_token, plausible_token, token_hash,
-    token_matches,
-};
+pub use admission::{INVITE_LIFETIME, new_invite_token, plausible_token, token_hash, token_matches};
 pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_CHARS, Password};
-pub use roles::Role;
 pub use throttle::{Throttled, Throttles};
-pub use username::{InvalidUsername, USERNAME_RULE, Username};
 
-use crate::store::{CreateUserError, Store, StoreError};
+use crate::{
+    domain::{InvalidUsername, RegistrationMode, User, Username},
+    store::{CreateUserError, Store, StoreError},
+};
 
 pub type AuthSession = axum_login::AuthSession<Accounts>;
-
-#[derive(Clone, FromRow)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-    password_hash: String,
-    /// Random, replaced when the password changes (and at a ban): sessions
-    /// carry it, so a password change ends them, and a session row reveals
-    /// nothing that a guessed password could be tested against.
-    session_key: String,
-    role: String,
-    /// Unix seconds; `None`: not banned.
-    banned_at: Option<i64>,
-}
-
-impl User {
-    pub fn role(&self) -> Role {
-        Role::stored(&self.role)
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.role() == Role::Admin
-    }
-
-    pub fn is_banned(&self) -> bool {
-        self.banned_at.is_some()
-    }
-}
-
-impl fmt::Debug for User {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User")
-            .field("id", &self.id)
-            .field("username", &self.username)
-            .field("role", &self.role)
-            .field("banned", &self.is_banned())
-            .finish()
-    }
-}
 
 impl AuthUser for User {
     type Id = i64;
@@ -110,7 +63,7 @@ pub enum RegisterError {
 
 /// Users by id, for a few seconds: every request with a session asks. A
 /// change to an account (a role, a ban, a password) forgets its entry, on
-/// every node (see `realtime::revocation`).
+/// every node (it is one of `sessions::Endings`' parts).
 #[derive(Clone)]
 pub struct UserCache(moka::future::Cache<i64, Option<User>>);
 
@@ -126,6 +79,20 @@ impl UserCache {
     /// After a gap in the notifications: any account may have changed.
     pub fn forget_all(&self) {
         self.0.invalidate_all();
+    }
+}
+
+/// An ending that names a user (a ban, a role, a password) forgets their account here.
+#[async_trait::async_trait]
+impl crate::sessions::OnEnding for UserCache {
+    async fn ended(&self, ending: &crate::domain::Ending) {
+        if let Some(user) = ending.user {
+            self.forget(user).await;
+        }
+    }
+
+    fn forget_all(&self) {
+        UserCache::forget_all(self);
     }
 }
 

@@ -231,8 +231,8 @@ mod tests {
         HashCost { memory_kib: 64, iterations: 1, parallelism: 1, concurrency: 1 }
     }
 
-    fn alice() -> crate::accounts::Username {
-        crate::accounts::Username::parse("alice").unwrap()
+    fn alice() -> crate::domain::Username {
+        crate::domain::Username::parse("alice").unwrap()
     }
 
     #[test]

@@ -6,59 +6,26 @@
 //!
 //! - the listener has a connection (and a pool) of its own, and any error
 //!   replaces it whole;
-//! - every time it starts listening, the readers catch up by position and
-//!   revocation sweeps: listen first, then catch up, so nothing falls between;
-//! - it proves itself alive by notifying itself on a probe channel every
+//! - every time it starts listening, the gap handlers run (the readers catch
+//!   up by position, revocation sweeps): listen first, then catch up, so
+//!   nothing falls between;
+//! - it proves itself alive by notifying itself on the probe channel every
 //!   heartbeat; a probe that does not come back in time replaces it;
 //! - readers also poll on their own (the backstop).
 //!
 //! While it is not known to be alive, caches of what notifications would
-//! invalidate are not trusted (`healthy`).
+//! invalidate are not trusted (`Node::listening`).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use sqlx::{
     PgPool,
-    postgres::{PgConnectOptions, PgListener, PgNotification, PgPoolOptions},
+    postgres::{PgListener, PgNotification, PgPoolOptions},
 };
-use tokio::{sync::watch, time::Instant};
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 
-use super::{Timing, Wakeups};
-use crate::{
-    realtime::{
-        markers::{ReadMarkers, parse_moves},
-        revocation::ClusterRevocation,
-        typing::{Typing, parse_typing},
-    },
-    store::{
-        cluster::{
-            ClusterStore, PRESENCE_CHANNEL, PROBE_CHANNEL, READ_CHANNEL, REVOKE_CHANNEL, TYPING_CHANNEL,
-        },
-        log::LOG_CHANNEL,
-        sessions::Ending,
-    },
-};
-
-/// What else notifications reach: who is typing, read markers.
-pub struct Reach {
-    pub typing: Typing,
-    pub markers: ReadMarkers,
-}
-
-pub struct Listener {
-    pub options: PgConnectOptions,
-    /// The node's own tables handle: probes are sent through the main pool,
-    /// so a probe that comes back proves the whole path.
-    pub store: ClusterStore,
-    pub wake: Arc<Wakeups>,
-    pub revocation: Arc<ClusterRevocation>,
-    pub reach: Reach,
-    pub healthy: watch::Sender<bool>,
-    /// Tells this node's probes from others'.
-    pub name: String,
-    pub timing: Timing,
-}
+use super::Node;
+use crate::notify::Channel;
 
 /// Why a listening connection was given up.
 #[derive(Debug, thiserror::Error)]
@@ -69,110 +36,107 @@ enum Lost {
     ProbeTimedOut,
 }
 
-impl Listener {
-    /// Listens until `stop`, replacing the connection whenever it fails.
-    pub async fn run(self, stop: CancellationToken) {
+/// Listens until the tasks stop, replacing the connection whenever it fails.
+/// Register every handler first.
+pub fn start(node: &Node) {
+    let node = node.clone();
+    let stop = node.0.tasks.stop_token();
+    node.0.tasks.clone().spawn(async move {
         let mut retry = Duration::from_millis(100);
         loop {
             let lost = tokio::select! {
-                lost = self.listen() => lost,
+                lost = listen(&node) => lost,
                 _ = stop.cancelled() => return,
             };
-            self.healthy.send_replace(false);
+            node.0.listening.send_replace(false);
             tracing::warn!(reason = %lost, "the notification listener was lost; reconnecting");
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
                 _ = stop.cancelled() => return,
             }
-            retry = (retry * 2).min(self.timing.heartbeat);
+            retry = (retry * 2).min(node.timing().heartbeat);
         }
+    });
+}
+
+/// One listening connection, from LISTEN until it is lost.
+async fn listen(node: &Node) -> Lost {
+    let timing = node.timing();
+    let pool: PgPool = PgPoolOptions::new()
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(timing.node_ttl)
+        .connect_lazy_with(node.0.options.clone().application_name(&listener_name(node.name())));
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(listener) => listener,
+        Err(e) => return Lost::Error(e),
+    };
+    if let Err(e) = listener.listen_all(Channel::ALL.map(Channel::name)).await {
+        return Lost::Error(e);
     }
+    tracing::debug!("listening for notifications");
+    after_gap(node);
 
-    /// One listening connection, from LISTEN until it is lost.
-    async fn listen(&self) -> Lost {
-        let pool: PgPool = PgPoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(self.timing.node_ttl)
-            .connect_lazy_with(self.options.clone().application_name(&listener_name(&self.name)));
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
-            Err(e) => return Lost::Error(e),
-        };
-        let channels =
-            [LOG_CHANNEL, PRESENCE_CHANNEL, REVOKE_CHANNEL, PROBE_CHANNEL, TYPING_CHANNEL, READ_CHANNEL];
-        if let Err(e) = listener.listen_all(channels).await {
-            return Lost::Error(e);
-        }
-        tracing::debug!("listening for notifications");
-        self.catch_up();
-
-        let mut probes = 0u64;
-        let mut outstanding: Option<(String, Instant)> = None;
-        let mut tick = tokio::time::interval(self.timing.heartbeat);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                received = listener.try_recv() => match received {
-                    Ok(Some(notification)) => {
-                        if notification.channel() == PROBE_CHANNEL {
-                            if outstanding.as_ref().is_some_and(|(probe, _)| probe == notification.payload()) {
-                                outstanding = None;
-                                self.healthy.send_replace(true);
-                            }
-                        } else {
-                            self.dispatch(&notification).await;
-                        }
+    let mut probes = 0u64;
+    let mut outstanding: Option<(String, Instant)> = None;
+    let mut tick = tokio::time::interval(timing.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = listener.try_recv() => match received {
+                Ok(Some(notification)) => match Channel::named(notification.channel()) {
+                    // Our own probe came back: the whole path works.
+                    Some(Channel::Probe)
+                        if outstanding.as_ref().is_some_and(|(probe, _)| probe == notification.payload()) =>
+                    {
+                        outstanding = None;
+                        node.0.listening.send_replace(true);
                     }
-                    // The connection dropped and sqlx made a new one: whatever
-                    // was sent meanwhile is gone, so catch up.
-                    Ok(None) => {
-                        self.healthy.send_replace(false);
-                        self.catch_up();
-                    }
-                    Err(e) => return Lost::Error(e),
+                    // Another node's probe.
+                    Some(Channel::Probe) | None => {}
+                    Some(channel) => dispatch(node, channel, &notification).await,
                 },
-                _ = tick.tick() => {
-                    match &outstanding {
-                        Some((_, sent)) if sent.elapsed() > self.timing.probe_timeout => return Lost::ProbeTimedOut,
-                        Some(_) => {}
-                        None => {
-                            probes += 1;
-                            let probe = format!("{}#{probes}", self.name);
-                            // A probe that could not be sent cannot come back:
-                            // the timeout decides either way.
-                            if let Err(e) = self.store.notify(PROBE_CHANNEL, &probe).await {
-                                tracing::debug!(error = %e, "could not send a liveness probe");
-                            }
-                            outstanding = Some((probe, Instant::now()));
+                // The connection dropped and sqlx made a new one: whatever
+                // was sent meanwhile is gone, so catch up.
+                Ok(None) => {
+                    node.0.listening.send_replace(false);
+                    after_gap(node);
+                }
+                Err(e) => return Lost::Error(e),
+            },
+            _ = tick.tick() => {
+                match &outstanding {
+                    Some((_, sent)) if sent.elapsed() > timing.probe_timeout => return Lost::ProbeTimedOut,
+                    Some(_) => {}
+                    None => {
+                        probes += 1;
+                        let probe = format!("{}#{probes}", node.name());
+                        // Sent through the main pool, so a probe that comes
+                        // back proves the whole path. One that could not be
+                        // sent cannot come back: the timeout decides either way.
+                        if let Err(e) = node.tell(Channel::Probe, std::slice::from_ref(&probe)).await {
+                            tracing::debug!(error = %e, "could not send a liveness probe");
                         }
+                        outstanding = Some((probe, Instant::now()));
                     }
                 }
             }
         }
     }
+}
 
-    async fn dispatch(&self, notification: &PgNotification) {
-        match notification.channel() {
-            LOG_CHANNEL => self.wake.log.notify_one(),
-            PRESENCE_CHANNEL => self.wake.presence.notify_one(),
-            REVOKE_CHANNEL => match Ending::parse(notification.payload()) {
-                Some(ending) => self.revocation.heard(&ending).await,
-                None => tracing::warn!(payload = notification.payload(), "an unreadable revocation"),
-            },
-            TYPING_CHANNEL => self.reach.typing.heard(&parse_typing(notification.payload())),
-            READ_CHANNEL => self.reach.markers.heard(&parse_moves(notification.payload())),
-            _ => {}
-        }
+async fn dispatch(node: &Node, channel: Channel, notification: &PgNotification) {
+    for handler in node.handlers(channel) {
+        handler(notification.payload()).await;
     }
+}
 
-    /// Listening (again): read everything the notifications may have missed.
-    fn catch_up(&self) {
-        self.wake.log.notify_one();
-        self.wake.presence.notify_one();
-        let revocation = self.revocation.clone();
-        tokio::spawn(async move { revocation.after_gap().await });
+/// Listening (again): whatever the notifications may have missed is read
+/// or checked, off the listener's task.
+fn after_gap(node: &Node) {
+    for handler in node.gap_handlers() {
+        node.0.tasks.spawn(handler());
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::stream::{Event, Events};
+use crate::tasks::Tasks;
 
 /// What a beat asks of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +24,15 @@ impl Beat {
 }
 
 /// Starts the clock; it stops at `shutdown`.
-pub fn start(interval: Duration, timeout: Duration, events: Events, shutdown: CancellationToken) {
+pub fn start(
+    interval: Duration,
+    timeout: Duration,
+    events: Events,
+    shutdown: CancellationToken,
+    tasks: &Tasks,
+) {
     let until_next_ping = interval.saturating_sub(timeout);
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut beat = 0;
         loop {
             for wait in [until_next_ping, timeout] {

@@ -15,15 +15,14 @@ use std::{
     time::Duration,
 };
 
-use tokio::{
-    sync::{Notify, watch},
-    task::JoinHandle,
-};
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{
-    Store, StoreError,
-    cluster::{ClusterStore, READ_CHANNEL},
+use crate::{
+    cluster::Peers,
+    notify::{Channel, marker_payloads, parse_markers},
+    store::{Store, StoreError},
+    tasks::Tasks,
 };
 
 /// How long moves gather before they are written.
@@ -36,7 +35,8 @@ pub struct ReadMarkers {
 
 struct Inner {
     store: Store,
-    cluster: Option<ClusterStore>,
+    /// To tell the other nodes, if any.
+    peers: Peers,
     state: Mutex<State>,
     moved: Notify,
 }
@@ -50,16 +50,23 @@ struct State {
 }
 
 impl ReadMarkers {
-    /// Starts the flusher; at `stop` it writes what is pending and ends.
-    pub fn start(
-        store: Store,
-        cluster: Option<ClusterStore>,
-        stop: CancellationToken,
-    ) -> (Self, JoinHandle<()>) {
+    /// Starts the flusher (when the tasks stop, it writes what is pending and
+    /// ends), and hears the other nodes' moves.
+    pub fn start(store: Store, peers: Peers, tasks: &Tasks) -> Self {
         let markers =
-            Self { inner: Arc::new(Inner { store, cluster, state: Mutex::default(), moved: Notify::new() }) };
-        let task = tokio::spawn(markers.clone().flush_until(stop));
-        (markers, task)
+            Self { inner: Arc::new(Inner { store, peers, state: Mutex::default(), moved: Notify::new() }) };
+        if let Some(node) = markers.inner.peers.node() {
+            let heard = markers.clone();
+            node.on(
+                Channel::Read,
+                Arc::new(move |payload| {
+                    heard.heard(&parse_markers(payload));
+                    Box::pin(async {})
+                }),
+            );
+        }
+        tasks.spawn(markers.clone().flush_until(tasks.stop_token()));
+        markers
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -92,7 +99,7 @@ impl ReadMarkers {
     }
 
     /// Another node moved these users' markers.
-    pub fn heard(&self, moves: &[(i64, i64)]) {
+    fn heard(&self, moves: &[(i64, i64)]) {
         let mut state = self.state();
         for (user_id, id) in moves {
             Self::advance(&mut state, *user_id, *id);
@@ -144,11 +151,8 @@ impl ReadMarkers {
             }
             return;
         }
-        if let Some(cluster) = &self.inner.cluster {
-            let entries: Vec<String> = moves.iter().map(|(user, id)| format!("{user}:{id}")).collect();
-            if let Err(e) = cluster.notify_entries(READ_CHANNEL, &entries).await {
-                tracing::debug!(error = %e, "could not tell the other nodes of read markers");
-            }
+        if let Err(e) = self.inner.peers.tell(Channel::Read, &marker_payloads(&moves)).await {
+            tracing::debug!(error = %e, "could not tell the other nodes of read markers");
         }
     }
 }
@@ -162,15 +166,4 @@ fn forward(watch: &watch::Sender<i64>, id: i64) -> bool {
         }
         moved
     })
-}
-
-/// The moves of a notification from another node ("USER:ID USER:ID …").
-pub fn parse_moves(payload: &str) -> Vec<(i64, i64)> {
-    payload
-        .split_ascii_whitespace()
-        .filter_map(|entry| {
-            let (user, id) = entry.split_once(':')?;
-            Some((user.parse().ok()?, id.parse().ok()?))
-        })
-        .collect()
 }

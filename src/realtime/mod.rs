@@ -1,50 +1,52 @@
 //! The live half: the session-gated WebSocket, the user count, joins and
-//! leaves, and durable chat.
+//! leaves, and durable chat. [`Realtime`] is its interface: the web layer
+//! opens a socket with [`Realtime::open`] and hands it the connection;
+//! everything else is inside.
 //!
 //! - [`connection`]: the task that owns one socket.
 //! - [`presence`]: counts and announcements (one server, or a cluster).
-//! - [`revocation`]: ended sessions close their sockets (one server, or a cluster).
-//! - [`chat`]: the log's writer, its reader, and the recent history.
+//! - [`revocation`]: ended sessions close their sockets.
+//! - [`chat`]: the log's writer, its follower, and the recent history.
 //! - [`stream`]: the event stream every socket follows.
 //! - [`typing`]: who is typing, throttled and coalesced.
 //! - [`markers`]: each user's read marker, stored and shown to their tabs.
 //! - [`beat`]: the one ping clock.
-//! - [`limits`]: each user's chat allowance on this node.
-//! - [`protocol`]: the frames on the wire.
+//! - [`allowance`]: each user's chat allowance on this node.
+//! - [`wire`]: the frames on the wire.
 
+pub mod allowance;
 pub mod beat;
 pub mod chat;
 pub mod connection;
-pub mod limits;
 pub mod markers;
 pub mod presence;
-pub mod protocol;
 pub mod revocation;
 pub mod stream;
 pub mod typing;
+pub mod wire;
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cluster::{
-        Timing, Wakeups,
-        listener::{self, Listener},
-    },
+    cluster::Peers,
+    notify::Channel,
     rate::Rate,
-    session_cache::Sessions,
-    store::{Store, StoreError, cluster::ClusterStore},
+    sessions::{OnEnding, SessionPolicy, Sessions},
+    store::{Store, StoreError},
+    tasks::Tasks,
 };
+use allowance::ChatAllowance;
 use chat::{
+    follower::{Follower, Published},
     history::History,
-    sequencer::Sequencer,
-    tail::{Published, Tail},
+    writer::Writer,
 };
-use limits::ChatLimits;
-use presence::{Presence, PresenceSettings};
-use revocation::{ClusterRevocation, Core, Revocation};
+pub use connection::Opened;
+use presence::{Identity, Presence, PresenceSettings};
+use revocation::Revocation;
 use stream::Events;
 
 #[derive(Debug, Clone, Copy)]
@@ -67,131 +69,104 @@ pub struct RealtimeSettings {
     /// How often live sockets' sessions are checked for expiry (and, being
     /// open, kept from idling out).
     pub session_check_interval: Duration,
-    pub session_policy: crate::web::activity::SessionPolicy,
+    pub session_policy: SessionPolicy,
 }
 
-/// A handle to everything a socket needs: one pointer, so cheap to clone
-/// and small to hold (every socket's task holds one for its whole life).
+/// Why a socket was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// This node holds all the sockets it may (`MAX_CONNECTIONS`, the open-file limit).
+    #[error("this node is full")]
+    Full,
+    #[error("this account has too many open connections")]
+    TooManyTabs,
+    /// The database (or the cluster) cannot be reached, or this node is fenced.
+    #[error("the server cannot take connections right now")]
+    Unavailable,
+}
+
+/// The live half, to the layers above. One pointer: cheap to clone and
+/// small to hold (every socket's task holds one for its whole life).
 #[derive(Clone)]
-pub struct Realtime(Arc<Parts>);
+pub struct Realtime(Arc<Shared>);
 
-impl std::ops::Deref for Realtime {
-    type Target = Parts;
-
-    fn deref(&self) -> &Parts {
-        &self.0
-    }
-}
-
-/// What a `Realtime` points to.
-pub struct Parts {
-    pub presence: Presence,
-    pub revocation: Revocation,
-    pub events: Events,
-    pub sequencer: Sequencer,
-    pub history: Arc<History>,
-    pub limits: ChatLimits,
-    pub typing: typing::Typing,
-    pub markers: markers::ReadMarkers,
+/// What every socket shares. Private: the order in which a socket is
+/// admitted is this module's to keep (`open`).
+struct Shared {
+    presence: Presence,
+    revocation: Revocation,
+    events: Events,
+    writer: Writer,
+    history: Arc<History>,
+    allowance: ChatAllowance,
+    typing: typing::Typing,
+    markers: markers::ReadMarkers,
     /// One permit per socket this node may hold (`max_connections`).
-    pub permits: Arc<tokio::sync::Semaphore>,
+    permits: Arc<Semaphore>,
     /// Cancelled at shutdown: every socket closes with 1001.
-    pub shutdown: CancellationToken,
-    pub settings: RealtimeSettings,
+    shutdown: CancellationToken,
+    settings: RealtimeSettings,
+    /// How far the follower has published, for shutdown.
     published: Published,
-}
-
-/// The background tasks, for the second half of shutdown.
-pub struct RealtimeTasks {
-    sequencer: JoinHandle<()>,
-    /// Tells the sequencer to commit what is queued and end.
-    finish: CancellationToken,
-    /// Stops the readers, clocks, sweeps and (on a cluster) the listener and
-    /// heartbeat, once the sockets are gone.
-    stop: CancellationToken,
-    stopped: Vec<JoinHandle<()>>,
+    /// This node's name in the cluster (`None`: a single server).
+    node_name: Option<String>,
 }
 
 impl Realtime {
-    /// Starts the live half on `store`. On PostgreSQL this node joins the
-    /// cluster; the session cache is then trusted only while the node hears
-    /// the cluster's notifications (the returned cache says so).
+    /// Starts the live half on `store`, alone or as one node of a cluster
+    /// (`peers`); its background work runs in `tasks`. `sessions` are read
+    /// when sweeping (and written to keep those with sockets alive).
     pub async fn start(
         store: &Store,
-        cache: Sessions,
-        users: crate::accounts::UserCache,
+        peers: &Peers,
+        sessions: Sessions,
         settings: RealtimeSettings,
-        node_ttl: Duration,
-    ) -> Result<(Self, RealtimeTasks, Sessions), StoreError> {
-        let shutdown = CancellationToken::new();
-        let stop = CancellationToken::new();
+        tasks: &Tasks,
+    ) -> Result<Self, StoreError> {
         let events = Events::new(settings.event_backlog);
-        let tail = store.log_tail(chat::history::KEEP, chat::history::NEWEST).await?;
-        let position = tail.head;
-        let history = Arc::new(History::from_log(tail));
-        let wake = Arc::new(Wakeups::default());
-        let mut stopped = Vec::new();
+        let start = store.log_start(chat::history::KEEP, chat::history::NEWEST).await?;
+        let position = start.head;
+        let history = Arc::new(History::from_log(start));
+        let typing = typing::Typing::start(events.clone(), peers.clone(), tasks);
+        let markers = markers::ReadMarkers::start(store.clone(), peers.clone(), tasks);
+        let presence = Presence::start(settings.presence, events.clone(), peers, tasks).await?;
+        let revocation = Revocation::new(sessions, settings.session_policy);
 
-        let cluster_store = match store {
-            Store::Postgres(pool) => Some(ClusterStore::new(pool.clone(), node_ttl)),
-            Store::Sqlite(_) => None,
+        // The follower wakes on this node's commits and other nodes'
+        // notifications; alone, something else writing the same file (a
+        // second server by mistake) is picked up within a second.
+        let wake = Arc::new(Notify::new());
+        let poll = match peers.node() {
+            Some(node) => node.timing().poll,
+            None => Duration::from_secs(1),
         };
-        let typing = typing::Typing::start(events.clone(), cluster_store.clone(), stop.clone());
-        let (markers, markers_task) =
-            markers::ReadMarkers::start(store.clone(), cluster_store.clone(), stop.clone());
-        stopped.push(markers_task);
-        let (presence, revocation, cache, poll) = match store {
-            Store::Sqlite(_) => {
-                let revocation = Revocation::Local(Arc::new(Core::new(
-                    cache.clone(),
-                    users.clone(),
-                    settings.session_policy,
-                )));
-                let local = presence::local::Local::start(settings.presence, events.clone(), stop.clone());
-                // One server: nothing else writes the log, but a second
-                // server on the same file would be picked up within a second.
-                (Presence::Local(local), revocation, cache, Duration::from_secs(1))
-            }
-            Store::Postgres(pool) => {
-                let timing = Timing::from_ttl(node_ttl);
-                let cluster_store = ClusterStore::new(pool.clone(), node_ttl);
-                let reach = listener::Reach { typing: typing.clone(), markers: markers.clone() };
-                let (healthy, trusted) = watch::channel(false);
-                let cache = cache.trusting(trusted);
-                let cluster_revocation = Arc::new(ClusterRevocation::new(Core::new(
-                    cache.clone(),
-                    users.clone(),
-                    settings.session_policy,
-                )));
-                let revocation = Revocation::Cluster(cluster_revocation.clone());
-                let name = crate::cluster::node_name();
-                let listener = Listener {
-                    options: pool.connect_options().as_ref().clone(),
-                    store: cluster_store.clone(),
-                    wake: wake.clone(),
-                    revocation: cluster_revocation,
-                    reach,
-                    healthy,
-                    name: name.clone(),
-                    timing,
-                };
-                stopped.push(tokio::spawn(listener.run(stop.clone())));
-                let cluster = presence::cluster::Cluster::start(
-                    cluster_store,
-                    name,
-                    settings.presence,
-                    timing,
-                    events.clone(),
-                    wake.clone(),
-                    revocation.clone(),
-                    stop.clone(),
-                )
-                .await?;
-                (Presence::Cluster(cluster), revocation, cache, timing.poll)
-            }
-        };
-        // The tail wakes on this node's commits and on other nodes' notifications.
-        let tail = Tail {
+        if let Some(node) = peers.node() {
+            let log = wake.clone();
+            node.on(
+                Channel::Log,
+                Arc::new(move |_| {
+                    log.notify_one();
+                    Box::pin(async {})
+                }),
+            );
+            let log = wake.clone();
+            node.after_gap(Arc::new(move || {
+                log.notify_one();
+                Box::pin(async {})
+            }));
+            // A node that cannot reach the database closes its sockets;
+            // their clients reconnect to the other nodes.
+            let mut fenced = node.fenced();
+            let fencing = revocation.clone();
+            tasks.spawn(async move {
+                while fenced.changed().await.is_ok() {
+                    if *fenced.borrow_and_update() {
+                        fencing.end_all_here(wire::close::GOING_AWAY);
+                    }
+                }
+            });
+        }
+        let published = Follower {
             store: store.clone(),
             history: history.clone(),
             events: events.clone(),
@@ -199,71 +174,138 @@ impl Realtime {
             poll,
             window: settings.fanout_window,
             presence: presence.clone(),
-        };
-        let published = tail.start(position, stop.clone());
-        let finish = CancellationToken::new();
-        let (sequencer, sequencer_task) =
-            Sequencer::start(store.clone(), settings.chat_rate, wake, 4096, finish.clone());
-        let limits = ChatLimits::new(settings.chat_rate);
-        beat::start(settings.ping_interval, settings.ping_timeout, events.clone(), shutdown.clone());
-        stopped.push(tokio::spawn(sweep_sessions(
+        }
+        .start(position, tasks);
+        let writer = Writer::start(store.clone(), settings.chat_rate, wake, 4096, tasks);
+        let allowance = ChatAllowance::new(settings.chat_rate);
+        let shutdown = CancellationToken::new();
+        beat::start(settings.ping_interval, settings.ping_timeout, events.clone(), shutdown.clone(), tasks);
+        tasks.spawn(sweep_sessions(
             revocation.clone(),
-            limits.clone(),
+            allowance.clone(),
             settings.session_check_interval,
-            stop.clone(),
-        )));
-        let realtime = Self(Arc::new(Parts {
+            tasks.stop_token(),
+        ));
+        Ok(Self(Arc::new(Shared {
             presence,
             revocation,
             events,
-            sequencer,
+            writer,
             history,
-            limits,
+            allowance,
             typing,
             markers,
-            permits: Arc::new(tokio::sync::Semaphore::new(
-                settings.max_connections.min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            permits: Arc::new(Semaphore::new(settings.max_connections.min(Semaphore::MAX_PERMITS))),
             shutdown,
             settings,
             published,
-        }));
-        Ok((realtime, RealtimeTasks { sequencer: sequencer_task, finish, stop, stopped }, cache))
+            node_name: peers.node().map(|node| node.name().to_owned()),
+        })))
+    }
+
+    /// Admits a socket for `who`, or says why not. In this order, which the
+    /// contract depends on: a permit (the node's ceiling), the user's read
+    /// marker, the event stream (subscribed before anything is read, so
+    /// nothing published in between is missed), who is online (this user
+    /// included; taken before the seat, so the user's join is announced
+    /// after it, once, to everyone), the seat (the count), and the session's watch (registered after the
+    /// session was loaded: a logout in between is remembered, and the watch
+    /// starts out ended).
+    pub async fn open(&self, who: Identity, since: Option<i64>) -> Result<Opened, Refused> {
+        let shared = &self.0;
+        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
+            tracing::warn!(
+                connections = shared.presence.here(),
+                "connection ceiling reached: upgrade refused"
+            );
+            return Err(Refused::Full);
+        };
+        let marker = shared.markers.follow(who.user_id).await.map_err(|e| {
+            tracing::warn!(error = %e, "could not read a read marker");
+            Refused::Unavailable
+        })?;
+        let events = shared.events.subscribe();
+        let online = shared.presence.online(&who.username);
+        let session = who.session;
+        let user_id = who.user_id;
+        let (seat, count) = shared.presence.admit(who).await?;
+        let watch = shared.revocation.watch(session, user_id);
+        Ok(Opened {
+            realtime: self.clone(),
+            events,
+            seat,
+            count,
+            session: watch,
+            since,
+            permit,
+            online,
+            marker,
+        })
+    }
+
+    /// The part that closes sockets when sessions end, to register with
+    /// `sessions::Endings`.
+    pub fn endings(&self) -> Arc<dyn OnEnding> {
+        Arc::new(self.0.revocation.clone())
+    }
+
+    /// Checks the sessions of this node's sockets against the database now
+    /// (after a gap in the notifications).
+    pub async fn sweep(&self) {
+        self.0.revocation.sweep().await;
+    }
+
+    /// Open authenticated connections on this node.
+    pub fn connections_here(&self) -> usize {
+        self.0.presence.here()
+    }
+
+    /// This node's name in the cluster (`None`: a single server).
+    pub fn node_name(&self) -> Option<&str> {
+        self.0.node_name.as_deref()
+    }
+
+    /// Users with a socket open, on the whole cluster.
+    pub fn online_users(&self) -> usize {
+        self.0.presence.online_users()
+    }
+
+    /// Is this user (by name, in any case) online anywhere?
+    pub fn is_online(&self, username: &str) -> bool {
+        self.0.presence.is_online(username)
+    }
+
+    /// How long after sending a message its author may edit it.
+    pub fn edit_window(&self) -> Duration {
+        self.0.settings.edit_window
+    }
+
+    pub fn settings(&self) -> &RealtimeSettings {
+        &self.0.settings
     }
 
     /// The first half of shutdown: commit what is queued and publish it, then
     /// close every socket with 1001 and wait for them to go; all within `budget`.
     pub async fn close_sockets(&self, budget: Duration) {
+        let shared = &self.0;
         let deadline = tokio::time::Instant::now() + budget;
         // What this node committed goes out before the goodbye.
-        let committed = tokio::time::timeout_at(deadline, self.sequencer.flush()).await.unwrap_or(0);
-        if !self.published.clone().reach(committed, budget / 2).await {
+        let committed = tokio::time::timeout_at(deadline, shared.writer.flush()).await.unwrap_or(0);
+        if !shared.published.clone().reach(committed, budget / 2).await {
             tracing::warn!(committed, "shutting down before this node's last messages were read back");
         }
         // Cancelled first: a socket that subscribes after the event was
         // published sees the token instead.
-        self.shutdown.cancel();
-        self.events.publish(stream::Event::Shutdown);
-        while self.presence.here() > 0 && tokio::time::Instant::now() < deadline {
+        shared.shutdown.cancel();
+        shared.events.publish(stream::Event::Shutdown);
+        while shared.presence.here() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-}
 
-impl RealtimeTasks {
-    /// The second half: the sequencer commits what is left and ends; then
-    /// the background tasks stop (a cluster node leaves the cluster,
-    /// announcing its users' leaves); all within `budget`.
-    pub async fn finish(self, budget: Duration) {
-        let deadline = tokio::time::Instant::now() + budget;
-        self.finish.cancel();
-        if tokio::time::timeout_at(deadline, self.sequencer).await.is_err() {
-            tracing::warn!(?budget, "the sequencer did not finish in time");
-        }
-        self.stop.cancel();
-        for task in self.stopped {
-            let _ = tokio::time::timeout_at(deadline, task).await;
-        }
+    /// The second half: the writer commits what came meanwhile, and stops.
+    pub async fn finish_writes(&self, budget: Duration) {
+        self.0.writer.finish(budget).await;
     }
 }
 
@@ -271,7 +313,7 @@ impl RealtimeTasks {
 /// sessions that expired, or were ended where no notification reached us.
 async fn sweep_sessions(
     revocation: Revocation,
-    limits: ChatLimits,
+    allowance: ChatAllowance,
     every: Duration,
     stop: CancellationToken,
 ) {
@@ -283,6 +325,6 @@ async fn sweep_sessions(
             _ = stop.cancelled() => return,
         }
         revocation.sweep().await;
-        limits.forget_full();
+        allowance.forget_full();
     }
 }

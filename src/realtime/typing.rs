@@ -19,14 +19,17 @@ use std::{
 };
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tungstenite::Utf8Bytes;
 
 use super::{
-    protocol::frame,
     stream::{Event, Events},
+    wire::frame,
 };
-use crate::store::cluster::{ClusterStore, TYPING_CHANNEL};
+use crate::{
+    cluster::Peers,
+    notify::{Channel, parse_typing, typing_payloads},
+    tasks::Tasks,
+};
 
 /// A user is announced as typing at most this often.
 pub const EVERY: Duration = Duration::from_secs(2);
@@ -80,8 +83,8 @@ pub struct Typing {
 struct Inner {
     state: Mutex<State>,
     events: Events,
-    /// On a cluster: to tell the other nodes.
-    cluster: Option<ClusterStore>,
+    /// To tell the other nodes, if any.
+    peers: Peers,
 }
 
 #[derive(Default)]
@@ -93,10 +96,20 @@ struct State {
 }
 
 impl Typing {
-    /// Starts the ticker; it stops at `stop`.
-    pub fn start(events: Events, cluster: Option<ClusterStore>, stop: CancellationToken) -> Self {
-        let typing = Self { inner: Arc::new(Inner { state: Mutex::default(), events, cluster }) };
-        tokio::spawn(typing.clone().tick(stop));
+    /// Starts the ticker (it stops with `tasks`), and hears the other nodes' typists.
+    pub fn start(events: Events, peers: Peers, tasks: &Tasks) -> Self {
+        let typing = Self { inner: Arc::new(Inner { state: Mutex::default(), events, peers }) };
+        if let Some(node) = typing.inner.peers.node() {
+            let heard = typing.clone();
+            node.on(
+                Channel::Typing,
+                Arc::new(move |payload| {
+                    heard.heard(&parse_typing(payload));
+                    Box::pin(async {})
+                }),
+            );
+        }
+        tasks.spawn(typing.clone().tick(tasks.stop_token()));
         typing
     }
 
@@ -110,7 +123,7 @@ impl Typing {
     }
 
     /// Typists another node announced.
-    pub fn heard(&self, typists: &[(i64, String)]) {
+    fn heard(&self, typists: &[(i64, String)]) {
         for (user_id, username) in typists {
             self.note(*user_id, username, false);
         }
@@ -126,7 +139,7 @@ impl Typing {
         state.pending.push((Typist::new(user_id, username), local));
     }
 
-    async fn tick(self, stop: CancellationToken) {
+    async fn tick(self, stop: tokio_util::sync::CancellationToken) {
         let mut every = tokio::time::interval(TICK);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tick = 0u64;
@@ -145,34 +158,17 @@ impl Typing {
                 continue;
             }
             tick += 1;
-            if let Some(cluster) = &self.inner.cluster {
-                let entries = typing_entries(pending.iter().filter(|(_, local)| *local).map(|(t, _)| t));
-                if !entries.is_empty()
-                    && let Err(e) = cluster.notify_entries(TYPING_CHANNEL, &entries).await
-                {
-                    tracing::debug!(error = %e, "could not tell the other nodes who is typing");
-                }
+            let ours = pending.iter().filter(|(_, local)| *local).map(|(t, _)| (t.user_id, &*t.username));
+            let payloads = typing_payloads(ours);
+            if !payloads.is_empty()
+                && let Err(e) = self.inner.peers.tell(Channel::Typing, &payloads).await
+            {
+                tracing::debug!(error = %e, "could not tell the other nodes who is typing");
             }
             let typists: Arc<[Typist]> = pending.into_iter().map(|(t, _)| t).collect();
             self.inner.events.publish(Event::Typing(TypingTick { typists, tick }));
         }
     }
-}
-
-/// "ID:NAME ID:NAME …" (names have no spaces or colons).
-fn typing_entries<'a>(typists: impl Iterator<Item = &'a Typist>) -> Vec<String> {
-    typists.map(|t| format!("{}:{}", t.user_id, t.username)).collect()
-}
-
-/// The typists of a notification from another node.
-pub fn parse_typing(payload: &str) -> Vec<(i64, String)> {
-    payload
-        .split_ascii_whitespace()
-        .filter_map(|entry| {
-            let (id, name) = entry.split_once(':')?;
-            Some((id.parse().ok()?, name.to_owned()))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -193,27 +189,11 @@ mod tests {
         assert!(alone.frame_for(1).is_none());
     }
 
-    #[test]
-    fn payloads_round_trip() {
-        let typists = [typist(4), typist(17)];
-        let payloads =
-            crate::store::cluster::payloads(typing_entries(typists.iter()).iter().map(String::as_str));
-        assert_eq!(payloads, vec!["4:u4 17:u17".to_owned()]);
-        assert_eq!(parse_typing(&payloads[0]), vec![(4, "u4".to_owned()), (17, "u17".to_owned())]);
-        // A crowd's typists go out in payloads PostgreSQL accepts, none lost.
-        let crowd: Vec<Typist> = (0..2000).map(typist).collect();
-        let payloads =
-            crate::store::cluster::payloads(typing_entries(crowd.iter()).iter().map(String::as_str));
-        assert!(payloads.len() > 1 && payloads.iter().all(|p| p.len() <= crate::store::cluster::MAX_PAYLOAD));
-        assert_eq!(payloads.iter().map(|p| parse_typing(p).len()).sum::<usize>(), 2000);
-        assert!(parse_typing("junk 5:").iter().all(|(id, _)| *id == 5));
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_user_is_announced_once_per_two_seconds() {
         let events = Events::new(64);
         let mut stream = events.subscribe();
-        let typing = Typing::start(events, None, CancellationToken::new());
+        let typing = Typing::start(events, Peers::Alone, &Tasks::new());
         for _ in 0..50 {
             typing.typed(1, "alice");
         }

@@ -1,47 +1,21 @@
 //! Which sessions each user has, for the account page: one row per
 //! logged-in session, kept by the session store as it writes the session
-//! (`store::sessions`), deleted with it.
+//! (`sessions::store`), deleted with it (a foreign key that cascades).
 
-use tower_sessions::session::{Id, Record};
+use tower_sessions::session::Id;
 
 use super::{Store, StoreError, on_engine};
 
-/// The keys a logged-in session carries (set at login, `web::activity`).
-pub mod keys {
-    /// Unix seconds.
-    pub const LOGIN_AT: &str = "lobby.login_at";
-    /// Unix seconds; moved forward at most once a minute.
-    pub const SEEN_AT: &str = "lobby.seen_at";
-    pub const USER_ID: &str = "lobby.user_id";
-    /// What the account page shows instead of the session's id.
-    pub const HANDLE: &str = "lobby.handle";
-    /// "Firefox on Linux".
-    pub const AGENT: &str = "lobby.agent";
-}
-
-/// What a logged-in session's record says about it.
+/// A logged-in session, as listed (`sessions::policy::listing` reads it
+/// off the session's record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionMeta {
     pub user_id: i64,
     pub handle: String,
+    /// Unix seconds.
     pub login_at: i64,
     pub seen_at: i64,
     pub agent: String,
-}
-
-impl SessionMeta {
-    /// `None` for a session nobody is logged in to.
-    pub fn of(record: &Record) -> Option<Self> {
-        let number = |key: &str| record.data.get(key).and_then(|v| v.as_i64());
-        let text = |key: &str| record.data.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        Some(Self {
-            user_id: number(keys::USER_ID)?,
-            handle: text(keys::HANDLE)?,
-            login_at: number(keys::LOGIN_AT)?,
-            seen_at: number(keys::SEEN_AT)?,
-            agent: text(keys::AGENT).unwrap_or_default(),
-        })
-    }
 }
 
 /// One of a user's sessions, as the account page lists it.
@@ -56,27 +30,6 @@ pub struct AccountSession {
 }
 
 impl Store {
-    /// Writes the session's row (after the session's own row is written).
-    pub async fn note_session(&self, id: &Id, meta: &SessionMeta) -> Result<(), StoreError> {
-        on_engine!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO account_sessions (session_id, user_id, handle, created_at, last_seen, agent)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (session_id) DO UPDATE SET last_seen = excluded.last_seen",
-            )
-            .bind(id.to_string())
-            .bind(meta.user_id)
-            .bind(&meta.handle)
-            .bind(meta.login_at)
-            .bind(meta.seen_at)
-            .bind(&meta.agent)
-            .execute(pool)
-            .await
-            .map(drop)
-        })?;
-        Ok(())
-    }
-
     /// The user's live sessions, most recently seen first.
     pub async fn account_sessions(&self, user_id: i64, now: i64) -> Result<Vec<AccountSession>, StoreError> {
         // tower-sessions keeps the expiry as text on SQLite, as a timestamp on PostgreSQL.
@@ -109,3 +62,10 @@ impl Store {
         Ok(id.and_then(|id| id.parse().ok()))
     }
 }
+
+/// Writes the listing of a logged-in session ($1 its id), in the
+/// transaction that writes the session.
+pub(super) const NOTE: &str =
+    "INSERT INTO account_sessions (session_id, user_id, handle, created_at, last_seen, agent)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (session_id) DO UPDATE SET last_seen = excluded.last_seen";

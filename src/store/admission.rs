@@ -1,7 +1,11 @@
 //! Who may register: the registration mode an admin chose, and invites.
 
-use super::{Store, StoreError, on_engine};
-use crate::accounts::RegistrationMode;
+use super::{
+    AccountChangeError, BeginExclusive, Store, StoreError,
+    authority::{Actor, Authority},
+    on_engine,
+};
+use crate::domain::RegistrationMode;
 
 /// The `settings` key of the registration mode.
 pub(super) const MODE_KEY: &str = "registration";
@@ -71,41 +75,55 @@ impl Store {
         Ok(stored.and_then(|m| m.parse().ok()).unwrap_or(configured))
     }
 
-    /// Stores the mode an admin chose; from now on it wins over the configured one.
-    pub async fn set_registration_mode(&self, mode: RegistrationMode) -> Result<(), StoreError> {
+    /// Stores the mode an admin chose; from now on it wins over the
+    /// configured one. `by` must still be an admin.
+    pub async fn set_registration_mode(
+        &self,
+        mode: RegistrationMode,
+        by: Actor,
+    ) -> Result<(), AccountChangeError> {
         on_engine!(self, |pool| {
+            let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_admin(by).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
             sqlx::query(
                 "INSERT INTO settings (key, value) VALUES ($1, $2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )
             .bind(MODE_KEY)
             .bind(mode.as_str())
-            .execute(pool)
-            .await
-            .map(drop)
-        })?;
-        Ok(())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
-    /// Stores a new invite (the hash of its token), usable until `expires_at`.
+    /// Stores a new invite (the hash of its token), usable until
+    /// `expires_at`. `by` must still be an admin.
     pub async fn create_invite(
         &self,
         token_hash: &str,
-        by: i64,
+        by: Actor,
         now: i64,
         expires_at: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AccountChangeError> {
         on_engine!(self, |pool| {
+            let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_admin(by).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
             sqlx::query("INSERT INTO invites (token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4)")
                 .bind(token_hash)
-                .bind(by)
+                .bind(by.user())
                 .bind(now)
                 .bind(expires_at)
-                .execute(pool)
-                .await
-                .map(drop)
-        })?;
-        Ok(())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Whether an invite with this hash can be used at `now`; the hash found
@@ -124,18 +142,24 @@ impl Store {
     }
 
     /// Revokes an invite that has not been used; says whether one was.
-    pub async fn revoke_invite(&self, id: i64, now: i64) -> Result<bool, StoreError> {
-        let changed = on_engine!(self, |pool| {
-            sqlx::query(
+    /// `by` must still be an admin.
+    pub async fn revoke_invite(&self, id: i64, now: i64, by: Actor) -> Result<bool, AccountChangeError> {
+        on_engine!(self, |pool| {
+            let mut tx = pool.begin_exclusive().await?;
+            if !tx.still_admin(by).await? {
+                return Err(AccountChangeError::NotAllowed);
+            }
+            let changed = sqlx::query(
                 "UPDATE invites SET revoked_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
             )
             .bind(now)
             .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(changed > 0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(changed > 0)
+        })
     }
 
     /// The invites, newest first (the last 100).

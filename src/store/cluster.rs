@@ -13,15 +13,7 @@ use std::{collections::HashMap, time::Duration};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::StoreError;
-
-/// Notification channels. Payloads are hints; the tables are the truth.
-pub const PRESENCE_CHANNEL: &str = "lobby_presence";
-pub const REVOKE_CHANNEL: &str = "lobby_revoke";
-pub const PROBE_CHANNEL: &str = "lobby_probe";
-/// Who is typing on a node (see `realtime::typing`).
-pub const TYPING_CHANNEL: &str = "lobby_typing";
-/// Read markers a node moved (see `realtime::markers`).
-pub const READ_CHANNEL: &str = "lobby_read";
+use crate::notify::{self, Channel};
 
 /// The key space of the per-user advisory locks (any constant of ours).
 const USER_LOCKS: i32 = 0x4c6f_6262; // "Lobb"
@@ -56,6 +48,7 @@ pub enum Flushed {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Announcement {
     pub seq: i64,
+    pub user_id: i64,
     pub username: String,
     pub connected: bool,
     pub current_users: i32,
@@ -168,7 +161,7 @@ impl ClusterStore {
                 .await?;
         }
         self.announce_changes(&mut tx, &users).await?;
-        notify(&mut tx, PRESENCE_CHANNEL, &node.to_string()).await?;
+        notify::send(&mut *tx, Channel::Presence, &node.to_string()).await?;
         tx.commit().await?;
         Ok(Flushed::Granted(granted))
     }
@@ -226,7 +219,7 @@ impl ClusterStore {
         let users = sorted_users(users);
         lock_users(tx, &users).await?;
         self.announce_changes(tx, &users).await?;
-        notify(tx, PRESENCE_CHANNEL, "0").await?;
+        notify::send(&mut **tx, Channel::Presence, "0").await?;
         Ok(users.len())
     }
 
@@ -311,7 +304,7 @@ impl ClusterStore {
         limit: usize,
     ) -> Result<Vec<Announcement>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT e.seq, u.username, e.connected, e.current_users, e.online_users
+            "SELECT e.seq, e.user_id, u.username, e.connected, e.current_users, e.online_users
              FROM presence_events e JOIN users u ON u.id = e.user_id
              WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
         )
@@ -358,39 +351,13 @@ impl ClusterStore {
         Ok(())
     }
 
-    /// Sends a notification outside any other transaction.
-    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// Sends space-separated entries, in as many notifications as it takes.
-    pub async fn notify_entries(&self, channel: &str, entries: &[String]) -> Result<(), StoreError> {
-        for payload in payloads(entries.iter().map(String::as_str)) {
-            self.notify(channel, &payload).await?;
+    /// Sends notifications outside any other transaction.
+    pub async fn notify(&self, channel: Channel, payloads: &[String]) -> Result<(), StoreError> {
+        for payload in payloads {
+            notify::send(&self.pool, channel, payload).await?;
         }
         Ok(())
     }
-}
-
-/// The longest notification payload sent: PostgreSQL refuses 8000 bytes or
-/// more, and a crowd's typists or read markers can come to that.
-pub const MAX_PAYLOAD: usize = 7000;
-
-/// Entries joined by spaces into payloads of at most `MAX_PAYLOAD` bytes
-/// (an entry is never split; none is near that long).
-pub fn payloads<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut payloads: Vec<String> = Vec::new();
-    for entry in entries {
-        match payloads.last_mut() {
-            Some(last) if last.len() + 1 + entry.len() <= MAX_PAYLOAD => {
-                last.push(' ');
-                last.push_str(entry);
-            }
-            _ => payloads.push(entry.to_owned()),
-        }
-    }
-    payloads
 }
 
 fn sorted_users(users: impl IntoIterator<Item = i64>) -> Vec<i64> {
@@ -413,14 +380,5 @@ async fn lock_users(tx: &mut Transaction<'static, Postgres>, users: &[i64]) -> R
     .bind(users)
     .execute(&mut **tx)
     .await?;
-    Ok(())
-}
-
-async fn notify(
-    tx: &mut Transaction<'static, Postgres>,
-    channel: &str,
-    payload: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut **tx).await?;
     Ok(())
 }

@@ -14,9 +14,8 @@ use super::{
     on_engine,
 };
 use crate::{
-    accounts::Role,
+    domain::{Role, chat::mention_candidates},
     rate::{Allowance, Rate},
-    realtime::protocol::mention_candidates,
 };
 
 /// A change someone asked for.
@@ -35,7 +34,7 @@ pub enum ChangeError {
     #[error("the change is not allowed")]
     Forbidden,
     #[error("the user's chat allowance is used up")]
-    RateLimited,
+    RateLimited(Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -69,6 +68,35 @@ fn allowed(change: &Change<'_>, facts: &Facts, now_ms: i64) -> Result<(), Change
 }
 
 impl Store {
+    /// Would the change be allowed now? A plain read that takes no lock, so
+    /// refusing a change (all a member flooding others' messages can get)
+    /// costs the writers nothing. [`Store::change`] checks again, under the
+    /// log's lock.
+    pub async fn check_change(&self, change: Change<'_>) -> Result<(), ChangeError> {
+        let (id, by) = match change {
+            Change::Edit { id, by, .. } | Change::Delete { id, by } => (id, by),
+        };
+        const FACTS: &str = "SELECT m.user_id, m.sent_at, m.deleted, u.role FROM messages m, users u
+                             WHERE m.id = $1 AND u.id = $2";
+        type Row = (i64, i64, bool, String);
+        let (row, now): (Option<Row>, i64) = match self {
+            Store::Sqlite(pool) => {
+                let row = sqlx::query_as(FACTS).bind(id).bind(by).fetch_optional(pool).await?;
+                (row, super::log::now_millis())
+            }
+            // The log's clock is the database's: the same for every node.
+            Store::Postgres(pool) => {
+                let now = sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000)::bigint");
+                (
+                    sqlx::query_as(FACTS).bind(id).bind(by).fetch_optional(pool).await?,
+                    now.fetch_one(pool).await?,
+                )
+            }
+        };
+        let Some((author, sent_at_ms, deleted, role)) = row else { return Err(ChangeError::NotFound) };
+        allowed(&change, &Facts { author, sent_at_ms, deleted, role: Role::stored(&role) }, now)
+    }
+
     /// Makes the change, if allowed, at the next position; returns it. Edits,
     /// and deletes by the author, take a token from the author's chat
     /// allowance (an admin clearing messages is not held back).
@@ -96,7 +124,7 @@ impl Store {
                     sqlx::query_as(ALLOWANCE).bind(by).fetch_optional(&mut *tx).await?;
                 let mut allowance = stored.map_or_else(|| Allowance::full(rate, now), Allowance::from);
                 if !allowance.try_take(rate, now) {
-                    return Err(ChangeError::RateLimited);
+                    return Err(ChangeError::RateLimited(allowance.wait(rate, now)));
                 }
                 sqlx::query(SAVE_ALLOWANCE)
                     .bind(by)

@@ -17,13 +17,10 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::{Store, StoreError};
 use crate::{
+    domain::{Message, chat::mention_candidates, chat::mentioned},
+    notify::{self, Channel},
     rate::{Allowance, Rate},
-    realtime::protocol::{ChatMessage, mention_candidates},
 };
-
-/// The notification channel that tells every node the log has grown; the
-/// payload is the new head position (a hint: readers always read by position).
-pub const LOG_CHANNEL: &str = "lobby_log";
 
 /// A message to append.
 #[derive(Debug, Clone)]
@@ -48,8 +45,9 @@ pub struct Batch<'a> {
 pub enum Outcome {
     /// Committed at this position (its id).
     Appended(i64),
-    /// The user's allowance (all their tabs, on every node) was used up.
-    RateLimited,
+    /// The user's allowance (all their tabs, on every node) was used up;
+    /// a token is there again this many milliseconds after the batch.
+    RateLimited { retry_after_ms: i64 },
 }
 
 /// One change of the log, as read back: a message as it is now, at the
@@ -57,7 +55,7 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub seq: i64,
-    pub message: ChatMessage,
+    pub message: Message,
     /// Deleted: only the id counts (the text is gone).
     pub deleted: bool,
 }
@@ -74,12 +72,12 @@ struct Row {
     deleted: bool,
 }
 
-impl From<Row> for ChatMessage {
+impl From<Row> for Message {
     fn from(row: Row) -> Self {
-        ChatMessage {
+        Message {
             id: row.id,
             username: row.username,
-            message: row.body,
+            body: row.body,
             sent_at: from_millis(row.sent_at),
             mentions: row.mentions.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
             edited_at: row.edited_at.map(from_millis),
@@ -90,7 +88,7 @@ impl From<Row> for ChatMessage {
 impl From<Row> for LogEntry {
     fn from(row: Row) -> Self {
         let (seq, deleted) = (row.seq, row.deleted);
-        LogEntry { seq, message: ChatMessage::from(row), deleted }
+        LogEntry { seq, message: Message::from(row), deleted }
     }
 }
 
@@ -101,7 +99,7 @@ const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at, m.mentio
 #[derive(Debug)]
 pub struct Page {
     /// Oldest first.
-    pub messages: Vec<ChatMessage>,
+    pub messages: Vec<Message>,
     /// Whether there are older ones still.
     pub more: bool,
 }
@@ -137,7 +135,7 @@ impl Store {
             sqlx::query_as(&sql).bind(before.unwrap_or(i64::MAX)).bind(limit as i64 + 1).fetch_all(pool).await
         })?;
         let more = rows.len() > limit;
-        let messages = rows.into_iter().take(limit).rev().map(ChatMessage::from).collect();
+        let messages = rows.into_iter().take(limit).rev().map(Message::from).collect();
         Ok(Page { messages, more })
     }
 
@@ -167,7 +165,7 @@ impl Store {
     /// up to it, in log order (deleted messages included); and the newest
     /// `messages` messages up to it, oldest first (deleted ones left out).
     /// Anything changed after the head is read later by position.
-    pub async fn log_tail(&self, changes: usize, messages: usize) -> Result<Tail, StoreError> {
+    pub async fn log_start(&self, changes: usize, messages: usize) -> Result<LogStart, StoreError> {
         let by_seq = format!("{ENTRY} WHERE m.seq <= $1 ORDER BY m.seq DESC LIMIT $2");
         let by_id = format!("{ENTRY} WHERE m.seq <= $1 AND NOT m.deleted ORDER BY m.id DESC LIMIT $2");
         let (head, changed, newest): (i64, Vec<Row>, Vec<Row>) = super::on_engine!(self, |pool| {
@@ -177,7 +175,7 @@ impl Store {
             let newest = sqlx::query_as(&by_id).bind(head).bind(messages as i64).fetch_all(pool).await?;
             Ok::<_, sqlx::Error>((head, changed, newest))
         })?;
-        Ok(Tail {
+        Ok(LogStart {
             head,
             changes: changed.into_iter().rev().map(LogEntry::from).collect(),
             newest: newest.into_iter().rev().map(LogEntry::from).collect(),
@@ -185,9 +183,9 @@ impl Store {
     }
 }
 
-/// Where the log stands as a node starts (see [`Store::log_tail`]).
+/// Where the log stands as a node starts (see [`Store::log_start`]).
 #[derive(Debug)]
-pub struct Tail {
+pub struct LogStart {
     pub head: i64,
     /// In log order.
     pub changes: Vec<LogEntry>,
@@ -262,13 +260,9 @@ impl LogTx for Transaction<'static, Postgres> {
 
     async fn advance_head(&mut self, head: i64) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1").bind(head).execute(&mut **self).await?;
-        // One notification per change, delivered at commit.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(LOG_CHANNEL)
-            .bind(head.to_string())
-            .execute(&mut **self)
-            .await
-            .map(drop)
+        // One notification per change, delivered at commit; the new head is a
+        // hint: readers always read by position.
+        notify::send(&mut **self, Channel::Log, &head.to_string()).await
     }
 }
 
@@ -291,20 +285,16 @@ fn all_candidates(accepted: &[(i64, &NewMessage<'_>)]) -> Vec<String> {
 /// The registered names a text mentions, comma-separated, in order of first
 /// mention (`registered` holds the candidates that exist, as registered).
 pub(super) fn mentions(text: &str, registered: &[String]) -> String {
-    let named: Vec<&str> = mention_candidates(text)
-        .iter()
-        .filter_map(|c| registered.iter().find(|r| r.eq_ignore_ascii_case(c)).map(String::as_str))
-        .collect();
-    named.join(",")
+    mentioned(text, registered).join(",")
 }
 
-/// "41,42,r,43": each message's position, or "r" for refused.
+/// "41,42,r150,43": each message's position, or "r" and the wait for refused.
 fn encode_outcomes(outcomes: &[Outcome]) -> String {
     let parts: Vec<String> = outcomes
         .iter()
         .map(|o| match o {
             Outcome::Appended(id) => id.to_string(),
-            Outcome::RateLimited => "r".to_owned(),
+            Outcome::RateLimited { retry_after_ms } => format!("r{retry_after_ms}"),
         })
         .collect();
     parts.join(",")
@@ -313,7 +303,10 @@ fn encode_outcomes(outcomes: &[Outcome]) -> String {
 fn decode_outcomes(text: &str) -> Vec<Outcome> {
     text.split(',')
         .filter(|part| !part.is_empty())
-        .map(|part| part.parse().map_or(Outcome::RateLimited, Outcome::Appended))
+        .map(|part| match part.strip_prefix('r') {
+            Some(wait) => Outcome::RateLimited { retry_after_ms: wait.parse().unwrap_or(0) },
+            None => part.parse().map_or(Outcome::RateLimited { retry_after_ms: 0 }, Outcome::Appended),
+        })
         .collect()
 }
 
@@ -476,7 +469,7 @@ fn decide<'b, 'a>(
                 accepted.push((next, message));
                 Outcome::Appended(next)
             } else {
-                Outcome::RateLimited
+                Outcome::RateLimited { retry_after_ms: allowance.wait(rate, now_ms).as_millis() as i64 }
             }
         })
         .collect();
@@ -498,8 +491,9 @@ mod tests {
 
     #[test]
     fn outcomes_round_trip() {
-        let outcomes = vec![Outcome::Appended(41), Outcome::RateLimited, Outcome::Appended(42)];
-        assert_eq!(encode_outcomes(&outcomes), "41,r,42");
+        let outcomes =
+            vec![Outcome::Appended(41), Outcome::RateLimited { retry_after_ms: 150 }, Outcome::Appended(42)];
+        assert_eq!(encode_outcomes(&outcomes), "41,r150,42");
         assert_eq!(decode_outcomes(&encode_outcomes(&outcomes)), outcomes);
         assert_eq!(decode_outcomes(""), vec![]);
     }

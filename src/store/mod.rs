@@ -9,22 +9,25 @@
 //! engines differ (taking the log's lock, notifications, the cluster's tables)
 //! each engine's statements stand side by side in the same function.
 //!
-//! - [`users`]: the accounts, their roles and bans.
+//! - `users`: creating and finding accounts.
+//! - `account_changes`: roles, bans and passwords, with the sessions they end.
 //! - `admission`: the registration mode and invites.
 //! - `account_sessions`: which sessions each user has, for the account page.
 //! - [`log`]: the chat log, appended in commit order and read back by position.
 //! - `markers`: each user's read marker.
-//! - [`sessions`]: each engine's tower-sessions store behind one type.
+//! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
+mod account_changes;
 mod account_sessions;
 mod admission;
+mod authority;
 pub mod cluster;
 mod edits;
 pub mod log;
 mod markers;
-pub mod sessions;
+mod sessions;
 mod throttles;
 mod users;
 
@@ -36,12 +39,14 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use account_sessions::{AccountSession, SessionMeta, keys as account_sessions_keys};
+pub use account_changes::AccountChangeError;
+pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
+pub use authority::Actor;
 pub use edits::{Change, ChangeError};
-pub use log::{Batch, LogEntry, NewMessage, Outcome, Page, Tail as LogTail};
-pub use sessions::{DatabaseSessions, Ending};
-pub use users::{AccountChangeError, CreateUserError, UserRow};
+pub use log::{Batch, LogEntry, LogStart, NewMessage, Outcome, Page};
+pub use sessions::{SessionMeta, SessionRow};
+pub use users::{CreateUserError, UserRow};
 
 use crate::config::{DatabaseTuning, DatabaseUrl, Synchronous};
 
@@ -218,11 +223,6 @@ impl Store {
 
     pub async fn close(&self) {
         on_engine!(self, |pool| pool.close().await)
-    }
-
-    /// The session store on this database.
-    pub fn sessions(&self) -> DatabaseSessions {
-        DatabaseSessions::on(self)
     }
 
     /// Can the database take a write right now? A real change is committed

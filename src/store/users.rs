@@ -1,22 +1,12 @@
-//! Accounts: creating them (under the registration mode), finding them, and
-//! what admins and users change: roles, bans, passwords.
+//! Accounts: creating them (under the registration mode) and finding them.
+//! Roles, bans and passwords are changed in `account_changes`.
 //!
-//! Every change that must see all the accounts at once (the first account
-//! is the admin; an invite is used once; the last admin stays one) runs in
-//! an exclusive transaction ([`BeginExclusive`]), so two of them never
-//! decide on the same picture.
+//! Creating runs in an exclusive transaction ([`BeginExclusive`]), so "the
+//! first account is the admin" and "an invite makes one account" hold when
+//! two registrations race.
 
-use tower_sessions::session::Id as SessionId;
-
-use super::{
-    BeginExclusive, Store, StoreError, Unique, admission, on_engine,
-    sessions::{Ending, TellNodes},
-    violates,
-};
-use crate::{
-    accounts::{RegistrationMode, Role, User, Username},
-    realtime::protocol::close,
-};
+use super::{BeginExclusive, Store, StoreError, Unique, admission, on_engine, violates};
+use crate::domain::{RegistrationMode, Role, User, Username};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -35,25 +25,6 @@ pub enum CreateUserError {
 impl From<sqlx::Error> for CreateUserError {
     fn from(e: sqlx::Error) -> Self {
         CreateUserError::Store(StoreError(e))
-    }
-}
-
-/// Why an admin's change to an account was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AccountChangeError {
-    #[error("There is no such user.")]
-    NotFound,
-    #[error("You cannot do that to your own account.")]
-    Yourself,
-    #[error("That would leave no admin. Make someone else an admin first.")]
-    LastAdmin,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for AccountChangeError {
-    fn from(e: sqlx::Error) -> Self {
-        AccountChangeError::Store(StoreError(e))
     }
 }
 
@@ -80,11 +51,28 @@ const LOOK: Unique = Unique { index: "users_skeleton_key", sqlite_column: Some("
 
 const USER: &str = "SELECT id, username, password_hash, session_key, role, banned_at FROM users";
 
-/// Counts the admins who are not banned.
-const ACTIVE_ADMINS: &str = "SELECT count(*) FROM users WHERE role = 'admin' AND banned_at IS NULL";
+/// A `users` row, as [`USER`] reads it.
+#[derive(sqlx::FromRow)]
+struct UserRecord {
+    id: i64,
+    username: String,
+    password_hash: String,
+    session_key: String,
+    role: String,
+    banned_at: Option<i64>,
+}
 
-fn session_ids(ids: &[String]) -> Vec<SessionId> {
-    ids.iter().filter_map(|id| id.parse().ok()).collect()
+impl From<UserRecord> for User {
+    fn from(row: UserRecord) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            role: Role::stored(&row.role),
+            banned_at: row.banned_at,
+            password_hash: row.password_hash,
+            session_key: row.session_key,
+        }
+    }
 }
 
 fn now_secs() -> i64 {
@@ -130,7 +118,7 @@ impl Store {
                 ),
             };
             let role = if first { Role::Admin } else { Role::Member };
-            let created: Result<User, sqlx::Error> = sqlx::query_as(
+            let created: Result<UserRecord, sqlx::Error> = sqlx::query_as(
                 "INSERT INTO users (username, skeleton, password_hash, session_key, created_at, role)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  RETURNING id, username, password_hash, session_key, role, banned_at",
@@ -143,13 +131,13 @@ impl Store {
             .bind(role.as_str())
             .fetch_one(&mut *tx)
             .await;
-            let user = created.map_err(|e| {
+            let user = User::from(created.map_err(|e| {
                 if violates(&e, &NAME) || violates(&e, &LOOK) {
                     CreateUserError::Taken
                 } else {
                     CreateUserError::from(e)
                 }
-            })?;
+            })?);
             if let Some(invite) = invite_id {
                 sqlx::query("UPDATE invites SET used_by = $1, used_at = $2 WHERE id = $3")
                     .bind(user.id)
@@ -166,55 +154,22 @@ impl Store {
     /// The account with this name, in any case.
     pub async fn user_named(&self, name: &Username) -> Result<Option<User>, StoreError> {
         let sql = format!("{USER} WHERE lower(username) = lower($1)");
-        Ok(on_engine!(self, |pool| sqlx::query_as(&sql).bind(name.as_str()).fetch_optional(pool).await)?)
+        let row: Option<UserRecord> =
+            on_engine!(self, |pool| sqlx::query_as(&sql).bind(name.as_str()).fetch_optional(pool).await)?;
+        Ok(row.map(User::from))
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
         let sql = format!("{USER} WHERE id = $1");
-        Ok(on_engine!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+        let row: Option<UserRecord> =
+            on_engine!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(User::from))
     }
 
     /// Every account, oldest first, for the admin page.
     pub async fn all_users(&self) -> Result<Vec<UserRow>, StoreError> {
         const ALL: &str = "SELECT id, username, role, created_at, banned_at FROM users ORDER BY id";
         Ok(on_engine!(self, |pool| sqlx::query_as(ALL).fetch_all(pool).await)?)
-    }
-
-    /// Makes the account an admin or a member; the last admin who is not
-    /// banned cannot stop being one. `by` is the admin doing it (`None`:
-    /// the command line); an admin cannot demote themselves.
-    pub async fn set_role(
-        &self,
-        user_id: i64,
-        role: Role,
-        by: Option<i64>,
-    ) -> Result<(), AccountChangeError> {
-        if role == Role::Member && by == Some(user_id) {
-            return Err(AccountChangeError::Yourself);
-        }
-        on_engine!(self, |pool| {
-            let mut tx = pool.begin_exclusive().await?;
-            let current: Option<(String, Option<i64>)> =
-                sqlx::query_as("SELECT role, banned_at FROM users WHERE id = $1")
-                    .bind(user_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((current, banned_at)) = current else { return Err(AccountChangeError::NotFound) };
-            if role == Role::Member && Role::stored(&current) == Role::Admin && banned_at.is_none() {
-                let admins: i64 = sqlx::query_scalar(ACTIVE_ADMINS).fetch_one(&mut *tx).await?;
-                if admins <= 1 {
-                    return Err(AccountChangeError::LastAdmin);
-                }
-            }
-            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                .bind(role.as_str())
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<(), AccountChangeError>(())
-        })?;
-        Ok(self.announce(&Ending::user_changed(user_id)).await?)
     }
 
     /// The id of the account with this name (for the command line).
@@ -225,102 +180,5 @@ impl Store {
                 .fetch_optional(pool)
                 .await
         })?)
-    }
-
-    /// Bans the account: it can no longer log in, its sessions are deleted
-    /// (and, on a cluster, every node is told to close its sockets with
-    /// 4403), all in one transaction. Returns the sessions ended. An admin
-    /// cannot ban themselves, nor the last admin.
-    pub async fn ban(&self, user_id: i64, by: i64) -> Result<Vec<SessionId>, AccountChangeError> {
-        if by == user_id {
-            return Err(AccountChangeError::Yourself);
-        }
-        let end = format!(
-            "DELETE FROM {} WHERE id IN (SELECT session_id FROM account_sessions WHERE user_id = $1) RETURNING id",
-            self.session_table()
-        );
-        let now = now_secs();
-        let ended: Vec<SessionId> = on_engine!(self, |pool| {
-            let mut tx = pool.begin_exclusive().await?;
-            let current: Option<(String, Option<i64>)> =
-                sqlx::query_as("SELECT role, banned_at FROM users WHERE id = $1")
-                    .bind(user_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((role, banned_at)) = current else { return Err(AccountChangeError::NotFound) };
-            if Role::stored(&role) == Role::Admin && banned_at.is_none() {
-                let admins: i64 = sqlx::query_scalar(ACTIVE_ADMINS).fetch_one(&mut *tx).await?;
-                if admins <= 1 {
-                    return Err(AccountChangeError::LastAdmin);
-                }
-            }
-            // A new session key too: a session the list does not know of
-            // (one older than the list) stops matching the account.
-            sqlx::query(
-                "UPDATE users SET banned_at = coalesce(banned_at, $1), session_key = $2 WHERE id = $3",
-            )
-            .bind(now)
-            .bind(crate::token::hex(16))
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-            let ended: Vec<String> = sqlx::query_scalar(&end).bind(user_id).fetch_all(&mut *tx).await?;
-            let ended = session_ids(&ended);
-            tx.tell_nodes(&Ending { sessions: ended.clone(), ..Ending::user(close::BANNED, user_id, None) })
-                .await?;
-            tx.commit().await?;
-            Ok::<Vec<SessionId>, AccountChangeError>(ended)
-        })?;
-        Ok(ended)
-    }
-
-    /// Lifts a ban: the account may log in again.
-    pub async fn unban(&self, user_id: i64) -> Result<(), AccountChangeError> {
-        let changed = on_engine!(self, |pool| {
-            sqlx::query("UPDATE users SET banned_at = NULL WHERE id = $1")
-                .bind(user_id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        if changed == 0 {
-            return Err(AccountChangeError::NotFound);
-        }
-        Ok(self.announce(&Ending::user_changed(user_id)).await?)
-    }
-
-    /// Sets a new password and session key, and deletes every other session
-    /// of the user (on a cluster, every node is told to close their sockets
-    /// with 4401), in one transaction. `keep` is the session making the
-    /// change. Returns the sessions ended.
-    pub async fn change_password(
-        &self,
-        user_id: i64,
-        password_hash: &str,
-        keep: SessionId,
-    ) -> Result<Vec<SessionId>, StoreError> {
-        let end = format!(
-            "DELETE FROM {} WHERE id IN
-                 (SELECT session_id FROM account_sessions WHERE user_id = $1 AND session_id <> $2)
-             RETURNING id",
-            self.session_table()
-        );
-        let ended: Vec<SessionId> = on_engine!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE users SET password_hash = $1, session_key = $2 WHERE id = $3")
-                .bind(password_hash)
-                .bind(crate::token::hex(16))
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            let ended: Vec<String> =
-                sqlx::query_scalar(&end).bind(user_id).bind(keep.to_string()).fetch_all(&mut *tx).await?;
-            let ended = session_ids(&ended);
-            let ending = Ending::user(close::SESSION_ENDED, user_id, Some(keep));
-            tx.tell_nodes(&Ending { sessions: ended.clone(), ..ending }).await?;
-            tx.commit().await?;
-            Ok::<Vec<SessionId>, sqlx::Error>(ended)
-        })?;
-        Ok(ended)
     }
 }

@@ -17,9 +17,9 @@ use super::{
     pages::{AccountPage, SessionLine, Viewer, render},
 };
 use crate::{
-    accounts::{AuthSession, Password, User, Username},
-    realtime::protocol::close,
-    store::Ending,
+    accounts::{AuthSession, Password},
+    domain::{User, Username},
+    store::{AccountChangeError, Actor},
 };
 
 #[derive(Debug, Deserialize)]
@@ -106,20 +106,23 @@ pub async fn change_password(
     };
     let Some(this) = auth.session.id() else { return Err(AppError::Forbidden("Log in first.")) };
     let hash = state.accounts.hash(&new).await?;
-    let ended = state.store.change_password(user.id, &hash, this).await?;
-    let ending = Ending { sessions: ended, ..Ending::user(close::SESSION_ENDED, user.id, Some(this)) };
-    state.realtime.revocation.apply(&ending).await;
+    let ending = match state.store.change_password(user.id, &hash, this).await {
+        Ok(ending) => ending,
+        // The session ended while the request was on its way: as if logged out.
+        Err(AccountChangeError::NotAllowed) => return Err(AppError::Forbidden("Log in first.")),
+        Err(e) => return Err(AppError::Unavailable(e.into())),
+    };
+    state.endings.apply(&ending).await;
     tracing::info!(user.id = user.id, ended = ending.sessions.len(), "password changed");
 
     // This session goes on, under a new id and with the new session key;
-    // its sockets reconnect with the new cookie.
+    // the old id's deletion tells its sockets to reconnect with the new cookie.
     let Some(changed) = state.store.user(user.id).await? else { return Err(AppError::NotFound) };
     state.sessions.renewing(this);
     auth.session.cycle_id().await?;
     auth.login(&changed).await?;
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    super::activity::started(&auth.session, &state.session_policy, user.id, agent).await?;
-    state.realtime.revocation.apply(&Ending::sessions(close::SESSION_RENEWED, &[this])).await;
+    state.session_policy.started(&auth.session, user.id, agent).await?;
     Ok(Redirect::to("/account?done=password").into_response())
 }
 
@@ -145,10 +148,13 @@ pub async fn end_session(
     if auth.session.id() == Some(session) {
         // Ending this very session is logging out.
         auth.logout().await?;
-        state.realtime.revocation.apply(&Ending::sessions(close::SESSION_ENDED, &[session])).await;
         return Ok(Redirect::to("/").into_response());
     }
-    state.store.delete_session(&session, close::SESSION_ENDED).await?;
-    state.realtime.revocation.apply(&Ending::sessions(close::SESSION_ENDED, &[session])).await;
+    let Some(this) = auth.session.id() else { return Err(AppError::Forbidden("Log in first.")) };
+    match state.store.end_session_by(&session, Actor::User { user: user.id, session: this }).await {
+        Ok(ending) => state.endings.apply(&ending).await,
+        Err(AccountChangeError::NotAllowed) => return Err(AppError::Forbidden("Log in first.")),
+        Err(e) => return Err(AppError::Unavailable(e.into())),
+    }
     Ok(Redirect::to("/account?done=ended").into_response())
 }

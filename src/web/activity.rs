@@ -1,14 +1,6 @@
-//! How long a session lives: it ends `SESSION_IDLE` after the last request
-//! or open socket, or `SESSION_LIFETIME` after login, whichever comes first.
-//!
-//! tower-sessions saves a session only when it changed, so an expiry "on
-//! inactivity" would never move for a user who only reads. Instead a logged-in
-//! session carries its login time and when it was last seen, and its expiry
-//! is set explicitly from them. It is pushed forward at most once per
-//! `touch_every` (a minute): a busy user costs one write a minute, not one
-//! per request. Open sockets push it from the sweep (`realtime::revocation`).
-
-use std::time::Duration;
+//! A request on a logged-in session is activity: it keeps the session from
+//! idling out (see `sessions::policy`). And what it answers is for this
+//! user only, so no cache may keep it (`no-store`).
 
 use axum::{
     extract::{Request, State},
@@ -16,106 +8,21 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use time::OffsetDateTime;
-use tower_sessions::{Expiry, Session};
+use tower_sessions::Session;
 
-pub use crate::store::account_sessions_keys::{AGENT, HANDLE, LOGIN_AT, SEEN_AT, USER_ID};
+use crate::sessions::SessionPolicy;
 
-#[derive(Debug, Clone, Copy)]
-pub struct SessionPolicy {
-    /// Without a request or an open socket for this long, the session ends.
-    pub idle: Duration,
-    /// This long after login, the session ends however active it is.
-    pub lifetime: Duration,
-}
-
-impl SessionPolicy {
-    /// How often, at most, activity moves the expiry (and writes the session).
-    pub fn touch_every(&self) -> Duration {
-        (self.idle / 4).min(Duration::from_secs(60))
-    }
-
-    /// When a session that logged in at `login_at` and was seen at `now` ends.
-    pub fn expiry(&self, login_at: i64, now: OffsetDateTime) -> OffsetDateTime {
-        let absolute = OffsetDateTime::from_unix_timestamp(login_at).unwrap_or(now) + self.lifetime;
-        (now + self.idle).min(absolute)
-    }
-}
-
-fn now_secs() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// A login (or registration): the clocks start now, and the session notes
-/// whose it is and from what browser (for the account page's list).
-pub async fn started(
-    session: &Session,
-    policy: &SessionPolicy,
-    user_id: i64,
-    user_agent: &str,
-) -> Result<(), tower_sessions::session::Error> {
-    let now = OffsetDateTime::now_utc();
-    session.insert(LOGIN_AT, now.unix_timestamp()).await?;
-    session.insert(SEEN_AT, now.unix_timestamp()).await?;
-    session.insert(USER_ID, user_id).await?;
-    session.insert(HANDLE, crate::token::hex(16)).await?;
-    session.insert(AGENT, crate::accounts::user_agent::summary(user_agent)).await?;
-    session.set_expiry(Some(Expiry::AtDateTime(policy.expiry(now.unix_timestamp(), now))));
-    Ok(())
-}
-
-/// Middleware: a request on a logged-in session is activity; and what it
-/// answers is for this user only, so no cache may keep it (`no-store`). A
-/// session store that fails here is not this request's business: it goes
-/// on, and the session layer reports the failure if it matters.
+/// Middleware, on every route with a session.
 pub async fn touch(
     State(policy): State<SessionPolicy>,
     session: Session,
     request: Request,
     next: Next,
 ) -> Response {
-    let seen_at = session.get::<i64>(SEEN_AT).await.ok().flatten();
-    if let Some(seen_at) = seen_at
-        && now_secs() - seen_at >= policy.touch_every().as_secs() as i64
-        && let Ok(Some(login_at)) = session.get::<i64>(LOGIN_AT).await
-    {
-        let now = OffsetDateTime::now_utc();
-        if session.insert(SEEN_AT, now.unix_timestamp()).await.is_ok() {
-            session.set_expiry(Some(Expiry::AtDateTime(policy.expiry(login_at, now))));
-        }
-    }
+    let logged_in = policy.seen(&session).await;
     let mut response = next.run(request).await;
-    if seen_at.is_some() {
+    if logged_in {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
-}
-
-/// For a session record with an open socket: the expiry activity gives it
-/// now, if that is at least `touch_every` later than the one it has.
-pub fn pushed_expiry(
-    record: &tower_sessions::session::Record,
-    policy: &SessionPolicy,
-) -> Option<OffsetDateTime> {
-    let login_at = record.data.get(LOGIN_AT)?.as_i64()?;
-    let now = OffsetDateTime::now_utc();
-    let expiry = policy.expiry(login_at, now);
-    (expiry - record.expiry_date >= policy.touch_every()).then_some(expiry)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const POLICY: SessionPolicy =
-        SessionPolicy { idle: Duration::from_secs(24 * 3600), lifetime: Duration::from_secs(7 * 24 * 3600) };
-
-    #[test]
-    fn the_expiry_is_the_earlier_of_idle_and_absolute() {
-        let login = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
-        assert_eq!(POLICY.expiry(login.unix_timestamp(), login), login + Duration::from_secs(24 * 3600));
-        let late = login + Duration::from_secs(6 * 24 * 3600 + 12 * 3600);
-        assert_eq!(POLICY.expiry(login.unix_timestamp(), late), login + Duration::from_secs(7 * 24 * 3600));
-        assert_eq!(POLICY.touch_every(), Duration::from_secs(60));
-    }
 }

@@ -16,19 +16,28 @@ use super::{
     pages::{AdminPage, InviteLine, UserLine, Viewer, render},
 };
 use crate::{
-    accounts::{AuthSession, INVITE_LIFETIME, RegistrationMode, Role, User, new_invite_token, token_hash},
-    realtime::protocol::close,
-    store::{AccountChangeError, Ending},
+    accounts::{AuthSession, INVITE_LIFETIME, new_invite_token, token_hash},
+    domain::{Ending, RegistrationMode, Role, User},
+    store::{AccountChangeError, Actor},
 };
 
 const ADMINS_ONLY: &str = "This page is for the admins of this Lobby.";
 
-/// The viewer, if an admin; a 403 for anyone else.
+/// The viewer, if an admin as far as this request knows; a 403 for anyone
+/// else. Every change checks again where it is made (`store::Actor`).
 fn admin(auth: &AuthSession) -> Result<User, AppError> {
     match &auth.user {
         Some(user) if user.is_admin() => Ok(user.clone()),
         _ => Err(AppError::Forbidden(ADMINS_ONLY)),
     }
+}
+
+/// The admin and their session, as the actor of a change.
+fn admin_actor(auth: &AuthSession) -> Result<(User, Actor), AppError> {
+    let viewer = admin(auth)?;
+    let session = auth.session.id().ok_or(AppError::Forbidden(ADMINS_ONLY))?;
+    let actor = Actor::User { user: viewer.id, session };
+    Ok((viewer, actor))
 }
 
 fn now_secs() -> i64 {
@@ -77,7 +86,7 @@ async fn admin_page(state: &AppState, viewer: &User, said: Said) -> Result<Respo
         viewer: Some(Viewer::of(viewer)),
         users: users
             .iter()
-            .map(|u| UserLine::of(u, state.realtime.presence.is_online(&u.username), viewer.id))
+            .map(|u| UserLine::of(u, state.realtime.is_online(&u.username), viewer.id))
             .collect(),
         registration: state.store.registration_mode(state.registration).await?,
         modes: RegistrationMode::ALL,
@@ -117,6 +126,7 @@ fn user_id(form: &UserForm) -> Option<i64> {
 async fn refused(state: &AppState, viewer: &User, e: AccountChangeError) -> Result<Response, AppError> {
     let status = match e {
         AccountChangeError::Store(e) => return Err(e.into()),
+        AccountChangeError::NotAllowed => return Err(AppError::Forbidden(NO_LONGER)),
         AccountChangeError::NotFound => StatusCode::NOT_FOUND,
         AccountChangeError::Yourself | AccountChangeError::LastAdmin => StatusCode::CONFLICT,
     };
@@ -124,6 +134,8 @@ async fn refused(state: &AppState, viewer: &User, e: AccountChangeError) -> Resu
 }
 
 const NO_USER: &str = "The form names no user.";
+/// An admin whose role, ban or session changed while the request was on its way.
+const NO_LONGER: &str = "You are no longer an admin of this Lobby, or your session has ended.";
 
 /// The admin and the user the form names; or, when it names nobody, the
 /// page saying so.
@@ -131,11 +143,11 @@ async fn admin_and_target(
     state: &AppState,
     auth: &AuthSession,
     form: Result<Form<UserForm>, FormRejection>,
-) -> Result<Result<(User, i64, UserForm), Response>, AppError> {
-    let viewer = admin(auth)?;
+) -> Result<Result<(User, Actor, i64, UserForm), Response>, AppError> {
+    let (viewer, actor) = admin_actor(auth)?;
     let Form(form) = form?;
     match user_id(&form) {
-        Some(target) => Ok(Ok((viewer, target, form))),
+        Some(target) => Ok(Ok((viewer, actor, target, form))),
         None => {
             let page = admin_page(state, &viewer, Said::refused(StatusCode::UNPROCESSABLE_ENTITY, NO_USER));
             Ok(Err(page.await?))
@@ -143,9 +155,10 @@ async fn admin_and_target(
     }
 }
 
-/// After a change to an account: every node carries out the ending (closing
-/// sockets, forgetting its copy of the account), and the admin is back on
-/// the page with `done` said; or the page says why nothing changed.
+/// After a change to an account: this node carries out the ending the
+/// change made (every other node hears of it from the database), and the
+/// admin is back on the page with `done` said; or the page says why nothing
+/// changed.
 async fn changed(
     state: &AppState,
     viewer: &User,
@@ -154,7 +167,7 @@ async fn changed(
 ) -> Result<Response, AppError> {
     match outcome {
         Ok(ending) => {
-            state.realtime.revocation.apply(&ending).await;
+            state.endings.apply(&ending).await;
             Ok(Redirect::to(&format!("/admin?done={done}")).into_response())
         }
         Err(e) => refused(state, viewer, e).await,
@@ -166,13 +179,12 @@ pub async fn ban(
     auth: AuthSession,
     form: Result<Form<UserForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let (viewer, target, _) = match admin_and_target(&state, &auth, form).await? {
+    let (viewer, actor, target, _) = match admin_and_target(&state, &auth, form).await? {
         Ok(named) => named,
         Err(page) => return Ok(page),
     };
-    let outcome = state.store.ban(target, viewer.id).await.map(|ended| {
+    let outcome = state.store.ban(target, actor).await.inspect(|_| {
         tracing::info!(user.id = target, by = viewer.id, "banned");
-        Ending { sessions: ended, ..Ending::user(close::BANNED, target, None) }
     });
     changed(&state, &viewer, outcome, "banned").await
 }
@@ -182,13 +194,12 @@ pub async fn unban(
     auth: AuthSession,
     form: Result<Form<UserForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let (viewer, target, _) = match admin_and_target(&state, &auth, form).await? {
+    let (viewer, actor, target, _) = match admin_and_target(&state, &auth, form).await? {
         Ok(named) => named,
         Err(page) => return Ok(page),
     };
-    let outcome = state.store.unban(target).await.map(|()| {
+    let outcome = state.store.unban(target, actor).await.inspect(|_| {
         tracing::info!(user.id = target, by = viewer.id, "unbanned");
-        Ending::user_changed(target)
     });
     changed(&state, &viewer, outcome, "unbanned").await
 }
@@ -198,7 +209,7 @@ pub async fn set_role(
     auth: AuthSession,
     form: Result<Form<UserForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let (viewer, target, form) = match admin_and_target(&state, &auth, form).await? {
+    let (viewer, actor, target, form) = match admin_and_target(&state, &auth, form).await? {
         Ok(named) => named,
         Err(page) => return Ok(page),
     };
@@ -210,9 +221,8 @@ pub async fn set_role(
             return admin_page(&state, &viewer, said).await;
         }
     };
-    let outcome = state.store.set_role(target, role, Some(viewer.id)).await.map(|()| {
+    let outcome = state.store.set_role(target, role, actor).await.inspect(|_| {
         tracing::info!(user.id = target, by = viewer.id, %role, "role changed");
-        Ending::user_changed(target)
     });
     changed(&state, &viewer, outcome, "role").await
 }
@@ -227,26 +237,28 @@ pub async fn registration(
     auth: AuthSession,
     form: Result<Form<ModeForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let viewer = admin(&auth)?;
+    let (viewer, actor) = admin_actor(&auth)?;
     let Form(form) = form?;
     let Some(Ok(mode)) = form.mode.as_deref().map(str::parse::<RegistrationMode>) else {
         let said = Said::refused(StatusCode::UNPROCESSABLE_ENTITY, "Choose open, invite or closed.");
         return admin_page(&state, &viewer, said).await;
     };
-    state.store.set_registration_mode(mode).await?;
+    if let Err(e) = state.store.set_registration_mode(mode, actor).await {
+        return refused(&state, &viewer, e).await;
+    }
     tracing::info!(%mode, by = viewer.id, "registration mode set");
     Ok(Redirect::to("/admin?done=registration").into_response())
 }
 
 /// Creates an invite and shows its link, once: only its hash is kept.
 pub async fn create_invite(State(state): State<AppState>, auth: AuthSession) -> Result<Response, AppError> {
-    let viewer = admin(&auth)?;
+    let (viewer, actor) = admin_actor(&auth)?;
     let token = new_invite_token();
     let now = now_secs();
-    state
-        .store
-        .create_invite(&token_hash(&token), viewer.id, now, now + INVITE_LIFETIME.as_secs() as i64)
-        .await?;
+    let expires = now + INVITE_LIFETIME.as_secs() as i64;
+    if let Err(e) = state.store.create_invite(&token_hash(&token), actor, now, expires).await {
+        return refused(&state, &viewer, e).await;
+    }
     let link = format!("{}/join/{token}", state.origin.as_str());
     let said = Said {
         status: StatusCode::CREATED,
@@ -267,14 +279,17 @@ pub async fn revoke_invite(
     auth: AuthSession,
     form: Result<Form<InviteForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let viewer = admin(&auth)?;
+    let (viewer, actor) = admin_actor(&auth)?;
     let Form(form) = form?;
     let id = form.invite.as_deref().and_then(|i| i.parse().ok());
-    match id {
-        Some(id) if state.store.revoke_invite(id, now_secs()).await? => {
-            Ok(Redirect::to("/admin?done=revoked").into_response())
-        }
-        _ => {
+    let revoked = match id {
+        Some(id) => state.store.revoke_invite(id, now_secs(), actor).await,
+        None => Ok(false),
+    };
+    match revoked {
+        Err(e) => refused(&state, &viewer, e).await,
+        Ok(true) => Ok(Redirect::to("/admin?done=revoked").into_response()),
+        Ok(false) => {
             let said = Said::refused(StatusCode::NOT_FOUND, "There is no such invite left to revoke.");
             admin_page(&state, &viewer, said).await
         }

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{accounts::AuthSession, realtime::protocol::ChatMessage, store::Store};
+use crate::{accounts::AuthSession, realtime::wire::MessageJson, store::Store};
 
 /// Messages per page when `limit` is not given, and the most a page holds.
 const DEFAULT_LIMIT: usize = 50;
@@ -24,8 +24,8 @@ pub struct Scrollback {
 }
 
 #[derive(Serialize)]
-struct Page {
-    messages: Vec<ChatMessage>,
+struct Page<'a> {
+    messages: Vec<MessageJson<'a>>,
     more: bool,
 }
 
@@ -60,7 +60,8 @@ pub async fn messages(
         Some(_) => return refused(StatusCode::BAD_REQUEST, "limit must be a whole number from 1 to 100."),
     };
     match store.messages_before(before, limit).await {
-        Ok(page) => Json(Page { messages: page.messages, more: page.more }).into_response(),
+        Ok(page) => Json(Page { messages: page.messages.iter().map(MessageJson).collect(), more: page.more })
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "scrollback failed");
             refused(

@@ -15,8 +15,9 @@ use super::{
     next::local_path,
     pages::{HomePage, render},
 };
-use crate::accounts::{
-    AuthSession, Credentials, Password, RegisterError, RegistrationMode, Throttled, Username, plausible_token,
+use crate::{
+    accounts::{AuthSession, Credentials, Password, RegisterError, Throttled, plausible_token},
+    domain::{RegistrationMode, Username},
 };
 
 /// The exact words for every failed login, whether or not the name exists.
@@ -90,7 +91,7 @@ pub async fn login(
     // id planted or seen before login is worthless after it.
     auth.session.cycle_id().await?;
     auth.login(&user).await?;
-    super::activity::started(&auth.session, &state.session_policy, user.id, user_agent(&headers)).await?;
+    state.session_policy.started(&auth.session, user.id, user_agent(&headers)).await?;
     tracing::info!(user.id = user.id, "logged in");
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "ok").increment(1);
     let target = local_path(next.as_deref()).unwrap_or("/profile");
@@ -209,7 +210,7 @@ pub async fn register(
     metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "ok").increment(1);
     auth.session.cycle_id().await?;
     auth.login(&user).await?;
-    super::activity::started(&auth.session, &state.session_policy, user.id, user_agent(&headers)).await?;
+    state.session_policy.started(&auth.session, user.id, user_agent(&headers)).await?;
     Ok(Redirect::to("/profile").into_response())
 }
 
@@ -230,10 +231,11 @@ async fn register_failed(
     Ok(render(status, &page))
 }
 
-/// Ends the session: the row is deleted from the store, and every live
-/// socket opened with it is closed (4401). A GET, so the page's `a#logout`
-/// link works, yet it changes state: another site's link or image (or any
-/// HEAD, which browsers may send on their own) ends nothing.
+/// Ends the session: the row is deleted from the store, which carries the
+/// ending out (every live socket opened with it closes with 4401, on every
+/// node). A GET, so the page's `a#logout` link works, yet it changes state:
+/// another site's link or image (or any HEAD, which browsers may send on
+/// their own) ends nothing.
 pub async fn logout(
     State(state): State<AppState>,
     method: Method,
@@ -243,10 +245,6 @@ pub async fn logout(
     if method == Method::HEAD || !state.origin.is_same_origin(&headers) {
         return Err(AppError::CrossOrigin);
     }
-    let session = auth.session.id();
     auth.logout().await?;
-    if let Some(session) = session {
-        state.realtime.revocation.end_here(&session, crate::realtime::protocol::close::SESSION_ENDED);
-    }
     Ok(Redirect::to("/").into_response())
 }

@@ -33,7 +33,12 @@ pub use auth::INVALID_LOGIN;
 use error::AppError;
 use origin::PublicOrigin;
 
-use crate::{accounts::Accounts, realtime::Realtime, session_cache::Sessions, store::Store};
+use crate::{
+    accounts::Accounts,
+    realtime::Realtime,
+    sessions::{DatabaseSessions, Endings, SessionPolicy, Sessions},
+    store::Store,
+};
 
 /// The session cookie's name…
 pub const SESSION_COOKIE: &str = "lobby_session";
@@ -55,17 +60,19 @@ pub struct AppState {
     pub realtime: Realtime,
     pub throttles: crate::accounts::Throttles,
     pub proxies: client::TrustedProxies,
-    pub session_policy: activity::SessionPolicy,
+    pub session_policy: SessionPolicy,
     pub health: health::Health,
     /// The configured registration mode (an admin's choice, stored, wins).
-    pub registration: crate::accounts::RegistrationMode,
-    /// The session store itself, to say which session is getting a new id.
-    pub sessions: crate::store::DatabaseSessions,
+    pub registration: crate::domain::RegistrationMode,
+    /// The session store itself, to end a session or say which is getting a new id.
+    pub sessions: DatabaseSessions,
+    /// Carries out here the endings a change made (the database tells the other nodes).
+    pub endings: Endings,
 }
 
 pub struct SessionSettings {
     pub store: Sessions,
-    pub policy: activity::SessionPolicy,
+    pub policy: SessionPolicy,
     /// The public URL is https: the cookie is Secure and `__Host-` prefixed,
     /// and browsers are told to use https only (HSTS).
     pub secure: bool,

@@ -8,7 +8,7 @@ use axum::{
 
 use super::error::AppError;
 use crate::{
-    accounts::{RegistrationMode, User},
+    domain::{RegistrationMode, User},
     store::{AccountSession, Invite, InviteState, UserRow},
 };
 
@@ -104,7 +104,7 @@ impl UserLine {
         Self {
             id: row.id,
             username: row.username.clone(),
-            admin: row.role() == crate::accounts::Role::Admin,
+            admin: row.role() == crate::domain::Role::Admin,
             banned: row.banned_at.is_some(),
             online,
             joined: when(row.created_at),

@@ -52,7 +52,7 @@ pub async fn chat(State(state): State<AppState>, auth: AuthSession) -> Response 
                 viewer: Some(Viewer::of(&user)),
                 admin: user.is_admin(),
                 username: user.username,
-                edit_window: state.realtime.settings.edit_window.as_secs(),
+                edit_window: state.realtime.edit_window().as_secs(),
             },
         ),
         None => Redirect::to("/?next=/chat").into_response(),

@@ -1,8 +1,10 @@
 //! `GET /ws`: the upgrade, for authenticated sessions from our own origin.
 //!
-//! The handshake is done here rather than by axum's `ws` extractor so the
-//! connection runs on our own WebSocket code (`crate::websocket`), over the
-//! bare TCP stream.
+//! The handshake (`handshake`) is checked here rather than by axum's `ws`
+//! extractor so the connection runs on our own WebSocket code
+//! (`crate::websocket`), over the bare TCP stream. Admitting the socket is
+//! the live half's (`Realtime::open`); this only maps its refusals to
+//! HTTP statuses.
 
 use std::future::Future;
 
@@ -17,12 +19,7 @@ use serde::Deserialize;
 use super::{handshake, origin::PublicOrigin, serve::ConnectionIo};
 use crate::{
     accounts::AuthSession,
-    realtime::{
-        Realtime,
-        connection::{self, Opened, WebSocket},
-        presence::{Identity, Refused},
-        protocol::MAX_FRAME_BYTES,
-    },
+    realtime::{Realtime, Refused, connection::WebSocket, presence::Identity, wire::MAX_FRAME_BYTES},
     websocket::Socket,
 };
 
@@ -60,62 +57,28 @@ pub async fn upgrade(
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return (StatusCode::UPGRADE_REQUIRED, "This connection cannot be upgraded.").into_response();
     };
-    // Taken before the seat, and held until the socket ends: simultaneous
-    // upgrades cannot pass the ceiling.
-    let Ok(permit) = realtime.permits.clone().try_acquire_owned() else {
-        tracing::warn!(connections = realtime.presence.here(), "connection ceiling reached: upgrade refused");
-        return (StatusCode::SERVICE_UNAVAILABLE, "The server is full. Try again in a moment.")
-            .into_response();
+    let who = Identity { user_id: user.id, username: user.username.into(), session };
+    let opened = match realtime.open(who, since).await {
+        Ok(opened) => opened,
+        Err(refused) => return refusal(refused),
     };
-
-    let user_id = user.id;
-    let who = Identity { user_id, username: user.username.into(), session };
-    let marker = match realtime.markers.follow(who.user_id).await {
-        Ok(marker) => marker,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read a read marker");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server cannot take connections right now. Try again in a moment.",
-            )
-                .into_response();
-        }
-    };
-    // Subscribed, and who is online noted, before the seat is taken: the
-    // socket then hears its own join like everyone else.
-    let events = realtime.events.subscribe();
-    let online = realtime.presence.online();
-    let (seat, count) = match realtime.presence.admit(who).await {
-        Ok(admitted) => admitted,
-        Err(Refused::TooManyTabs) => {
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                "This account has too many open connections. Close a tab.",
-            )
-                .into_response();
-        }
-        Err(Refused::Unavailable) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server cannot take connections right now. Try again in a moment.",
-            )
-                .into_response();
-        }
-    };
-    // Registered after the session was loaded: a logout in between is
-    // remembered by the registry, and this watch starts out ended.
-    let opened = Opened {
-        events,
-        seat,
-        count,
-        session: realtime.revocation.watch(session, user_id),
-        since,
-        permit,
-        online,
-        marker,
-    };
-    when_upgraded(on_upgrade, MAX_FRAME_BYTES, move |socket| connection::run(socket, realtime, opened));
+    when_upgraded(on_upgrade, MAX_FRAME_BYTES, move |socket| opened.run(socket));
     switching_protocols(accept)
+}
+
+/// A socket that was not opened, as an HTTP status the client can read.
+fn refusal(refused: Refused) -> Response {
+    let (status, words) = match refused {
+        Refused::Full => (StatusCode::SERVICE_UNAVAILABLE, "The server is full. Try again in a moment."),
+        Refused::TooManyTabs => {
+            (StatusCode::TOO_MANY_REQUESTS, "This account has too many open connections. Close a tab.")
+        }
+        Refused::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server cannot take connections right now. Try again in a moment.",
+        ),
+    };
+    (status, words).into_response()
 }
 
 /// `GET /autobahn` (the `autobahn` feature): the conformance suite's echo,
@@ -130,9 +93,9 @@ pub async fn autobahn(State(realtime): State<Realtime>, mut request: Request) ->
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return (StatusCode::UPGRADE_REQUIRED, "This connection cannot be upgraded.").into_response();
     };
-    let settings = realtime.settings;
+    let send_timeout = realtime.settings().send_timeout;
     when_upgraded(on_upgrade, 16 * 1024 * 1024, move |socket| {
-        connection::echo(socket, settings.send_timeout)
+        crate::realtime::connection::echo(socket, send_timeout)
     });
     switching_protocols(accept)
 }

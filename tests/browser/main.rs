@@ -3,6 +3,8 @@
 //! are ignored by plain `cargo test`; run them with
 //! `cargo test --test browser -- --ignored` (`.ci/run` does), after
 //! `npm ci --prefix tests/browser` (axe-core, for the accessibility check).
+//! The one through nginx also needs nginx and PostgreSQL
+//! (`LOBBY_TEST_POSTGRES`). Asked for without what they need, they fail.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -485,17 +487,9 @@ async fn returning_shows_where_the_new_messages_start_and_a_hidden_tab_counts_th
 /// PostgreSQL, no sticky sessions. Two people, tabs landing on different
 /// nodes; counts, chat and logout behave as on one server.
 #[tokio::test]
-#[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
+#[ignore = "needs chromium + chromium-driver, nginx, and PostgreSQL (set LOBBY_TEST_POSTGRES)"]
 async fn two_nodes_behind_nginx_behave_as_one_server() {
-    if common::db::skip_without_postgres("two_nodes_behind_nginx_behave_as_one_server") {
-        return;
-    }
-    if common::nginx::binary().is_none() {
-        common::db::say_skipped(
-            "two_nodes_behind_nginx_behave_as_one_server: needs nginx (apt-get install nginx)",
-        );
-        return;
-    }
+    assert!(common::nginx::binary().is_some(), "this test needs nginx (apt-get install nginx)");
     let port = common::nginx::free_port();
     let public = format!("http://127.0.0.1:{port}");
     let (_db, nodes) = common::cluster::nodes(2, |c| {
@@ -515,14 +509,14 @@ async fn two_nodes_behind_nginx_behave_as_one_server() {
     // requests, so each reload would land its socket on the same node: shift
     // the turn by one request, then reload, until the sockets are spread.
     for _ in 0..10 {
-        if nodes.iter().all(|n| n.realtime.presence.here() > 0) {
+        if nodes.iter().all(|n| n.realtime.connections_here() > 0) {
             break;
         }
         let _ = reqwest::get(format!("{base}/healthz")).await;
         alice.client.refresh().await.unwrap();
         alice.wait_text("#connection", |t| t == "Connected").await;
     }
-    let spread: Vec<usize> = nodes.iter().map(|n| n.realtime.presence.here()).collect();
+    let spread: Vec<usize> = nodes.iter().map(|n| n.realtime.connections_here()).collect();
     assert!(spread.iter().all(|n| *n > 0), "tabs on both nodes: {spread:?}");
 
     for (person, tab) in [(&alice, &alice_tab1), (&alice, &alice_tab2), (&bob, &bob_tab)] {

@@ -13,10 +13,10 @@ use std::{
 use super::{TestApp, TestDb, eventually, start};
 use lobby::Config;
 
-/// `n` nodes on one fresh database on the test server.
+/// `n` nodes on one fresh database on the test server (`LOBBY_TEST_POSTGRES`;
+/// the test fails without it).
 pub async fn nodes(n: usize, tweak: impl Fn(&mut Config)) -> (Arc<TestDb>, Vec<TestApp>) {
-    let admin = super::db::postgres_admin().expect("cluster tests run on PostgreSQL");
-    let db = Arc::new(TestDb::fresh_postgres(&admin).await);
+    let db = Arc::new(TestDb::postgres().await);
     let mut apps = Vec::new();
     for _ in 0..n {
         apps.push(start(db.clone(), &tweak).await);

@@ -1,12 +1,11 @@
 //! The database a test runs on: a fresh SQLite file, or, when
 //! `LOBBY_TEST_POSTGRES` names a PostgreSQL server (an admin URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`), a fresh database on it,
-//! dropped when the test ends. The same tests run on either engine.
+//! dropped when the test ends. The same tests run on either engine; a test
+//! of SQLite's own behaviour asks for `TestDb::sqlite()`, and one that needs
+//! PostgreSQL is `#[ignore]`d and asks for `TestDb::postgres()`.
 
-use std::{
-    io::Write,
-    sync::atomic::{AtomicU32, Ordering},
-};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -18,28 +17,16 @@ pub fn postgres_admin() -> Option<String> {
     std::env::var(POSTGRES_ENV).ok().filter(|url| !url.is_empty())
 }
 
-/// Says why a test is skipped, past the test harness's output capture, so a
-/// skip is never silent.
-pub fn say_skipped(line: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED {line}");
-}
-
-/// True (with the reason printed) when a PostgreSQL-only test must skip.
-pub fn skip_without_postgres(test: &str) -> bool {
-    if postgres_admin().is_none() {
-        say_skipped(&format!("{test}: needs PostgreSQL (set {POSTGRES_ENV} to an admin URL; .ci/run does)"));
-        return true;
-    }
-    false
-}
-
-/// True (with the reason printed) when a SQLite-only test runs on PostgreSQL.
-pub fn skip_on_postgres(test: &str, why: &str) -> bool {
-    if postgres_admin().is_some() {
-        say_skipped(&format!("{test} on PostgreSQL: {why}"));
-        return true;
-    }
-    false
+/// The PostgreSQL server a PostgreSQL-only test needs. Such a test is
+/// `#[ignore]`d, so it runs only when asked for (`--include-ignored`, as
+/// `.ci/run` does); asked for without a server, it fails, never passes.
+pub fn require_postgres() -> String {
+    postgres_admin().unwrap_or_else(|| {
+        panic!(
+            "this test needs PostgreSQL: set {POSTGRES_ENV} to an admin URL \
+             (`deploy/postgres.sh start DIR PORT` starts one and prints it; .ci/run does)"
+        )
+    })
 }
 
 pub enum TestDb {
@@ -52,8 +39,20 @@ impl TestDb {
     pub async fn fresh() -> TestDb {
         match postgres_admin() {
             Some(admin) => Self::fresh_postgres(&admin).await,
-            None => TestDb::Sqlite { dir: TempDir::new().unwrap() },
+            None => Self::sqlite(),
         }
+    }
+
+    /// A fresh SQLite database, whatever the environment chose: for tests of
+    /// SQLite's own behaviour, which run (on SQLite) in either pass.
+    pub fn sqlite() -> TestDb {
+        TestDb::Sqlite { dir: TempDir::new().unwrap() }
+    }
+
+    /// A fresh database on the PostgreSQL server the environment names;
+    /// fails the test when there is none.
+    pub async fn postgres() -> TestDb {
+        Self::fresh_postgres(&require_postgres()).await
     }
 
     /// A fresh database on the given PostgreSQL server.

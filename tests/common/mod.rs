@@ -48,6 +48,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     start(Arc::new(TestDb::fresh().await), tweak).await
 }
 
+/// An app on a fresh SQLite database whatever the environment chose, for
+/// tests of SQLite's own behaviour (a held write lock, a full disk, …).
+pub async fn spawn_sqlite_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    start(Arc::new(TestDb::sqlite()), tweak).await
+}
+
 /// Starts an app on `db` (used to restart on the same database, or to run
 /// several nodes on one).
 pub async fn start(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> TestApp {

@@ -43,7 +43,7 @@ impl Nginx {
             .replace("@SERVERS@", &servers);
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, config).unwrap();
-        let child = Command::new(binary().expect("nginx is installed"))
+        let child = Command::new(binary().expect("nginx is installed (apt-get install nginx)"))
             .arg("-p")
             .arg(dir.path())
             .arg("-c")

@@ -8,7 +8,7 @@
 //!   catching up read these: a client that upserts by id is then up to date.
 //! - **newest**: the newest messages by id, as they are now, deleted ones
 //!   left out: a plain connect's last 50. Deletions can shrink it below 50;
-//!   the tail then tops it up from the database ([`History::wants_older`]).
+//!   the follower then tops it up from the database ([`History::wants_older`]).
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -18,10 +18,11 @@ use std::{
 use tungstenite::Utf8Bytes;
 
 use crate::{
-    realtime::protocol::{
+    domain::Message,
+    realtime::wire::frames::{
         chat_message_frame, deleted_frame, deleted_item, edited_frame, history_frame, message_item,
     },
-    store::{LogEntry, LogTail},
+    store::{LogEntry, LogStart},
 };
 
 /// How many changes `?since=` may return, and so how many are kept.
@@ -58,7 +59,7 @@ struct State {
 }
 
 pub struct History {
-    /// Many readers (every connect), one writer (the tail), short holds.
+    /// Many readers (every connect), one writer (the follower), short holds.
     state: RwLock<State>,
 }
 
@@ -69,8 +70,8 @@ pub struct Snapshot {
 }
 
 impl History {
-    /// The history as a node starts, from the log's tail.
-    pub fn from_log(tail: LogTail) -> Self {
+    /// The history as a node starts, from the newest of the log.
+    pub fn from_log(tail: LogStart) -> Self {
         let full = tail.changes.len() >= KEEP;
         let mut state = State {
             floor: if full { tail.changes.first().map_or(0, |c| c.seq - 1) } else { 0 },
@@ -156,7 +157,7 @@ impl History {
     }
 
     /// Older messages from the database (oldest first); `more`: still older exist.
-    pub fn add_older(&self, older: &[crate::realtime::protocol::ChatMessage], more: bool) {
+    pub fn add_older(&self, older: &[Message], more: bool) {
         let mut state = self.write();
         for message in older {
             state.newest.entry(message.id).or_insert_with(|| message_item(message));
@@ -207,13 +208,12 @@ fn item_of(entry: &LogEntry) -> Utf8Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::realtime::protocol::ChatMessage;
 
     fn entry(id: i64, seq: i64, text: &str, edited: bool, deleted: bool) -> LogEntry {
-        let message = ChatMessage {
+        let message = Message {
             id,
             username: "u".into(),
-            message: text.into(),
+            body: text.into(),
             sent_at: time::OffsetDateTime::UNIX_EPOCH,
             mentions: vec![],
             edited_at: edited.then_some(time::OffsetDateTime::UNIX_EPOCH),
@@ -226,7 +226,7 @@ mod tests {
     }
 
     fn history_of(ids: impl IntoIterator<Item = i64>) -> History {
-        let history = History::from_log(LogTail { head: 0, changes: vec![], newest: vec![] });
+        let history = History::from_log(LogStart { head: 0, changes: vec![], newest: vec![] });
         for id in ids {
             history.apply(&created(id));
         }
@@ -307,7 +307,7 @@ mod tests {
         let (before, count) = history.wants_older().expect("short of 50");
         assert_eq!(before, Some(112));
         assert_eq!(count, NEWEST - 39);
-        let older: Vec<ChatMessage> = (1..=50).map(|id| created(id).message).collect();
+        let older: Vec<Message> = (1..=50).map(|id| created(id).message).collect();
         history.add_older(&older, false);
         assert_eq!(history.wants_older(), None);
         assert_eq!(ids(&history.snapshot(None).frame).len(), 50);

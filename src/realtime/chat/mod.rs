@@ -1,12 +1,12 @@
 //! Chat: the log written in batches, read back in order, kept in memory.
 //!
-//! - [`sequencer`]: the one writer per node: drains what is queued and
-//!   commits it in one transaction (group commit).
-//! - [`tail`]: the reader: follows the log by position and publishes what it
-//!   reads to this node's sockets and history. Every node publishes only what
-//!   it reads back, the writer included, so all nodes show one order.
+//! - [`writer`]: what this node adds to the log: new messages in batches
+//!   (group commit), edits and deletes one by one.
+//! - [`follower`]: the reader: follows the log by position and publishes what
+//!   it reads to this node's sockets and history. Every node publishes only
+//!   what it reads back, the writer's node included, so all show one order.
 //! - [`history`]: the recent messages in memory, for connects and catch-up.
 
+pub mod follower;
 pub mod history;
-pub mod sequencer;
-pub mod tail;
+pub mod writer;

@@ -5,12 +5,18 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use tokio_util::sync::CancellationToken;
-
-use super::{CountClock, Identity, PresenceSettings, Refused};
-use crate::realtime::{
-    protocol::{UserNotice, frame},
-    stream::{Event, Events},
+use super::{
+    Identity, PresenceSettings, Refused,
+    count::CountClock,
+    names::OnlineNames,
+    notices::{Notice, Notices},
+};
+use crate::{
+    realtime::{
+        stream::Events,
+        wire::frames::{UserNotice, frame},
+    },
+    tasks::Tasks,
 };
 
 pub struct Local {
@@ -19,7 +25,7 @@ pub struct Local {
     /// section awaits anything.
     state: Mutex<State>,
     pub(super) counts: Arc<CountClock>,
-    events: Events,
+    notices: Notices,
     settings: PresenceSettings,
 }
 
@@ -30,16 +36,17 @@ struct State {
     tabs: HashMap<i64, usize>,
     /// The position of the latest announcement.
     announced: i64,
-    names: super::OnlineNames,
+    names: OnlineNames,
 }
 
 impl Local {
-    /// Starts the count publisher; it stops at `stop`.
-    pub fn start(settings: PresenceSettings, events: Events, stop: CancellationToken) -> Arc<Self> {
+    /// Starts the count publisher; it stops with `tasks`.
+    pub fn start(settings: PresenceSettings, events: Events, tasks: &Tasks) -> Arc<Self> {
         let counts = CountClock::new(settings, events.clone());
-        let local = Arc::new(Self { state: Mutex::default(), counts: counts.clone(), events, settings });
+        let notices = Notices::start(events, tasks);
+        let local = Arc::new(Self { state: Mutex::default(), counts: counts.clone(), notices, settings });
         let source = local.clone();
-        tokio::spawn(counts.run(move || source.state().connections, stop));
+        tasks.spawn(counts.run(move || source.state().connections, tasks.stop_token()));
         local
     }
 
@@ -61,9 +68,9 @@ impl Local {
         self.state().names.contains(lowercase)
     }
 
-    pub fn online(&self) -> super::Online {
+    pub fn online(&self, joining: &str) -> super::Online {
         let mut state = self.state();
-        super::Online { frame: state.names.frame(), position: state.announced }
+        super::Online { frame: state.names.frame_with(joining), position: state.announced }
     }
 
     pub(super) fn join(&self, who: &Identity) -> Result<usize, Refused> {
@@ -76,7 +83,7 @@ impl Local {
         let first_tab = *tabs == 1;
         state.connections += 1;
         if first_tab {
-            self.announce(&mut state, &who.username, true);
+            self.announce(&mut state, who, true);
         }
         let count = state.connections;
         drop(state);
@@ -99,23 +106,25 @@ impl Local {
             None => false,
         };
         if last_tab {
-            self.announce(&mut state, &who.username, false);
+            self.announce(&mut state, who, false);
         }
         drop(state);
         self.counts.changed();
     }
 
-    /// Sends the `user` event. Called under the state lock, so announcements
-    /// leave in the order the counts changed.
-    fn announce(&self, state: &mut State, username: &str, connected: bool) {
+    /// Sends the `user` event (at most so often per user: `notices`).
+    /// Called under the state lock, so announcements leave in the order the
+    /// counts changed.
+    fn announce(&self, state: &mut State, who: &Identity, connected: bool) {
         state.announced += 1;
-        state.names.set(username, connected);
+        state.names.set(&who.username, connected);
         let notice = UserNotice {
-            username,
+            username: &who.username,
             current_users: state.connections,
             online_users: state.tabs.len(),
             connected,
         };
-        self.events.publish(Event::Notice { seq: state.announced, frame: frame("user", &notice) });
+        let frame = frame("user", &notice);
+        self.notices.announce(who.user_id, Notice { seq: state.announced, connected, frame });
     }
 }

@@ -1,34 +1,33 @@
 //! Presence: who is connected, the live counts, and the join and leave
-//! announcements. One interface, two implementations:
+//! announcements. One interface, two ledgers, chosen by [`Peers`]:
 //!
 //! - [`local`]: one server (SQLite). Exact counts in memory under one lock;
 //!   a user's first and last tab are announced under that lock.
 //! - [`cluster`]: many nodes on one PostgreSQL. Each node keeps its exact
-//!   local counts and commits them, batched, with its heartbeat; the cluster's
+//!   local counts and commits them, batched, as its heartbeat; the cluster's
 //!   counts are the sum over live nodes, and joins and leaves are decided and
-//!   announced in the database, once, whichever nodes the tabs are on.
+//!   announced in the database, once, whichever nodes the tabs are on
+//!   ([`follow`] reads them back).
 //!
 //! Either way a connection is counted by a [`Seat`]: created once the upgrade
 //! is admitted, it counts the connection out when dropped, on every path a
 //! connection can end by (close, reset, ping timeout, kick, panic, shutdown).
 
 pub mod cluster;
+mod count;
+mod follow;
 pub mod local;
+mod names;
+mod notices;
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use tower_sessions::session::Id as SessionId;
 use tungstenite::Utf8Bytes;
 
-use super::{
-    protocol::frame,
-    stream::{Event, Events},
-};
+pub use super::Refused;
+use super::{stream::Events, wire::frame};
+use crate::{cluster::Peers, store::StoreError, tasks::Tasks};
 
 /// Who a connection belongs to.
 #[derive(Debug, Clone)]
@@ -60,51 +59,6 @@ pub struct Online {
     pub position: i64,
 }
 
-/// The names of the users online, sorted without regard to case, with the
-/// frame that lists them made once per change (a storm of connects between
-/// two changes shares it).
-#[derive(Debug, Default)]
-pub(crate) struct OnlineNames {
-    /// Lowercase name → the name as registered.
-    names: std::collections::BTreeMap<String, Arc<str>>,
-    frame: Option<Utf8Bytes>,
-}
-
-impl OnlineNames {
-    fn set(&mut self, name: &str, online: bool) {
-        if online {
-            self.names.insert(name.to_ascii_lowercase(), name.into());
-        } else {
-            self.names.remove(&name.to_ascii_lowercase());
-        }
-        self.frame = None;
-    }
-
-    /// Is the user (by lowercase name) online?
-    pub(crate) fn contains(&self, lowercase: &str) -> bool {
-        self.names.contains_key(lowercase)
-    }
-
-    fn frame(&mut self) -> Utf8Bytes {
-        self.frame
-            .get_or_insert_with(|| {
-                let names: Vec<&str> = self.names.values().map(|n| &**n).collect();
-                frame("online users", &names)
-            })
-            .clone()
-    }
-}
-
-/// Why an upgrade was not admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    #[error("this account has too many open connections")]
-    TooManyTabs,
-    /// The cluster could not be asked (the database is down or this node is fenced).
-    #[error("the cluster cannot be reached")]
-    Unavailable,
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct PresenceSettings {
     /// A count is published once joins and leaves pause this long…
@@ -124,6 +78,19 @@ pub enum Presence {
 }
 
 impl Presence {
+    /// Starts the ledger `peers` calls for; its tasks stop with `tasks`.
+    pub async fn start(
+        settings: PresenceSettings,
+        events: Events,
+        peers: &Peers,
+        tasks: &Tasks,
+    ) -> Result<Self, StoreError> {
+        Ok(match peers.node() {
+            None => Presence::Local(local::Local::start(settings, events, tasks)),
+            Some(node) => Presence::Cluster(cluster::Cluster::start(node, settings, events, tasks).await?),
+        })
+    }
+
     /// Counts a new connection in, or says why not. The seat counts it out
     /// when dropped. The count is the true one including this connection
     /// (the published one may lag behind it).
@@ -151,20 +118,13 @@ impl Presence {
         }
     }
 
-    /// This node's name in the cluster (`None`: a single server).
-    pub fn node_name(&self) -> Option<String> {
+    /// Who is online now, `joining` (the user about to take a seat)
+    /// included; take it before `admit`, so the user's own join (if it is
+    /// their first tab) is announced after it, to this socket too.
+    pub fn online(&self, joining: &str) -> Online {
         match self {
-            Presence::Local(_) => None,
-            Presence::Cluster(cluster) => Some(cluster.name().to_owned()),
-        }
-    }
-
-    /// Who is online now; take it before `admit`, so the socket's own join
-    /// (if its first tab) comes after it, as for everyone else.
-    pub fn online(&self) -> Online {
-        match self {
-            Presence::Local(local) => local.online(),
-            Presence::Cluster(cluster) => cluster.online(),
+            Presence::Local(local) => local.online(joining),
+            Presence::Cluster(cluster) => cluster.online(joining),
         }
     }
 
@@ -209,64 +169,5 @@ impl Seat {
 impl Drop for Seat {
     fn drop(&mut self) {
         self.presence.leave(&self.who);
-    }
-}
-
-/// Publishes `user count` on a trailing edge: when joins and leaves pause for
-/// `count_quiet`, or `count_max_delay` after the first change if they do not.
-/// Every publish costs one frame per socket, so a storm of N joins costs each
-/// socket a handful of frames instead of N, and the true count still goes out
-/// within `count_quiet` of the last change.
-/// Counts go out through the event stream, so a socket waits on one
-/// channel for deliveries and counts alike.
-pub(crate) struct CountClock {
-    latest: Mutex<Count>,
-    events: Events,
-    changed: Notify,
-    settings: PresenceSettings,
-}
-
-impl CountClock {
-    fn new(settings: PresenceSettings, events: Events) -> Arc<Self> {
-        Arc::new(Self { latest: Mutex::new(Count::of(0)), events, changed: Notify::new(), settings })
-    }
-
-    fn latest(&self) -> Count {
-        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Something changed; publish once things settle.
-    fn changed(&self) {
-        self.changed.notify_one();
-    }
-
-    /// Runs until `stop`, publishing `value()` on each trailing edge.
-    async fn run(self: Arc<Self>, value: impl Fn() -> usize, stop: CancellationToken) {
-        let PresenceSettings { count_quiet, count_max_delay, .. } = self.settings;
-        loop {
-            tokio::select! {
-                _ = self.changed.notified() => {}
-                _ = stop.cancelled() => return,
-            }
-            let deadline = tokio::time::Instant::now() + count_max_delay;
-            loop {
-                let quiet_until = (tokio::time::Instant::now() + count_quiet).min(deadline);
-                tokio::select! {
-                    _ = self.changed.notified() => {
-                        if tokio::time::Instant::now() >= deadline {
-                            break;
-                        }
-                    }
-                    _ = tokio::time::sleep_until(quiet_until) => break,
-                    _ = stop.cancelled() => return,
-                }
-            }
-            // Always publish, even a value equal to the last one published: a
-            // socket that joined since was sent its own exact count, which may
-            // differ (2 → join: 3 → leave: 2). Each socket skips a value it has.
-            let count = Count::of(value());
-            *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = count.clone();
-            self.events.publish(Event::Count(count));
-        }
     }
 }

@@ -11,13 +11,9 @@ use std::{
 
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-use tower_sessions::{SessionStore, session::Id as SessionId};
+use tower_sessions::session::Id as SessionId;
 
-use crate::{
-    realtime::protocol::close,
-    session_cache,
-    web::activity::{SessionPolicy, pushed_expiry},
-};
+use crate::realtime::wire::close;
 
 #[derive(Default)]
 pub struct Registry {
@@ -177,30 +173,6 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         self.registry.unregister(&self.session, &self.ended);
-    }
-}
-
-/// Checks each session with sockets here against the database itself and
-/// closes those that are gone or expired; the others, being in use, are
-/// kept from idling out. A database that does not answer gives no verdict:
-/// the sessions stay, and the next sweep tries again.
-pub async fn sweep(registry: &Registry, sessions: &session_cache::Sessions, policy: &SessionPolicy) {
-    for session in registry.live() {
-        match sessions.inner().load(&session).await {
-            Ok(Some(mut record)) if record.expiry_date > time::OffsetDateTime::now_utc() => {
-                if let Some(expiry) = pushed_expiry(&record, policy) {
-                    record.expiry_date = expiry;
-                    if let Err(e) = sessions.save(&record).await {
-                        tracing::debug!(error = %e, "could not keep a session with open sockets alive");
-                    }
-                }
-            }
-            Ok(_) => registry.end(&session, close::SESSION_ENDED),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not check sessions");
-                return;
-            }
-        }
     }
 }
 

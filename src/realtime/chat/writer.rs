@@ -1,21 +1,22 @@
-//! The sequencer: the one task per node that writes chat messages. It drains
-//! whatever is queued and commits it in one transaction (group commit), then
-//! wakes the tail, which reads the batch back and publishes it. So a message
-//! anyone saw is committed, and everyone sees one order.
+//! The writer: everything this node adds to the chat log goes through here.
+//! New messages go to one task that drains whatever is queued and commits it
+//! in one transaction (group commit); edits and deletes, which are rare, are
+//! written at once, each in its own transaction. Either way the follower is
+//! woken, reads the change back and publishes it: a message anyone saw is
+//! committed, and everyone sees one order.
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::{
-    sync::{mpsc, oneshot},
-    task::JoinHandle,
-};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::Notify;
+
 use crate::{
-    cluster::Wakeups,
+    domain::ChatText,
     rate::Rate,
-    realtime::protocol::ChatText,
     store::{Batch, Change, ChangeError, NewMessage, Outcome, Store, StoreError},
+    tasks::Tasks,
 };
 
 /// How many messages one transaction takes at most.
@@ -33,7 +34,7 @@ const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(50), Duration::from_m
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotSent {
     #[error("the sender's chat allowance is used up")]
-    RateLimited,
+    RateLimited(Duration),
     #[error("the message could not be saved")]
     NotSaved,
 }
@@ -63,28 +64,36 @@ enum Command {
 }
 
 #[derive(Clone)]
-pub struct Sequencer {
+pub struct Writer {
     queue: mpsc::Sender<Command>,
     /// Edits and deletes are written at once (they are rare): no batch.
     store: Store,
     rate: Rate,
-    wake: Arc<Wakeups>,
+    /// The follower: woken after every change committed here.
+    wake: Arc<Notify>,
+    /// Cancelled for the writer's last commit (see [`Writer::finish`]).
+    finish: CancellationToken,
 }
 
-impl Sequencer {
-    /// Starts the task. It runs until `finish` is cancelled, then refuses
-    /// new messages, commits what is still queued and ends. The log's reader
-    /// is woken after each batch.
-    pub fn start(
-        store: Store,
-        rate: Rate,
-        wake: Arc<Wakeups>,
-        queue_len: usize,
-        finish: CancellationToken,
-    ) -> (Self, JoinHandle<()>) {
+impl Writer {
+    /// Starts the batching task, owned by `tasks`. It runs until
+    /// [`Writer::finish`], then refuses new messages, commits what is still
+    /// queued and ends.
+    pub fn start(store: Store, rate: Rate, wake: Arc<Notify>, queue_len: usize, tasks: &Tasks) -> Self {
         let (queue, commands) = mpsc::channel(queue_len.max(1));
-        let task = tokio::spawn(run(store.clone(), rate, wake.clone(), commands, finish));
-        (Self { queue, store, rate, wake }, task)
+        let finish = CancellationToken::new();
+        tasks.spawn(run(store.clone(), rate, wake.clone(), commands, finish.clone()));
+        Self { queue, store, rate, wake, finish }
+    }
+
+    /// The last commit, at shutdown: new messages are refused from now on,
+    /// what is queued is committed, and the task ends (at most `within`).
+    pub async fn finish(&self, within: Duration) {
+        self.finish.cancel();
+        // The queue's receiver goes with the task, once it has committed.
+        if tokio::time::timeout(within, self.queue.closed()).await.is_err() {
+            tracing::warn!(?within, "the chat writer did not finish in time");
+        }
     }
 
     /// Queues a message; the answer (its id once committed, or why not)
@@ -100,13 +109,16 @@ impl Sequencer {
     }
 
     /// Edits or deletes a message, if allowed; returns the change's position
-    /// once committed (the tail then publishes it). Not retried: a retried
+    /// once committed (the follower then publishes it). Not retried: a retried
     /// delete whose first answer was lost would be told "not found".
     pub async fn change(&self, change: Change<'_>) -> Result<i64, ChangeError> {
+        let timed_out = |_| ChangeError::Store(StoreError::timed_out("changing a message"));
+        // Refused without the log's lock: a refusal costs the others nothing.
+        tokio::time::timeout(ATTEMPT_TIMEOUT, self.store.check_change(change)).await.map_err(timed_out)??;
         let position = tokio::time::timeout(ATTEMPT_TIMEOUT * 2, self.store.change(change, self.rate))
             .await
-            .map_err(|_| ChangeError::Store(StoreError::timed_out("changing a message")))??;
-        self.wake.log.notify_one();
+            .map_err(timed_out)??;
+        self.wake.notify_one();
         Ok(position)
     }
 
@@ -124,7 +136,7 @@ impl Sequencer {
 async fn run(
     store: Store,
     rate: Rate,
-    wake: Arc<Wakeups>,
+    wake: Arc<Notify>,
     mut commands: mpsc::Receiver<Command>,
     finish: CancellationToken,
 ) {
@@ -155,7 +167,7 @@ async fn run(
             if let Some(last) = commit(&store, rate, &mut posts).await {
                 last_committed = last;
             }
-            wake.log.notify_one();
+            wake.notify_one();
         }
         if last_pruned.elapsed() >= KEEP_BATCHES {
             last_pruned = tokio::time::Instant::now();
@@ -168,7 +180,7 @@ async fn run(
             let _ = done.send(last_committed);
         }
     }
-    tracing::debug!("sequencer stopped");
+    tracing::debug!("the chat writer stopped");
 }
 
 /// Commits the batch and answers its senders; returns the last position committed.
@@ -213,7 +225,9 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
                 last = Some(id);
                 Ok(id)
             }
-            Outcome::RateLimited => Err(NotSent::RateLimited),
+            Outcome::RateLimited { retry_after_ms } => {
+                Err(NotSent::RateLimited(Duration::from_millis(retry_after_ms.max(0) as u64)))
+            }
         });
     }
     last

@@ -1,5 +1,5 @@
-//! The tail: follows the chat log by position and publishes each change, in
-//! order, to this node's history and sockets. Under load (a crowd here, or
+//! The follower: follows the chat log by position and publishes each change,
+//! in order, to this node's history and sockets. Under load (a crowd here, or
 //! more than a message per window coming in) it reads at most once per
 //! `FANOUT_WINDOW` (25 ms): one read and one socket write then carry several
 //! messages, which is where most of a delivery's cost is (a 1,000-receiver
@@ -13,17 +13,17 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::history::History;
 use crate::{
-    cluster::Wakeups,
     realtime::{
         presence::Presence,
         stream::{Event, Events},
     },
     store::Store,
+    tasks::Tasks,
 };
 
 /// Sockets on this node from which reads are spaced by the window: one
@@ -48,12 +48,12 @@ impl Published {
     }
 }
 
-pub struct Tail {
+pub struct Follower {
     pub store: Store,
     pub history: Arc<History>,
     pub events: Events,
-    /// `log` is woken by this node's commits and other nodes' notifications.
-    pub wake: Arc<Wakeups>,
+    /// Woken by this node's commits and other nodes' notifications.
+    pub wake: Arc<Notify>,
     pub poll: Duration,
     /// The least time between two reads (`FANOUT_WINDOW`), with a crowd here.
     pub window: Duration,
@@ -61,11 +61,11 @@ pub struct Tail {
     pub presence: Presence,
 }
 
-impl Tail {
-    /// Follows the log from `position` until `stop`.
-    pub fn start(self, position: i64, stop: CancellationToken) -> Published {
+impl Follower {
+    /// Follows the log from `position` until the tasks stop.
+    pub fn start(self, position: i64, tasks: &Tasks) -> Published {
         let (published, follower) = watch::channel(position);
-        tokio::spawn(self.follow(position, published, stop));
+        tasks.spawn(self.follow(position, published, tasks.stop_token()));
         Published(follower)
     }
 
@@ -74,7 +74,7 @@ impl Tail {
         let mut pace = Pace::new(last_read);
         loop {
             tokio::select! {
-                _ = self.wake.log.notified() => {}
+                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.poll) => {}
                 _ = stop.cancelled() => return,
             }
@@ -145,7 +145,7 @@ impl Pace {
     }
 }
 
-impl Tail {
+impl Follower {
     /// Deletions can leave the plain history short of its 50: fetch older
     /// messages to fill it. A failure only leaves it short until the next read.
     async fn top_up(&self) {

@@ -25,7 +25,7 @@ use tower_sessions::{
 };
 
 /// The session store the app uses: the database's, behind this cache.
-pub type Sessions = CachedSessions<crate::store::DatabaseSessions>;
+pub type Sessions = CachedSessions<super::DatabaseSessions>;
 
 #[derive(Debug, Clone)]
 pub struct CachedSessions<S> {
@@ -72,6 +72,19 @@ impl<S> CachedSessions<S> {
 
     fn trusted(&self) -> bool {
         self.trusted.as_ref().is_none_or(|t| *t.borrow())
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: Send + Sync> super::OnEnding for CachedSessions<S> {
+    async fn ended(&self, ending: &crate::domain::Ending) {
+        for session in &ending.sessions {
+            self.forget(session);
+        }
+    }
+
+    fn forget_all(&self) {
+        CachedSessions::forget_all(self);
     }
 }
 
@@ -126,6 +139,8 @@ impl<S: SessionStore + Clone> SessionStore for CachedSessions<S> {
 mod tests {
     use super::*;
 
+    use crate::{sessions::DatabaseSessions, store::Store};
+
     /// One connection: each connection to `sqlite::memory:` is its own database.
     async fn database() -> sqlx::SqlitePool {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
@@ -133,16 +148,16 @@ mod tests {
             .connect("sqlite::memory:")
             .await
             .unwrap();
-        crate::store::Store::Sqlite(pool.clone()).migrate().await.unwrap();
+        Store::Sqlite(pool.clone()).migrate().await.unwrap();
         pool
     }
 
-    async fn store() -> CachedSessions<tower_sessions_sqlx_store::SqliteStore> {
-        CachedSessions::new(
-            tower_sessions_sqlx_store::SqliteStore::new(database().await),
-            Duration::from_secs(60),
-            100,
-        )
+    fn on(pool: sqlx::SqlitePool) -> DatabaseSessions {
+        DatabaseSessions::new(Store::Sqlite(pool), Default::default())
+    }
+
+    async fn store() -> CachedSessions<DatabaseSessions> {
+        CachedSessions::new(on(database().await), Duration::from_secs(60), 100)
     }
 
     fn record(expires_in: time::Duration) -> Record {
@@ -169,6 +184,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn saving_an_ended_session_does_not_bring_it_back() {
+        let sessions = store().await;
+        let mut r = record(time::Duration::hours(1));
+        sessions.create(&mut r).await.unwrap();
+        sessions.inner().delete(&r.id).await.unwrap();
+        // A request that loaded it before the end saves it at its own end.
+        sessions.inner().save(&r).await.unwrap();
+        assert!(sessions.inner().load(&r.id).await.unwrap().is_none(), "still ended");
+    }
+
+    #[tokio::test]
     async fn a_tombstone_beats_a_stale_read() {
         let sessions = store().await;
         let mut r = record(time::Duration::hours(1));
@@ -181,7 +207,7 @@ mod tests {
 
     /// The database store, counting the loads that reach it.
     #[derive(Debug, Clone)]
-    struct Counting(tower_sessions_sqlx_store::SqliteStore, Arc<std::sync::atomic::AtomicUsize>);
+    struct Counting(DatabaseSessions, Arc<std::sync::atomic::AtomicUsize>);
 
     #[async_trait::async_trait]
     impl SessionStore for Counting {
@@ -231,12 +257,7 @@ mod tests {
 
         let (trust, trusted) = watch::channel(true);
         let pool = database().await;
-        let sessions = CachedSessions::new(
-            tower_sessions_sqlx_store::SqliteStore::new(pool.clone()),
-            Duration::from_secs(60),
-            100,
-        )
-        .trusting(trusted);
+        let sessions = CachedSessions::new(on(pool.clone()), Duration::from_secs(60), 100).trusting(trusted);
         let mut r = record(time::Duration::hours(1));
         sessions.create(&mut r).await.unwrap();
         assert!(sessions.load(&r.id).await.unwrap().is_some());

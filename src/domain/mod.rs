@@ -1,0 +1,21 @@
+//! The things Lobby is about, as plain types with their rules: a value of
+//! one of these is valid by construction. No I/O here, and nothing from the
+//! layers above: the store, the live half and the web all speak these.
+//!
+//! - [`username`], [`role`], [`registration`], [`user`]: accounts.
+//! - [`chat`]: what a message may say, and who it mentions.
+//! - [`session`]: how sessions end.
+
+pub mod chat;
+pub mod registration;
+pub mod role;
+pub mod session;
+pub mod user;
+pub mod username;
+
+pub use chat::{ChatText, InvalidText, Message};
+pub use registration::{RegistrationMode, UnknownMode};
+pub use role::Role;
+pub use session::{Ending, Reason};
+pub use user::User;
+pub use username::{InvalidUsername, USERNAME_RULE, Username};

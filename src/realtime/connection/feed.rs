@@ -1,0 +1,172 @@
+//! What the event stream brings a socket, written to it: chat changes not
+//! already in its history, announcements not already in its snapshot, one
+//! typist per tick, the latest count of a batch, pings; and, for a socket
+//! that fell behind, the catch-up from the history (or 1013).
+
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
+use tungstenite::Utf8Bytes;
+
+use super::{End, GOING_AWAY, WebSocket};
+use crate::realtime::{
+    Realtime,
+    beat::Beat,
+    stream::Event,
+    wire::{close, frame},
+};
+
+/// Events written before one flush when a backlog is waiting.
+const FLUSH_BATCH: usize = 64;
+
+/// This socket's place in the event stream: the receiver it follows, and
+/// what it was last sent of each kind, so nothing goes out twice.
+pub(super) struct Feed {
+    events: broadcast::Receiver<Event>,
+    /// The newest chat message sent (history included).
+    last_sent: i64,
+    /// The last announcement this socket's `online users` reflected.
+    last_notice: i64,
+    count_sent: usize,
+    /// The beat of a ping not answered yet.
+    awaiting_pong: Option<u64>,
+    /// Whose socket: typing ticks never tell a user of themselves.
+    user_id: i64,
+}
+
+impl Feed {
+    /// A socket whose snapshot reached `last_sent` (chat) and `last_notice`
+    /// (announcements), and that was sent `count_sent`.
+    pub(super) fn new(
+        events: broadcast::Receiver<Event>,
+        last_sent: i64,
+        last_notice: i64,
+        count_sent: usize,
+        user_id: i64,
+    ) -> Self {
+        Self { events, last_sent, last_notice, count_sent, awaiting_pong: None, user_id }
+    }
+
+    /// The next event (cancel-safe).
+    pub(super) async fn next(&mut self) -> Result<Event, RecvError> {
+        self.events.recv().await
+    }
+
+    /// The client sent something: it is alive, whatever it sent.
+    pub(super) fn answered(&mut self) {
+        self.awaiting_pong = None;
+    }
+
+    /// Writes `first` and whatever else is already waiting (up to
+    /// `FLUSH_BATCH`), then flushes once: a backlog costs one write.
+    pub(super) async fn write(
+        &mut self,
+        socket: &mut WebSocket,
+        first: Result<Event, RecvError>,
+        realtime: &Realtime,
+    ) -> Result<(), End> {
+        let write = async {
+            let mut next = Some(first);
+            let mut written = 0;
+            // Only the latest count of a batch goes out: in a storm of joins
+            // a socket busy with the announcements sends one count per write.
+            let mut count = None;
+            while let Some(event) = next {
+                match event {
+                    Ok(Event::Count(latest)) => count = Some(latest),
+                    Ok(event) => self.feed(socket, event).await?,
+                    Err(RecvError::Lagged(_)) => self.catch_up(socket, realtime).await?,
+                    Err(RecvError::Closed) => return Err(GOING_AWAY),
+                }
+                written += 1;
+                next = if written <= FLUSH_BATCH { self.waiting() } else { None };
+            }
+            if let Some(count) = count {
+                self.feed(socket, Event::Count(count)).await?;
+            }
+            socket.flush().await.map_err(|_| End::Gone)
+        };
+        tokio::time::timeout(realtime.0.settings.send_timeout, write).await.unwrap_or(Err(End::Gone))
+    }
+
+    /// The next event if one is already there, without waiting.
+    fn waiting(&mut self) -> Option<Result<Event, RecvError>> {
+        match self.events.try_recv() {
+            Ok(event) => Some(Ok(event)),
+            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+        }
+    }
+
+    async fn feed(&mut self, socket: &mut WebSocket, event: Event) -> Result<(), End> {
+        let frame = match event {
+            // Already in the history this socket was sent.
+            Event::Chat { seq, .. } if seq <= self.last_sent => return Ok(()),
+            Event::Chat { seq, frame } => {
+                self.last_sent = seq;
+                frame
+            }
+            Event::Notice { seq, .. } if seq <= self.last_notice => return Ok(()),
+            Event::Notice { seq, frame } => {
+                self.last_notice = seq;
+                frame
+            }
+            Event::Typing(tick) => match tick.frame_for(self.user_id) {
+                Some(frame) => frame.clone(),
+                None => return Ok(()),
+            },
+            Event::Count(count) if count.value == self.count_sent => return Ok(()),
+            Event::Count(count) => {
+                self.count_sent = count.value;
+                count.frame
+            }
+            Event::Beat(beat) => return self.beat(socket, beat),
+            Event::Shutdown => return Err(GOING_AWAY),
+        };
+        socket.feed(frame).await.map_err(|_| End::Gone)
+    }
+
+    /// A ping now, or the end of a socket that left the last one unanswered.
+    fn beat(&mut self, socket: &mut WebSocket, beat: u64) -> Result<(), End> {
+        match (Beat::of(beat), self.awaiting_pong) {
+            // A ping went unanswered past the timeout (or a whole round).
+            (_, Some(pinged)) if pinged < beat => Err(End::Gone),
+            (Beat::Ping, _) => {
+                self.awaiting_pong = Some(beat);
+                socket.queue_ping();
+                Ok(())
+            }
+            (Beat::Check, _) => Ok(()),
+        }
+    }
+
+    /// The socket fell further behind than the event stream keeps: send the
+    /// messages it missed from the history, or close it with 1013 if even
+    /// the history no longer has them (the client reconnects with `since`).
+    /// What it may have missed besides: the count, and shutdown.
+    async fn catch_up(&mut self, socket: &mut WebSocket, realtime: &Realtime) -> Result<(), End> {
+        metrics::counter!(crate::metrics::CATCH_UPS).increment(1);
+        if realtime.0.shutdown.is_cancelled() {
+            return Err(GOING_AWAY);
+        }
+        let Some(missed) = realtime.0.history.after(self.last_sent) else {
+            return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
+        };
+        for (id, frame) in missed {
+            self.last_sent = id;
+            socket.feed(frame).await.map_err(|_| End::Gone)?;
+        }
+        self.feed(socket, Event::Count(realtime.0.presence.count())).await
+    }
+}
+
+/// `{"event":"read marker","data":{"lastRead":ID}}`
+pub(super) fn read_marker_frame(last_read: i64) -> Utf8Bytes {
+    #[derive(serde::Serialize)]
+    struct Marker {
+        #[serde(rename = "lastRead")]
+        last_read: i64,
+    }
+    frame("read marker", &Marker { last_read })
+}
