@@ -3,10 +3,12 @@
 //! layers above: the store, the live half and the web all speak these.
 //!
 //! - [`username`], [`role`], [`registration`], [`user`]: accounts.
+//! - [`identity`]: identities at other sites (GitHub, OpenID Connect) that sign in to an account.
 //! - [`chat`]: what a message may say, and who it mentions.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
+pub mod identity;
 pub mod registration;
 pub mod role;
 pub mod session;
@@ -14,8 +16,9 @@ pub mod user;
 pub mod username;
 
 pub use chat::{ChatText, InvalidText, Message};
+pub use identity::{Identity, IdentityKey, IdentityProfile, PendingSignIn, Provider, UnknownProvider};
 pub use registration::{RegistrationMode, UnknownMode};
 pub use role::Role;
 pub use session::{Ending, Reason};
 pub use user::User;
-pub use username::{InvalidUsername, USERNAME_RULE, Username};
+pub use username::{DerivedNames, InvalidUsername, USERNAME_RULE, Username};
