@@ -110,6 +110,10 @@ impl GitHub {
             .set_auth_type(AuthType::RequestBody)
     }
 
+    pub(super) fn issuer(&self) -> &str {
+        &self.site
+    }
+
     pub(super) fn begin(&self, redirect_uri: &Url, now: OffsetDateTime) -> (Url, Pending) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state) = self

@@ -6,8 +6,8 @@
 //!
 //! - [`Sso::begin`] makes the authorization URL to send the browser to, and
 //!   the [`Pending`] login (state, PKCE verifier, nonce, when it began) that
-//!   the caller keeps in that browser's server-side session, in a
-//!   [`PendingLogins`];
+//!   the caller keeps on the server, bound to that browser, under the hash
+//!   of its state ([`Pending::state_hash`], [`Pending::seal`]);
 //! - [`Sso::finish`] takes that `Pending` back with the provider's callback
 //!   query and returns who the provider says the user is
 //!   ([`ProviderIdentity`]), or an [`SsoError`] in words a user can act on.
@@ -26,8 +26,8 @@
 //! `finish`: they are neither returned, kept nor logged.
 //!
 //! This module knows nothing of accounts, sessions or routes (it imports
-//! only `config`): it turns a callback into an identity, and the web layer
-//! decides what that identity may do.
+//! only `config`, `token` and the domain's types): it turns a callback into
+//! an identity, and the layers above decide what that identity may do.
 
 mod discovery;
 mod error;
@@ -43,9 +43,13 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub use error::{SsoConfigError, SsoError};
-pub use pending::{Callback, Pending, PendingLogins};
+pub use pending::{Callback, Pending};
 
-use crate::config::SignIn;
+pub use crate::domain::Provider;
+use crate::{
+    config::SignIn,
+    domain::{IdentityKey, IdentityProfile},
+};
 
 /// How long a login may take between `begin` and `finish`.
 pub const STATE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -53,41 +57,6 @@ pub const STATE_TTL: Duration = Duration::from_secs(10 * 60);
 /// The longest Lobby waits on a provider: for any one HTTP call, and for
 /// all of `begin` or `finish` together (discovery, token, user info, keys).
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Which provider a login goes through. Its name ("github", "oidc") is the
-/// one in the routes and in stored identities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    GitHub,
-    Oidc,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::GitHub => "github",
-            Provider::Oidc => "oidc",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Provider {
-    type Err = SsoError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "github" => Ok(Provider::GitHub),
-            "oidc" => Ok(Provider::Oidc),
-            _ => Err(SsoError::NotConfigured),
-        }
-    }
-}
 
 /// Who the provider says the user is. `(provider, issuer, subject)` is the
 /// identity; everything else is what the provider tells about them today,
@@ -114,6 +83,18 @@ pub struct ProviderIdentity {
     pub email_verified: bool,
     /// The user's picture (GitHub's `avatar_url`, the OIDC `picture`).
     pub avatar_url: Option<String>,
+}
+
+impl ProviderIdentity {
+    /// The identity, as accounts are found by it.
+    pub fn key(&self) -> IdentityKey {
+        IdentityKey { provider: self.provider, issuer: self.issuer.clone(), subject: self.subject.clone() }
+    }
+
+    /// What the provider says about the person, as an account keeps it.
+    pub fn profile(&self) -> IdentityProfile {
+        IdentityProfile::new(self.display_name.as_deref(), self.email.as_deref(), self.avatar_url.as_deref())
+    }
 }
 
 /// The configured providers. Cheap to clone; built once at start without
@@ -156,8 +137,18 @@ impl Sso {
         }
     }
 
+    /// Whose subjects this server's logins through `provider` carry
+    /// (`GITHUB_URL`, `OIDC_ISSUER`), when it is on: an account's identity
+    /// under another issuer is from an earlier setting.
+    pub fn issuer(&self, provider: Provider) -> Option<&str> {
+        match provider {
+            Provider::GitHub => self.inner.github.as_ref().map(|g| g.issuer()),
+            Provider::Oidc => self.inner.oidc.as_ref().map(|o| o.issuer()),
+        }
+    }
+
     /// Starts a login: the URL to send the browser to, and the [`Pending`]
-    /// login to keep in its session until the callback. `redirect_uri` is
+    /// login to keep until the callback. `redirect_uri` is
     /// the callback's full URL, exactly as registered with the provider.
     #[tracing::instrument(skip_all, fields(%provider))]
     pub async fn begin(&self, provider: Provider, redirect_uri: &Url) -> Result<(Url, Pending), SsoError> {

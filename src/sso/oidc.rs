@@ -105,6 +105,10 @@ impl Oidc {
         &self.label
     }
 
+    pub(super) fn issuer(&self) -> &str {
+        self.issuer.as_str()
+    }
+
     pub(super) async fn begin(
         &self,
         http: &Http,

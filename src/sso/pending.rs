@@ -1,16 +1,17 @@
-//! A login between `begin` and `finish`: what the browser's session keeps
-//! while the user is at the provider, and the callback that ends it.
+//! A login between `begin` and `finish`: what the server keeps while the
+//! user is at the provider, and the callback that ends it.
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::{Provider, STATE_TTL, SsoError};
 
 /// One login in progress. It holds secrets (the PKCE verifier above all), so
-/// it lives only in the server-side session, never in a cookie or a URL,
+/// it stays on the server (sealed with [`Pending::seal`] and kept under the
+/// hash of its state, [`Pending::state_hash`]), never in a cookie or a URL,
 /// and its `Debug` shows none of them.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Pending {
@@ -39,6 +40,31 @@ impl Pending {
 
     pub fn is_expired_at(&self, now: OffsetDateTime) -> bool {
         now - self.created_at > STATE_TTL
+    }
+
+    /// When it stops being good: [`STATE_TTL`] after it began.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.created_at + STATE_TTL
+    }
+
+    /// The key to keep it under: a hash of its state, which the callback
+    /// brings back ([`Callback::state_hash`]). The state itself is not kept
+    /// beside it, so the store of logins in progress gives nobody a
+    /// callback to forge.
+    pub fn state_hash(&self) -> String {
+        crate::token::hash(&self.state)
+    }
+
+    /// The login as text to keep until the callback (its secrets included).
+    pub fn seal(&self) -> String {
+        // A struct of strings and a timestamp always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A login kept with [`seal`](Self::seal); anything else is no login
+    /// this server began.
+    pub fn unseal(sealed: &str) -> Result<Pending, SsoError> {
+        serde_json::from_str(sealed).map_err(|_| SsoError::BadState)
     }
 
     /// Whether `state` (from a callback) is this login's, compared in
@@ -98,6 +124,14 @@ pub struct Callback {
     pub iss: Option<String>,
 }
 
+impl Callback {
+    /// The hash of the callback's state, to find its login by
+    /// ([`Pending::state_hash`]); none without a state.
+    pub fn state_hash(&self) -> Option<String> {
+        self.state.as_deref().filter(|s| !s.is_empty()).map(crate::token::hash)
+    }
+}
+
 impl fmt::Debug for Callback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Callback")
@@ -106,65 +140,6 @@ impl fmt::Debug for Callback {
             .field("error", &self.error)
             .field("iss", &self.iss)
             .finish()
-    }
-}
-
-/// The logins in progress in one browser session, each with what the caller
-/// wants back at the callback (`T`: where to go next, an invite, an account
-/// to link…). Several, because a user may start a login in two tabs; a few
-/// at most, because a session is no place to pile them up.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(bound = "T: Serialize + DeserializeOwned")]
-pub struct PendingLogins<T = ()> {
-    logins: Vec<(Pending, T)>,
-}
-
-impl<T> Default for PendingLogins<T> {
-    fn default() -> Self {
-        Self { logins: Vec::new() }
-    }
-}
-
-impl<T> PendingLogins<T> {
-    /// The most logins one session holds; a new one pushes out the oldest.
-    pub const MAX: usize = 4;
-
-    /// Adds a login, first dropping those expired at `now`.
-    pub fn insert(&mut self, pending: Pending, extra: T, now: OffsetDateTime) {
-        self.logins.retain(|(p, _)| !p.is_expired_at(now));
-        if self.logins.len() >= Self::MAX {
-            self.logins.remove(0);
-        }
-        self.logins.push((pending, extra));
-    }
-
-    /// Takes out the login the callback's `state` belongs to, for
-    /// `provider`: a state is good for one callback. `None` (a forged,
-    /// replayed or foreign callback) is [`SsoError::BadState`] to the
-    /// caller. Every entry is compared, in constant time.
-    pub fn take(&mut self, provider: Provider, callback: &Callback) -> Option<(Pending, T)> {
-        let state = callback.state.as_deref()?;
-        let mut found = None;
-        for (i, (pending, _)) in self.logins.iter().enumerate() {
-            if pending.has_state(state) & (pending.provider == provider) {
-                found = Some(i);
-            }
-        }
-        found.map(|i| self.logins.remove(i))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.logins.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.logins.len()
-    }
-}
-
-impl<T> fmt::Debug for PendingLogins<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.logins.iter().map(|(p, _)| p)).finish()
     }
 }
 
@@ -188,36 +163,6 @@ mod tests {
     }
 
     #[test]
-    fn a_state_is_taken_once_and_only_for_its_provider() {
-        let now = OffsetDateTime::now_utc();
-        let mut logins = PendingLogins::<&str>::default();
-        logins.insert(pending(Provider::Oidc, "s1", now), "/chat", now);
-        logins.insert(pending(Provider::GitHub, "s2", now), "/profile", now);
-        assert!(logins.take(Provider::GitHub, &callback("s1")).is_none(), "s1 began with oidc");
-        assert!(logins.take(Provider::Oidc, &callback("s1x")).is_none());
-        assert!(logins.take(Provider::Oidc, &Callback::default()).is_none());
-        let (p, next) = logins.take(Provider::Oidc, &callback("s1")).unwrap();
-        assert_eq!((p.provider(), next), (Provider::Oidc, "/chat"));
-        assert!(logins.take(Provider::Oidc, &callback("s1")).is_none(), "used once");
-        assert_eq!(logins.len(), 1);
-    }
-
-    #[test]
-    fn a_session_keeps_a_few_logins_and_drops_expired_ones() {
-        let now = OffsetDateTime::now_utc();
-        let mut logins = PendingLogins::<()>::default();
-        logins.insert(pending(Provider::Oidc, "old", now - STATE_TTL * 2), (), now);
-        logins.insert(pending(Provider::Oidc, "a", now), (), now);
-        assert_eq!(logins.len(), 1, "the expired one is gone");
-        for s in ["b", "c", "d", "e"] {
-            logins.insert(pending(Provider::Oidc, s, now), (), now);
-        }
-        assert_eq!(logins.len(), PendingLogins::<()>::MAX);
-        assert!(logins.take(Provider::Oidc, &callback("a")).is_none(), "the oldest made room");
-        assert!(logins.take(Provider::Oidc, &callback("e")).is_some());
-    }
-
-    #[test]
     fn checks_before_the_provider_is_asked() {
         let now = OffsetDateTime::now_utc();
         let p = pending(Provider::Oidc, "s", now);
@@ -235,16 +180,23 @@ mod tests {
     }
 
     #[test]
-    fn secrets_stay_out_of_debug_and_survive_a_session_round_trip() {
+    fn secrets_stay_out_of_debug_and_survive_being_kept() {
         let now = OffsetDateTime::now_utc();
-        let mut logins = PendingLogins::<String>::default();
-        logins.insert(pending(Provider::Oidc, "state-secret", now), "/chat".into(), now);
-        let debug = format!("{logins:?} {:?}", callback("state-secret"));
+        let p = pending(Provider::Oidc, "state-secret", now);
+        let debug = format!("{p:?} {:?}", callback("state-secret"));
         assert!(!debug.contains("secret"), "{debug}");
-        let json = serde_json::to_string(&logins).unwrap();
-        let mut back: PendingLogins<String> = serde_json::from_str(&json).unwrap();
-        let (p, next) = back.take(Provider::Oidc, &callback("state-secret")).unwrap();
-        assert_eq!(next, "/chat");
-        assert_eq!(p.created_at().unix_timestamp(), now.unix_timestamp());
+        let back = Pending::unseal(&p.seal()).unwrap();
+        assert_eq!(back.created_at().unix_timestamp(), now.unix_timestamp());
+        assert_eq!(back.check(Provider::Oidc, &callback("state-secret"), now), Ok("code-secret"));
+        assert_eq!(Pending::unseal("{}").unwrap_err(), SsoError::BadState);
+    }
+
+    #[test]
+    fn a_login_is_found_by_its_states_hash_alone() {
+        let p = pending(Provider::GitHub, "s", OffsetDateTime::now_utc());
+        assert_eq!(callback("s").state_hash(), Some(p.state_hash()));
+        assert_ne!(callback("t").state_hash(), Some(p.state_hash()));
+        assert_eq!(p.state_hash().len(), 64, "a SHA-256, not the state");
+        assert_eq!(Callback::default().state_hash(), None);
     }
 }
