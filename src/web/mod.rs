@@ -15,6 +15,7 @@ pub mod origin;
 mod pages;
 pub mod serve;
 mod site;
+pub mod sso;
 mod ws;
 
 use axum::{
@@ -68,6 +69,8 @@ pub struct AppState {
     pub sessions: DatabaseSessions,
     /// Carries out here the endings a change made (the database tells the other nodes).
     pub endings: Endings,
+    /// Sign-in through GitHub or OpenID Connect, as configured.
+    pub sign_in: sso::SignInRoutes,
 }
 
 pub struct SessionSettings {
@@ -100,6 +103,10 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/join/{token}", get(site::join))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
+        .route("/account/password/set", post(account::set_password))
+        .route("/account/identities/unlink", post(account::unlink))
+        .route("/auth/{provider}", get(sso::begin))
+        .route("/auth/{provider}/callback", get(sso::callback))
         .route("/account/sessions/end", post(account::end_session))
         .route("/admin", get(admin::page))
         .route("/admin/users/ban", post(admin::ban))
