@@ -131,6 +131,11 @@ impl GitHub {
         Self { url: format!("http://{addr}"), state, task }
     }
 
+    /// Another GitHub account, to sign in as.
+    pub fn add_account(&self, account: Account) {
+        self.state.lock().unwrap().accounts.insert(account.login, account);
+    }
+
     /// The GitHub user who approves the next authorizations.
     pub fn sign_in_as(&self, login: &'static str) {
         self.state.lock().unwrap().signed_in = login;

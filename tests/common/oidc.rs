@@ -136,6 +136,24 @@ impl OidcProvider {
         assert_eq!(res.status(), StatusCode::OK);
     }
 
+    /// Registers Lobby's client again with exactly these redirect URIs (an
+    /// app's own, known once it has started on its port).
+    pub async fn allow_redirects(&self, redirect_uris: &[String]) {
+        let client = serde_json::json!({
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": redirect_uris,
+        });
+        let res = self
+            .admin
+            .post(format!("{}/admin/clients", self.issuer))
+            .body(client.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
     pub async fn stats(&self) -> Stats {
         self.admin.get(format!("{}/admin/stats", self.issuer)).send().await.unwrap().json().await.unwrap()
     }
