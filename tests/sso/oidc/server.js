@@ -13,6 +13,9 @@
 //
 // The interaction (its own, not devInteractions, so a test needs no HTML):
 //   GET  /interaction/UID          200 {"uid","prompt"}   prompt: "login" | "consent"
+//                                  (to a browser, Accept: text/html, a page with
+//                                  the form: #username and #sign-in, or #allow;
+//                                  #cancel says no)
 //   POST /interaction/UID/login    form username=NAME     303 back to the provider
 //   POST /interaction/UID/confirm  (consent)              303 back to the provider
 //   GET  /interaction/UID/abort    the user says no       303 … error=access_denied
@@ -192,11 +195,27 @@ function reply(res, status, body) {
   res.end(JSON.stringify(body));
 }
 
+// The login or consent page a browser sees (the browser tests click through it).
+function page(res, uid, prompt) {
+  const form = prompt === 'login'
+    ? `<form method="post" action="/interaction/${uid}/login">
+         <label for="username">Username</label> <input id="username" name="username" autocomplete="username">
+         <button id="sign-in" type="submit">Sign in</button>
+       </form>`
+    : `<p>Lobby asks to know who you are.</p>
+       <form method="post" action="/interaction/${uid}/confirm"><button id="allow" type="submit">Allow</button></form>`;
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>School sign-in</title>
+    <link rel="icon" href="data:,"></head>
+    <body><main><h1>School sign-in</h1>${form}<a id="cancel" href="/interaction/${uid}/abort">Cancel</a></main></body></html>`);
+}
+
 async function interaction(req, res, uid, action) {
   const details = await provider.interactionDetails(req, res);
   if (details.uid !== uid) return reply(res, 400, { error: 'interaction mismatch' });
   const { prompt, params, session } = details;
   if (req.method === 'GET' && !action) {
+    if ((req.headers.accept ?? '').includes('text/html')) return page(res, uid, prompt.name);
     return reply(res, 200, { uid, prompt: prompt.name, client_id: params.client_id });
   }
   if (req.method === 'GET' && action === 'abort') {
