@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     accounts::{AuthSession, Password},
-    domain::{Ending, Provider, User, Username},
+    domain::{Provider, User, Username},
     store::{AccountChangeError, Actor, IdentityChangeError},
 };
 
@@ -143,48 +143,74 @@ pub async fn change_password(
         let error = refuse("That is not your current password. Nothing was changed.");
         return account_page(&state, &auth, &user, StatusCode::UNPROCESSABLE_ENTITY, None, Some(error)).await;
     }
+    new_password(&state, &mut auth, &headers, &user, &new, Replacing::Current).await
+}
+
+/// Which password a new one replaces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replacing {
+    /// The current one, checked already.
+    Current,
+    /// None: the account was made through a provider.
+    Nothing,
+}
+
+/// Sets `raw` as the user's password, if it follows the rules (else the
+/// page says which, `422`), in a transaction that checks the session is
+/// still live (and, for a first password, that there was none). Every
+/// other session of the user ends (here, and the database tells the other
+/// nodes), and this one goes on under a new id with the new session key:
+/// the old id's deletion tells its sockets to reconnect with the new cookie.
+async fn new_password(
+    state: &AppState,
+    auth: &mut AuthSession,
+    headers: &HeaderMap,
+    user: &User,
+    raw: &str,
+    replacing: Replacing,
+) -> Result<Response, AppError> {
     let name = Username::parse(&user.username).map_err(|e| AppError::Internal(e.to_string().into()))?;
-    let new = match Password::new(&new, &name) {
+    let new = match Password::new(raw, &name) {
         Ok(new) => new,
         Err(e) => {
             let error = e.to_string();
-            return account_page(&state, &auth, &user, StatusCode::UNPROCESSABLE_ENTITY, None, Some(error))
+            return account_page(state, auth, user, StatusCode::UNPROCESSABLE_ENTITY, None, Some(error))
                 .await;
         }
     };
     let Some(this) = auth.session.id() else { return Err(AppError::Forbidden("Log in first.")) };
     let hash = state.accounts.hash(&new).await?;
-    let ending = match state.store.change_password(user.id, &hash, this).await {
+    let changed = match replacing {
+        Replacing::Current => state.store.change_password(user.id, &hash, this).await,
+        Replacing::Nothing => state.store.set_first_password(user.id, &hash, this).await,
+    };
+    let ending = match changed {
         Ok(ending) => ending,
         // The session ended while the request was on its way: as if logged out.
         Err(AccountChangeError::NotAllowed) => return Err(AppError::Forbidden("Log in first.")),
+        Err(e @ AccountChangeError::HasPassword) => {
+            return account_page(state, auth, user, StatusCode::CONFLICT, None, Some(e.to_string())).await;
+        }
         Err(e) => return Err(AppError::Unavailable(e.into())),
     };
-    tracing::info!(user.id = user.id, ended = ending.sessions.len(), "password changed");
-    password_changed(&state, &mut auth, &headers, user.id, this, &ending).await?;
-    Ok(Redirect::to("/account?done=password").into_response())
-}
-
-/// After a password change (or a first password), made with `ending`:
-/// every other session of the user ends here (the database told the other
-/// nodes), and this one goes on under a new id with the new session key;
-/// the old id's deletion tells its sockets to reconnect with the new cookie.
-async fn password_changed(
-    state: &AppState,
-    auth: &mut AuthSession,
-    headers: &HeaderMap,
-    user_id: i64,
-    this: tower_sessions::session::Id,
-    ending: &Ending,
-) -> Result<(), AppError> {
-    state.endings.apply(ending).await;
-    let Some(changed) = state.store.user(user_id).await? else { return Err(AppError::NotFound) };
+    tracing::info!(
+        user.id = user.id,
+        ended = ending.sessions.len(),
+        first = replacing == Replacing::Nothing,
+        "password set"
+    );
+    state.endings.apply(&ending).await;
+    let Some(changed) = state.store.user(user.id).await? else { return Err(AppError::NotFound) };
     state.sessions.renewing(this);
     auth.session.cycle_id().await?;
     auth.login(&changed).await?;
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    state.session_policy.started(&auth.session, user_id, agent).await?;
-    Ok(())
+    state.session_policy.started(&auth.session, user.id, agent).await?;
+    let done = match replacing {
+        Replacing::Current => "/account?done=password",
+        Replacing::Nothing => "/account?done=password-set",
+    };
+    Ok(Redirect::to(done).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,38 +229,15 @@ pub async fn set_password(
 ) -> Result<Response, AppError> {
     let Form(form) = form?;
     let Some(user) = auth.user.clone() else { return Err(AppError::Forbidden("Log in first.")) };
-    const HAS_ONE: &str = "Your account has a password already: change it with your current one.";
     if user.has_password() {
-        return account_page(&state, &auth, &user, StatusCode::CONFLICT, None, Some(HAS_ONE.to_owned()))
-            .await;
+        let error = AccountChangeError::HasPassword.to_string();
+        return account_page(&state, &auth, &user, StatusCode::CONFLICT, None, Some(error)).await;
     }
     let Some(new) = form.new else {
         let error = "Enter the password to set.".to_owned();
         return account_page(&state, &auth, &user, StatusCode::UNPROCESSABLE_ENTITY, None, Some(error)).await;
     };
-    let name = Username::parse(&user.username).map_err(|e| AppError::Internal(e.to_string().into()))?;
-    let new = match Password::new(&new, &name) {
-        Ok(new) => new,
-        Err(e) => {
-            let error = e.to_string();
-            return account_page(&state, &auth, &user, StatusCode::UNPROCESSABLE_ENTITY, None, Some(error))
-                .await;
-        }
-    };
-    let Some(this) = auth.session.id() else { return Err(AppError::Forbidden("Log in first.")) };
-    let hash = state.accounts.hash(&new).await?;
-    let ending = match state.store.set_first_password(user.id, &hash, this).await {
-        Ok(ending) => ending,
-        Err(AccountChangeError::NotAllowed) => return Err(AppError::Forbidden("Log in first.")),
-        Err(AccountChangeError::HasPassword) => {
-            return account_page(&state, &auth, &user, StatusCode::CONFLICT, None, Some(HAS_ONE.to_owned()))
-                .await;
-        }
-        Err(e) => return Err(AppError::Unavailable(e.into())),
-    };
-    tracing::info!(user.id = user.id, ended = ending.sessions.len(), "first password set");
-    password_changed(&state, &mut auth, &headers, user.id, this, &ending).await?;
-    Ok(Redirect::to("/account?done=password-set").into_response())
+    new_password(&state, &mut auth, &headers, &user, &new, Replacing::Nothing).await
 }
 
 #[derive(Debug, Deserialize)]
