@@ -96,21 +96,23 @@ impl SsoError {
         }
     }
 
+    /// Every kind of failure.
+    pub const ALL: [SsoError; 10] = [
+        SsoError::NotConfigured,
+        SsoError::Denied,
+        SsoError::BadState,
+        SsoError::Expired,
+        SsoError::Unavailable,
+        SsoError::TimedOut,
+        SsoError::BadResponse,
+        SsoError::BadCode,
+        SsoError::InvalidToken,
+        SsoError::Refused,
+    ];
+
     /// The error a [`kind`](Self::kind) names.
     pub fn from_kind(kind: &str) -> Option<SsoError> {
-        const ALL: [SsoError; 10] = [
-            SsoError::NotConfigured,
-            SsoError::Denied,
-            SsoError::BadState,
-            SsoError::Expired,
-            SsoError::Unavailable,
-            SsoError::TimedOut,
-            SsoError::BadResponse,
-            SsoError::BadCode,
-            SsoError::InvalidToken,
-            SsoError::Refused,
-        ];
-        ALL.into_iter().find(|e| e.kind() == kind)
+        Self::ALL.into_iter().find(|e| e.kind() == kind)
     }
 
     /// One line for the operator. What the user did is `info`; what the

@@ -452,17 +452,7 @@ mod tests {
 
     #[test]
     fn every_problem_reads_back_from_its_code() {
-        let sso = [
-            SsoError::Denied,
-            SsoError::Expired,
-            SsoError::Unavailable,
-            SsoError::TimedOut,
-            SsoError::BadResponse,
-            SsoError::BadCode,
-            SsoError::InvalidToken,
-            SsoError::Refused,
-        ];
-        let all = sso.into_iter().map(Problem::Sso).chain(Problem::OWN.iter().map(|(p, _)| *p));
+        let all = SsoError::ALL.into_iter().map(Problem::Sso).chain(Problem::OWN.iter().map(|(p, _)| *p));
         for problem in all {
             assert_eq!(Problem::from_code(problem.code()), Some(problem), "{problem:?}");
             assert!(!problem.message("GitHub").is_empty());
