@@ -536,7 +536,7 @@ async fn linking_from_the_account_page_and_unlinking() {
     let bob = password_user(&app, "bob").await;
     let res = via_github(&app, &bob, &gh, "/auth/github").await;
     let (to, page) = landed(&app, &bob, res).await;
-    assert!(to.starts_with("/account?signin=linked_elsewhere"), "{to}");
+    assert!(to.starts_with("/?signin=linked_elsewhere&provider=github"), "{to}");
     assert!(page.contains("That GitHub account is connected to another Lobby account"), "{page}");
     assert_eq!(app.scalar("SELECT count(*) FROM identities").await, 1);
 

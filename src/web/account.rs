@@ -17,7 +17,7 @@ use super::{
     client::ClientAddr,
     error::AppError,
     pages::{AccountPage, IdentityLine, SessionLine, SignInButton, Viewer, render},
-    sso::{SignInRoutes, problem_message},
+    sso::SignInRoutes,
 };
 use crate::{
     accounts::{AuthSession, Password},
@@ -28,10 +28,8 @@ use crate::{
 #[derive(Debug, Deserialize)]
 pub struct Done {
     done: Option<String>,
-    /// Which provider was connected, or failed to be (`sso`).
+    /// Which provider was connected (`sso`).
     provider: Option<String>,
-    /// Why connecting a provider did not happen (`sso::Problem`).
-    signin: Option<String>,
 }
 
 fn now_secs() -> i64 {
@@ -108,8 +106,7 @@ pub async fn page(
         (Some("unlinked"), _) => Some("That sign-in is disconnected from your account.".to_owned()),
         _ => None,
     };
-    let error = problem_message(&state.sign_in, done.signin.as_deref(), done.provider.as_deref());
-    account_page(&state, &auth, &user, StatusCode::OK, notice, error).await
+    account_page(&state, &auth, &user, StatusCode::OK, notice, None).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,9 +13,9 @@
 //!
 //! The callback then logs in exactly as a password does (`auth::log_in`);
 //! or, when the sign-in began in a logged-in session, links the identity to
-//! that account instead. Every failure but a forged callback goes back to a
-//! page (`/`, or `/account` when linking) with a message in our words
-//! ([`Problem`]), carried in the address so any node can show it.
+//! that account instead. Every failure but a forged callback goes back to
+//! the home page with a message in our words ([`Problem`]), carried in the
+//! address so any node can show it.
 
 use axum::{
     extract::{Path, Query, State, rejection::QueryRejection},
@@ -148,10 +148,7 @@ pub async fn begin(
         query.invite.filter(|token| link_user.is_none() && plausible_token(token)).map(|t| token_hash(&t));
     let (url, pending) = match state.sign_in.sso.begin(provider, state.sign_in.callback(provider)).await {
         Ok(begun) => begun,
-        Err(e) => {
-            let to = if link_user.is_some() { To::Account } else { To::Home(next.clone()) };
-            return Ok(to.with(Problem::Sso(e), provider));
-        }
+        Err(e) => return Ok(failed(Problem::Sso(e), provider, next.as_deref())),
     };
     auth.session.insert(SIGN_IN_STARTED, OffsetDateTime::now_utc().unix_timestamp()).await?;
     auth.session.save().await?;
@@ -197,9 +194,9 @@ pub async fn callback(
             return Err(AppError::Forbidden(FORGED));
         }
     };
-    let to = if pending.link_user.is_some() { To::Account } else { To::Home(pending.next.clone()) };
+    let next = pending.next.as_deref();
     if OffsetDateTime::now_utc().unix_timestamp() > pending.expires_at {
-        return Ok(to.with(Problem::Sso(SsoError::Expired), provider));
+        return Ok(failed(Problem::Sso(SsoError::Expired), provider, next));
     }
     // The sign-in is spent already: whatever the provider says now, it is
     // not asked again with this state.
@@ -209,7 +206,7 @@ pub async fn callback(
         Err(e) => {
             metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => e.kind())
                 .increment(1);
-            return Ok(to.with(Problem::Sso(e), provider));
+            return Ok(failed(Problem::Sso(e), provider, next));
         }
     };
     let (key, profile) = (identity.key(), identity.profile());
@@ -217,10 +214,10 @@ pub async fn callback(
     if let Some(link_user) = pending.link_user {
         // Linking: the session that asked must still be that user's.
         let (Some(user), Some(session)) = (auth.user.as_ref(), auth.session.id()) else {
-            return Ok(To::Account.with(Problem::NotLoggedIn, provider));
+            return Ok(failed(Problem::NotLoggedIn, provider, None));
         };
         if user.id != link_user {
-            return Ok(To::Account.with(Problem::NotLoggedIn, provider));
+            return Ok(failed(Problem::NotLoggedIn, provider, None));
         }
         let outcome =
             match state.store.link_identity(&key, &profile, Actor::User { user: user.id, session }).await {
@@ -228,7 +225,7 @@ pub async fn callback(
                 Err(IdentityChangeError::Store(e)) => return Err(e.into()),
                 Err(e) => {
                     let problem = Problem::refused_link(&e);
-                    return Ok(To::Account.with(problem, provider));
+                    return Ok(failed(problem, provider, None));
                 }
             };
         tracing::info!(user.id = user.id, %provider, "identity linked");
@@ -266,7 +263,7 @@ pub async fn callback(
             tracing::info!(%provider, reason = %refused, "a new account through a provider refused");
             metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => "refused")
                 .increment(1);
-            return Ok(to.with(Problem::refused_registration(&refused), provider));
+            return Ok(failed(Problem::refused_registration(&refused), provider, next));
         }
     };
     log_in(&state, &mut auth, &user, &headers).await?;
@@ -314,30 +311,16 @@ async fn throttled_page(
     Ok(with_retry_after(render(StatusCode::TOO_MANY_REQUESTS, &page), throttled))
 }
 
-/// Where a sign-in that did not happen goes back to.
-enum To {
-    /// The home page, keeping where the login was to end.
-    Home(Option<String>),
-    /// The account page (a link that did not happen).
-    Account,
-}
-
-impl To {
-    /// 303 to the page, which shows the problem.
-    fn with(self, problem: Problem, provider: Provider) -> Response {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("signin", problem.code()).append_pair("provider", provider.as_str());
-        let path = match self {
-            To::Home(next) => {
-                if let Some(next) = local_path(next.as_deref()) {
-                    query.append_pair("next", next);
-                }
-                "/"
-            }
-            To::Account => "/account",
-        };
-        Redirect::to(&format!("{path}?{}", query.finish())).into_response()
+/// A sign-in that did not happen: 303 to the home page, which says why
+/// (the address carries it, so whichever node serves the page can), and
+/// keeps where the login was to end.
+fn failed(problem: Problem, provider: Provider, next: Option<&str>) -> Response {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("signin", problem.code()).append_pair("provider", provider.as_str());
+    if let Some(next) = local_path(next) {
+        query.append_pair("next", next);
     }
+    Redirect::to(&format!("/?{}", query.finish())).into_response()
 }
 
 /// Why a sign-in through a provider did not happen, as the page it lands on
