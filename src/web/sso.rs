@@ -189,8 +189,7 @@ pub async fn callback(
         Some(taken) => taken,
         None => {
             tracing::info!(%provider, "a callback that is not this session's refused");
-            metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => "forged")
-                .increment(1);
+            counted(provider, "forged");
             return Err(AppError::Forbidden(FORGED));
         }
     };
@@ -204,8 +203,7 @@ pub async fn callback(
         Ok(identity) => identity,
         Err(e) if e.is_forged() => return Err(AppError::Forbidden(FORGED)),
         Err(e) => {
-            metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => e.kind())
-                .increment(1);
+            counted(provider, e.kind());
             return Ok(failed(Problem::Sso(e), provider, next));
         }
     };
@@ -219,18 +217,13 @@ pub async fn callback(
         if user.id != link_user {
             return Ok(failed(Problem::NotLoggedIn, provider, None));
         }
-        let outcome =
-            match state.store.link_identity(&key, &profile, Actor::User { user: user.id, session }).await {
-                Ok(()) => "linked",
-                Err(IdentityChangeError::Store(e)) => return Err(e.into()),
-                Err(e) => {
-                    let problem = Problem::refused_link(&e);
-                    return Ok(failed(problem, provider, None));
-                }
-            };
+        match state.store.link_identity(&key, &profile, Actor::User { user: user.id, session }).await {
+            Ok(()) => {}
+            Err(IdentityChangeError::Store(e)) => return Err(e.into()),
+            Err(refused) => return Ok(failed(Problem::refused_link(&refused), provider, None)),
+        }
         tracing::info!(user.id = user.id, %provider, "identity linked");
-        metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => outcome)
-            .increment(1);
+        counted(provider, "linked");
         auth.session.remove::<i64>(SIGN_IN_STARTED).await?;
         return Ok(Redirect::to(&format!("/account?done=linked&provider={provider}")).into_response());
     }
@@ -250,29 +243,32 @@ pub async fn callback(
         Ok(ProviderSignIn::Registered(user)) => (user, "registered"),
         Ok(ProviderSignIn::Suspended(user)) => {
             tracing::info!(user.id = user.id, %provider, "sign-in of a banned user refused");
-            metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => "banned")
-                .increment(1);
+            counted(provider, "banned");
             let page = super::pages::HomePage {
                 sign_in_error: Some(SUSPENDED.to_owned()),
-                ..home_page(&state, None, pending.next.as_deref().unwrap_or_default(), "").await?
+                ..home_page(&state, None, next.unwrap_or_default(), "").await?
             };
             return Ok(render(StatusCode::FORBIDDEN, &page));
         }
         Err(RegisterError::Failed(e)) => return Err(e.into()),
         Err(refused) => {
             tracing::info!(%provider, reason = %refused, "a new account through a provider refused");
-            metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => "refused")
-                .increment(1);
+            counted(provider, "refused");
             return Ok(failed(Problem::refused_registration(&refused), provider, next));
         }
     };
     log_in(&state, &mut auth, &user, &headers).await?;
     auth.session.remove::<i64>(SIGN_IN_STARTED).await?;
     tracing::info!(user.id = user.id, %provider, outcome, "logged in through a provider");
+    counted(provider, outcome);
+    let target = local_path(next).unwrap_or("/profile");
+    Ok(Redirect::to(target).into_response())
+}
+
+/// Counts a sign-in through `provider` by how it ended.
+fn counted(provider: Provider, outcome: &'static str) {
     metrics::counter!(crate::metrics::SSO_SIGN_INS, "provider" => provider.as_str(), "outcome" => outcome)
         .increment(1);
-    let target = local_path(pending.next.as_deref()).unwrap_or("/profile");
-    Ok(Redirect::to(target).into_response())
 }
 
 /// Takes out the sign-in the callback's state names, if it began in this
