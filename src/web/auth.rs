@@ -134,7 +134,7 @@ pub(super) fn with_retry_after(mut page: Response, throttled: Throttled) -> Resp
     page
 }
 
-pub(super) async fn login_failed(
+async fn login_failed(
     state: &AppState,
     status: StatusCode,
     message: &str,
