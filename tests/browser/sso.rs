@@ -38,6 +38,7 @@ async fn each_sign_in_button_lands_on_the_profile_and_github_links_from_the_acco
     octo.goto(&app.url("/")).await;
     assert_eq!(octo.text("#login-github").await, "Log in with GitHub");
     octo.assert_accessible("/ with sign-in buttons").await;
+    octo.screenshot("sso-home-desktop-light", 1280, 900).await;
     octo.click("#login-github").await;
     octo.wait_url(|u| u.path() == "/profile").await;
     assert_eq!(octo.text("#welcome").await, "Welcome, octocat!");
@@ -67,6 +68,10 @@ async fn each_sign_in_button_lands_on_the_profile_and_github_links_from_the_acco
     assert_eq!(notice, "GitHub is connected: you can log in with it.");
     let listed = alice.text("#identities").await;
     assert!(listed.contains("School") && listed.contains("GitHub"), "{listed}");
+    alice.assert_accessible("/account with two providers").await;
+    alice.screenshot("sso-account-desktop-light", 1280, 900).await;
+    alice.screenshot("sso-account-phone-light", 390, 844).await;
+    alice.client.set_window_size(1280, 900).await.unwrap();
 
     // From now on "Log in with GitHub" (as hubot) is alice.
     alice.click("a#logout").await;
