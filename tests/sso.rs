@@ -214,6 +214,16 @@ async fn a_github_login_registers_once_and_then_logs_in_like_a_password() {
     assert_eq!(profile, 1);
     let issuer_is_github = format!("SELECT count(*) FROM identities WHERE issuer = '{}'", gh.url);
     assert_eq!(app.scalar(&issuer_is_github).await, 1);
+    // GitHub's token (the stand-in's start with gho_) is kept nowhere.
+    let token_kept = if app.db.is_postgres() {
+        "SELECT count(*) FROM tower_sessions.session WHERE position('gho_'::bytea in data) > 0"
+    } else {
+        "SELECT count(*) FROM tower_sessions WHERE instr(CAST(data AS TEXT), 'gho_') > 0"
+    };
+    assert_eq!(app.scalar(token_kept).await, 0);
+    let profile_has_token =
+        "SELECT count(*) FROM identities WHERE concat(display_name, photo_url, email, subject) LIKE '%gho%'";
+    assert_eq!(app.scalar(profile_has_token).await, 0);
 
     // Another browser, the same GitHub account: the same Lobby account, one more login.
     let other = app.client();
