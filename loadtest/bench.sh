@@ -3,7 +3,7 @@
 # target/bench/results.jsonl (summaries go to the terminal; CARGO_TARGET_DIR
 # is respected).
 #
-#   loadtest/bench.sh           full sizes, 3 runs each, release build (about 25 minutes)
+#   loadtest/bench.sh           full sizes, 3 runs each, release build (about 35 minutes)
 #   loadtest/bench.sh --smoke   a few hundred connections, a few seconds, once each (CI)
 #   loadtest/bench.sh --compare BEFORE_BIN
 #                               the memory and CPU scenarios against two servers in one
@@ -79,6 +79,9 @@ if [ "$mode" = "--smoke" ]; then
     "scrollback 2 4 --messages 500"
     "--nodes 2 storm 300"
     "--nodes 2 failover 200"
+    "rooms 200 10 50 3"
+    "greeting 30 10"
+    "idle 200 --rooms 10"
   )
   # A killed node is counted out after NODE_TTL: keep the smoke short.
   export LOBBY_SERVER_NODE_TTL=2s
@@ -102,6 +105,10 @@ else
     "--nodes 2 --senders 100 --users 150 fanout 10 5000 10"
     "--nodes 3 storm 5000"
     "--nodes 3 failover 3000"
+    "--source-addrs 4 rooms 10000 10 200 10"
+    "greeting 500 50"
+    "greeting 0 50"
+    "--source-addrs 4 --procs 2 idle 19000 --rooms 10"
   )
 fi
 

@@ -46,11 +46,14 @@ pub enum StartError {
 const SHUTDOWN_STEPS: [Duration; 3] =
     [Duration::from_secs(4), Duration::from_secs(3), Duration::from_secs(3)];
 
+/// Open and private rooms one user may make a minute (the contract's).
+const ROOMS_PER_MINUTE: i64 = 10;
+
 pub struct Application {
     listener: tokio::net::TcpListener,
     /// Where metrics are served, if they are.
     metrics_addr: Option<SocketAddr>,
-    timeouts: web::deadlines::Timeouts,
+    limits: web::serve::Limits,
     router: axum::Router,
     store: Store,
     public_url: Url,
@@ -162,12 +165,18 @@ impl Application {
             realtime: realtime.clone(),
             throttles: throttles.clone(),
             proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
+            hosts: web::host::AllowedHosts::new(config.public_url.as_ref(), &config.allowed_hosts),
             session_policy,
             health: web::health::Health::new(store.clone()),
             registration: config.registration,
             sessions: database_sessions,
             endings,
             sign_in: web::sso::SignInRoutes::new(sso, &public_url),
+            rooms: crate::store::RoomLimits {
+                max_rooms: i64::from(config.max_rooms_per_user),
+                admins_only: config.room_creation == crate::config::RoomCreation::Admins,
+                per_minute: ROOMS_PER_MINUTE,
+            },
         };
         tasks.spawn(housekeeping(
             store.clone(),
@@ -177,8 +186,19 @@ impl Application {
         ));
         let sessions =
             SessionSettings { store: cache, policy: session_policy, secure: public_url.scheme() == "https" };
-        let metrics_addr = match (config.metrics_addr, crate::metrics::install()) {
-            (Some(addr), Some(handle)) => {
+        let limits = web::serve::Limits {
+            timeouts: web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout },
+            body: web::body::BodyDeadline {
+                timeout: config.body_timeout,
+                min_rate: config.min_body_rate.per_second(),
+            },
+            pending_per_client: config.max_pending_per_client,
+            proxies: web::client::TrustedProxies::new(&config.trusted_proxies),
+        };
+        // The recorder is installed only when metrics are served: a process
+        // has one, and the first app to ask for metrics gets it.
+        let metrics_addr = match config.metrics_addr.map(|addr| (addr, crate::metrics::install())) {
+            Some((addr, Some(handle))) => {
                 let scrape = crate::metrics::Scrape::new(
                     handle,
                     realtime.clone(),
@@ -186,22 +206,17 @@ impl Application {
                     state.accounts.hasher().clone(),
                 );
                 let stop = tasks.stop_token().cancelled_owned();
-                Some(
-                    scrape
-                        .serve(addr, stop, &tasks)
-                        .await
-                        .map_err(|source| StartError::Bind { addr, source })?,
-                )
+                let bound = scrape.serve(addr, limits.clone(), stop, &tasks).await;
+                Some(bound.map_err(|source| StartError::Bind { addr, source })?)
             }
-            (Some(addr), None) => {
+            Some((addr, None)) => {
                 tracing::warn!(%addr, "metrics are served by the first app of this process only");
                 None
             }
-            (None, _) => None,
+            None => None,
         };
         let router = web::router(state, sessions);
-        let timeouts = web::deadlines::Timeouts { headers: config.header_timeout, idle: config.idle_timeout };
-        Ok(Self { listener, metrics_addr, timeouts, router, store, public_url, realtime, tasks })
+        Ok(Self { listener, metrics_addr, limits, router, store, public_url, realtime, tasks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -226,7 +241,7 @@ impl Application {
     /// commits anything sent meanwhile, the background tasks stop and are
     /// waited for (a cluster node leaves the cluster), and the pool is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, router, store, public_url, realtime, tasks, timeouts, .. } = self;
+        let Self { listener, router, store, public_url, realtime, tasks, limits, .. } = self;
         tracing::info!(addr = %listener.local_addr()?, %public_url, engine = ?store.engine(), "listening");
         let [sockets, requests, background] = SHUTDOWN_STEPS;
         let closing = realtime.clone();
@@ -235,7 +250,7 @@ impl Application {
             tracing::info!("shutting down");
             closing.close_sockets(sockets).await;
         };
-        web::serve::serve(listener, router, timeouts, sockets_closed, requests).await;
+        web::serve::serve(listener, router, limits, sockets_closed, requests).await;
         let deadline = tokio::time::Instant::now() + background;
         realtime.finish_writes(background / 2).await;
         if !tasks.stop(deadline.saturating_duration_since(tokio::time::Instant::now())).await {

@@ -34,6 +34,13 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<Url>,
 
+    /// More host names (host or host:port, comma-separated) requests may be
+    /// sent to, besides PUBLIC_URL's. With PUBLIC_URL set, a request for any
+    /// other host gets 421 (so DNS rebinding cannot reach the server); an
+    /// entry without a port allows that host on any port.
+    #[arg(long, env = "ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<HostPort>,
+
     /// A client must finish sending a request's headers within this long of
     /// its first byte, or lose the connection.
     #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -43,6 +50,24 @@ pub struct Config {
     /// request is closed.
     #[arg(long, env = "IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+
+    /// A request's body must arrive within this long of its headers, whatever
+    /// its pace; slower: 408 and the connection closes (but see MIN_BODY_RATE).
+    #[arg(long, env = "BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// Past BODY_TIMEOUT, a long body (an upload) goes on only while its
+    /// average pace since its headers is at least this: "16KiB/s", "1MB/s", or
+    /// a plain number of bytes per second. 0: no body goes past BODY_TIMEOUT.
+    #[arg(long, env = "MIN_BODY_RATE", default_value = "16KiB/s")]
+    pub min_body_rate: ByteRate,
+
+    /// Connections one client address may have that have not finished sending
+    /// a request (headers or body); past that, new ones are closed at once.
+    /// Idle kept-alive connections, WebSockets and TRUSTED_PROXIES do not
+    /// count. 0: no limit.
+    #[arg(long, env = "MAX_PENDING_PER_CLIENT", default_value_t = 32)]
+    pub max_pending_per_client: usize,
 
     /// How long a session lives after login however active it is, e.g. "7d", "12h".
     #[arg(long, env = "SESSION_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
@@ -84,6 +109,15 @@ pub struct Config {
     /// closed. Once an admin chooses a mode on /admin, that choice wins.
     #[arg(long, env = "REGISTRATION", default_value = "open")]
     pub registration: crate::domain::RegistrationMode,
+
+    /// Rooms one user may be in, the lobby aside; past it, joining or being
+    /// added is refused (409).
+    #[arg(long, env = "MAX_ROOMS_PER_USER", default_value_t = 1000)]
+    pub max_rooms_per_user: u32,
+
+    /// Who may make open and private rooms: anyone (any member) or admins.
+    #[arg(long, env = "ROOM_CREATION", default_value = "anyone")]
+    pub room_creation: RoomCreation,
 
     /// How long after sending a message its author may still edit it.
     #[arg(long, env = "EDIT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
@@ -293,6 +327,99 @@ impl std::str::FromStr for ProxyNet {
     }
 }
 
+/// A pace in bytes per second: a plain number of bytes ("16384"), or a
+/// number with a unit, "/s" optional: B, kB or KB (1000), KiB (1024), MB,
+/// MiB, GB, GiB; "16KiB/s", "1.5 MB/s". Units are read without regard to case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRate(pub u64);
+
+impl ByteRate {
+    pub fn per_second(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for ByteRate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not a rate in bytes per second (such as 16KiB/s, 1MB/s or 16384)");
+        let text = s.trim();
+        let text = text.strip_suffix("/s").unwrap_or(text).trim_end();
+        let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: f64 = number.parse().map_err(|_| bad())?;
+        let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1_000,
+            "kib" => 1 << 10,
+            "m" | "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "g" | "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            _ => return Err(bad()),
+        };
+        let bytes = number * unit as f64;
+        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+            return Err(bad());
+        }
+        Ok(ByteRate(bytes.round() as u64))
+    }
+}
+
+/// A host name requests may name in `Host`: `chat.example.com`,
+/// `chat.example.com:8443`, `10.0.0.5`, `[::1]:3000`. The host is kept as
+/// the URL standard writes it (lowercase, IDNA); no port means any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl HostPort {
+    /// Reads `host[:port]` (a `Host` header, or an `ALLOWED_HOSTS` entry).
+    pub fn parse(s: &str) -> Option<HostPort> {
+        let (host, port) = match s.strip_prefix('[') {
+            // [IPv6] or [IPv6]:port
+            Some(rest) => {
+                let (inside, after) = rest.split_once(']')?;
+                (&s[..inside.len() + 2], if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
+            }
+            None => match s.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (s, None),
+            },
+        };
+        let port = match port {
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(digits.parse().ok()?)
+            }
+            Some(_) => return None,
+            None => None,
+        };
+        let host = url::Host::parse(host).ok()?.to_string();
+        Some(HostPort { host, port })
+    }
+}
+
+impl std::str::FromStr for HostPort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        HostPort::parse(s).ok_or_else(|| {
+            format!(
+                "{s:?} is not a host name with an optional port (such as chat.example.com or 10.0.0.5:3000)"
+            )
+        })
+    }
+}
+
+/// Who may make rooms (`ROOM_CREATION`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomCreation {
+    Anyone,
+    Admins,
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
     Normal,
@@ -404,8 +531,44 @@ mod tests {
     }
 
     #[test]
+    fn allowed_hosts_are_hosts_with_an_optional_port() {
+        let c =
+            Config::parse_from(["lobby", "--allowed-hosts", "Chat.Example.com:8443, 10.0.0.5,[::1]:3000"]);
+        let hosts: Vec<_> = c.allowed_hosts.iter().map(|h| (h.host.as_str(), h.port)).collect();
+        assert_eq!(hosts, [("chat.example.com", Some(8443)), ("10.0.0.5", None), ("[::1]", Some(3000))]);
+        for bad in ["https://chat.example.com", "chat.example.com/x", "a b", "host:", "host:99999", "::1", ""]
+        {
+            assert!(bad.parse::<HostPort>().is_err(), "{bad:?}");
+        }
+        assert!(Config::defaults().allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn rates_are_bytes_per_second_with_or_without_a_unit() {
+        for (text, bytes) in [
+            ("16KiB/s", 16_384),
+            ("16384", 16_384),
+            ("16384/s", 16_384),
+            ("1.5 MB/s", 1_500_000),
+            ("2mib", 2 << 20),
+            ("10kB/s", 10_000),
+            ("0", 0),
+            (" 512 B/s ", 512),
+        ] {
+            assert_eq!(text.parse::<ByteRate>(), Ok(ByteRate(bytes)), "{text}");
+        }
+        for bad in ["", "fast", "16 KiB/h", "-1", "1e400", "KiB/s", "1.2.3"] {
+            let err = bad.parse::<ByteRate>().unwrap_err();
+            assert!(err.contains("bytes per second"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn defaults_suit_production() {
         let c = Config::defaults();
+        assert_eq!(c.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.min_body_rate, ByteRate(16 * 1024));
+        assert_eq!(c.max_pending_per_client, 32);
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.argon2.memory_kib, 19456);
         assert_eq!(c.session_lifetime, Duration::from_secs(7 * 24 * 3600));

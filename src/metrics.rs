@@ -6,14 +6,17 @@
 //! a state (connections, users online, the database pool, the hashing queue)
 //! are read when scraped. The names are all here, in one place.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::{accounts::Hasher, realtime::Realtime, store::Store};
+use crate::{accounts::Hasher, realtime::Realtime, store::Store, web::serve::Limits};
 
+/// Connections closed at once on arrival, by reason: `pending` when the
+/// client address already had MAX_PENDING_PER_CLIENT unfinished (counter).
+pub const CONNECTIONS_REFUSED: &str = "lobby_connections_refused_total";
 /// Open authenticated WebSockets on this node (gauge).
 pub const CONNECTIONS: &str = "lobby_connections";
 /// Users with at least one open socket, on the whole cluster (gauge).
@@ -40,6 +43,9 @@ pub const HASH_QUEUE: &str = "lobby_hash_queue";
 /// Pooled database connections, busy or idle (gauge), and the pool's size.
 pub const DB_CONNECTIONS: &str = "lobby_db_connections";
 pub const DB_POOL_SIZE: &str = "lobby_db_pool_size";
+
+/// How long a scrape in flight at shutdown may take to finish.
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// What a scrape reads besides the recorded events.
 #[derive(Clone)]
@@ -75,21 +81,21 @@ impl Scrape {
         Self { handle, realtime, store, hasher }
     }
 
-    /// Binds `addr`; serves `GET /metrics` there until `shutdown`, in `tasks`.
+    /// Binds `addr`; serves `GET /metrics` there until `shutdown`, in
+    /// `tasks`, through the same loop as the public listener, with the same
+    /// deadlines: a private port is no reason to let a client hold a
+    /// connection for ever.
     pub async fn serve(
         self,
         addr: SocketAddr,
+        limits: Limits,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
         tasks: &crate::tasks::Tasks,
     ) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let router = Router::new().route("/metrics", get(metrics)).with_state(self);
-        tasks.spawn(async move {
-            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-                tracing::warn!(error = %e, "the metrics listener stopped");
-            }
-        });
+        tasks.spawn(crate::web::serve::serve(listener, router, limits, shutdown, SCRAPE_DEADLINE));
         tracing::info!(%bound, "metrics at /metrics");
         Ok(bound)
     }

@@ -157,36 +157,47 @@ pub fn parse_ending(payload: &str) -> Option<Ending> {
     Some(ending)
 }
 
-// Typists: "ID:NAME ID:NAME …" (names have no spaces or colons).
+// Typists: "ID:ROOM:NAME ID:ROOM:NAME …" (names have no spaces or colons).
 
-pub fn typing_payloads<'a>(typists: impl IntoIterator<Item = (i64, &'a str)>) -> Vec<String> {
-    let entries: Vec<String> = typists.into_iter().map(|(id, name)| format!("{id}:{name}")).collect();
+/// One user typing in one room: (user id, room, name).
+pub type Typist<'a> = (i64, i64, &'a str);
+
+pub fn typing_payloads<'a>(typists: impl IntoIterator<Item = Typist<'a>>) -> Vec<String> {
+    let entries: Vec<String> =
+        typists.into_iter().map(|(id, room, name)| format!("{id}:{room}:{name}")).collect();
     payloads("", entries.iter().map(String::as_str))
 }
 
-pub fn parse_typing(payload: &str) -> Vec<(i64, String)> {
+pub fn parse_typing(payload: &str) -> Vec<(i64, i64, String)> {
     payload
         .split_ascii_whitespace()
         .filter_map(|entry| {
-            let (id, name) = entry.split_once(':')?;
-            Some((id.parse().ok()?, name.to_owned()))
+            let mut parts = entry.splitn(3, ':');
+            let id = parts.next()?.parse().ok()?;
+            let room = parts.next()?.parse().ok()?;
+            Some((id, room, parts.next()?.to_owned()))
         })
         .collect()
 }
 
-// Read markers: "USER:ID USER:ID …".
+// Read markers: "USER:ROOM:ID USER:ROOM:ID …".
 
-pub fn marker_payloads(moves: &[(i64, i64)]) -> Vec<String> {
-    let entries: Vec<String> = moves.iter().map(|(user, id)| format!("{user}:{id}")).collect();
+/// A marker moved: (user, room, the newest message read).
+pub type Marker = (i64, i64, i64);
+
+pub fn marker_payloads(moves: &[Marker]) -> Vec<String> {
+    let entries: Vec<String> = moves.iter().map(|(user, room, id)| format!("{user}:{room}:{id}")).collect();
     payloads("", entries.iter().map(String::as_str))
 }
 
-pub fn parse_markers(payload: &str) -> Vec<(i64, i64)> {
+pub fn parse_markers(payload: &str) -> Vec<Marker> {
     payload
         .split_ascii_whitespace()
         .filter_map(|entry| {
-            let (user, id) = entry.split_once(':')?;
-            Some((user.parse().ok()?, id.parse().ok()?))
+            let mut parts = entry.split(':');
+            let marker =
+                (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+            parts.next().is_none().then_some(marker)
         })
         .collect()
 }
@@ -239,16 +250,16 @@ mod tests {
 
     #[test]
     fn typists_and_markers_round_trip_in_payloads_postgres_accepts() {
-        let payloads = typing_payloads([(4, "u4"), (17, "u17")]);
-        assert_eq!(payloads, vec!["4:u4 17:u17".to_owned()]);
-        assert_eq!(parse_typing(&payloads[0]), vec![(4, "u4".to_owned()), (17, "u17".to_owned())]);
+        let payloads = typing_payloads([(4, 1, "u4"), (17, 9, "u17")]);
+        assert_eq!(payloads, vec!["4:1:u4 17:9:u17".to_owned()]);
+        assert_eq!(parse_typing(&payloads[0]), vec![(4, 1, "u4".to_owned()), (17, 9, "u17".to_owned())]);
         let names: Vec<String> = (0..2000).map(|i| format!("user{i}")).collect();
-        let payloads = typing_payloads(names.iter().enumerate().map(|(i, n)| (i as i64, n.as_str())));
+        let payloads = typing_payloads(names.iter().enumerate().map(|(i, n)| (i as i64, 1, n.as_str())));
         assert!(payloads.len() > 1 && payloads.iter().all(|p| p.len() <= MAX_PAYLOAD));
         assert_eq!(payloads.iter().map(|p| parse_typing(p).len()).sum::<usize>(), 2000);
-        assert!(parse_typing("junk 5:").iter().all(|(id, _)| *id == 5));
+        assert!(parse_typing("junk 5:1:").iter().all(|(id, _, _)| *id == 5));
 
-        let moves: Vec<(i64, i64)> = (0..3000).map(|u| (u, u * 10)).collect();
+        let moves: Vec<Marker> = (0..3000).map(|u| (u, u % 7, u * 10)).collect();
         let payloads = marker_payloads(&moves);
         assert!(payloads.iter().all(|p| p.len() <= MAX_PAYLOAD));
         assert_eq!(payloads.iter().flat_map(|p| parse_markers(p)).collect::<Vec<_>>(), moves);

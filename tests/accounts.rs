@@ -251,7 +251,12 @@ async fn login_issues_a_new_session_id_with_safe_cookie_flags() {
 
 #[tokio::test]
 async fn an_https_public_url_makes_the_cookie_secure_and_host_only() {
-    let app = spawn_app_with(|c| c.public_url = Some("https://chat.example.com".parse().unwrap())).await;
+    let app = spawn_app_with(|c| {
+        c.public_url = Some("https://chat.example.com".parse().unwrap());
+        // The test talks to the listener's own address.
+        c.allowed_hosts = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
     let res = app.register(&app.bare_client(), "heidi", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap().to_owned();
@@ -358,7 +363,13 @@ async fn racing_registrations_of_one_name_let_exactly_one_win() {
 #[tokio::test]
 async fn fifty_concurrent_registrations_all_succeed() {
     // Fifty from one address would be throttled (tested elsewhere): this is about concurrency.
-    let app = spawn_app_with(|c| c.auth_attempts_per_minute = 1000).await;
+    // Fifty connections opened in the same instant from one address are also more than
+    // MAX_PENDING_PER_CLIENT lets wait for their requests (tests/hardening2.rs).
+    let app = spawn_app_with(|c| {
+        c.auth_attempts_per_minute = 1000;
+        c.max_pending_per_client = 64;
+    })
+    .await;
     let attempts = (0..50).map(|i| {
         let client = app.client();
         let url = app.url("/register");

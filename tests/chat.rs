@@ -92,13 +92,13 @@ async fn typing_reaches_others_once_per_two_seconds_and_is_never_replayed() {
     typist.send_text(r#"{"event":"typing"}"#.into()).await;
     let seen = bob.drain(Duration::from_millis(1200)).await;
     let typing: Vec<&Value> = seen.iter().filter(|(e, _)| e == "typing").map(|(_, d)| d).collect();
-    assert_eq!(typing, vec![&json!({"username": "alice"})], "eleven keystrokes, one announcement");
+    assert_eq!(typing, vec![&json!({"username": "alice", "room": 1})], "eleven keystrokes, one announcement");
     let own = own_tab.drain(Duration::from_millis(300)).await;
     assert!(own.iter().all(|(e, _)| e != "typing"), "the typist's own tabs are not told: {own:?}");
     assert!(typist.drain(Duration::from_millis(100)).await.iter().all(|(e, _)| e != "error"), "no refusal");
     tokio::time::sleep(Duration::from_millis(900)).await;
     typist.emit("typing", Value::Null).await;
-    assert_eq!(bob.until("typing").await, json!({"username": "alice"}), "again after 2 s");
+    assert_eq!(bob.until("typing").await, json!({"username": "alice", "room": 1}), "again after 2 s");
 
     // Nothing of it is stored: a new socket, with or without since, sees no typing.
     for query in ["", "?since=0"] {
@@ -163,31 +163,50 @@ async fn a_read_marker_only_moves_forward_and_reaches_every_tab() {
     let app = spawn_app_with(unlimited_chat).await;
     let alice = app.cookie("alice").await;
     let mut tab1 = Ws::open(&app.base, &alice).await;
-    assert_eq!(opening(&mut tab1).await.1, json!({"lastRead": 0}));
+    assert_eq!(opening(&mut tab1).await.1, json!({"lastRead": 0, "room": 1}));
     let mut tab2 = Ws::open(&app.base, &alice).await;
     opening(&mut tab2).await;
+    // Someone else writes: alice has not read it yet.
+    let mut bob = Ws::open(&app.base, &app.cookie("bob").await).await;
+    opening(&mut bob).await;
     for i in 0..10 {
-        tab1.chat(&format!("m{i}")).await;
+        bob.chat(&format!("m{i}")).await;
     }
     let mut last = 0;
     while last < 10 {
         last = tab2.until("chat message").await["id"].as_i64().unwrap();
     }
     tab1.emit("read", json!(7)).await;
-    assert_eq!(tab2.until("read marker").await, json!({"lastRead": 7}), "the other tab follows");
+    assert_eq!(tab2.until("read marker").await, json!({"lastRead": 7, "room": 1}), "the other tab follows");
     tab1.emit("read", json!(3)).await;
     tab1.emit("read", json!(999_999)).await;
-    assert_eq!(tab2.until("read marker").await, json!({"lastRead": 10}), "never back, never past the newest");
+    assert_eq!(
+        tab2.until("read marker").await,
+        json!({"lastRead": 10, "room": 1}),
+        "never back, never past the newest"
+    );
     let rest = tab2.drain(Duration::from_millis(300)).await;
     assert!(rest.iter().all(|(e, _)| e != "read marker"), "{rest:?}");
+    let bobs: Vec<Value> = bob
+        .drain(Duration::from_millis(300))
+        .await
+        .into_iter()
+        .filter(|(e, _)| e == "read marker")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(
+        bobs.last(),
+        Some(&json!({"lastRead": 10, "room": 1})),
+        "sending moves the sender's own marker, to their tabs only"
+    );
 
     // Stored: a restart keeps it.
-    drop((tab1, tab2));
+    drop((tab1, tab2, bob));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let db = app.stop().await;
     let app = start(db, |_| {}).await;
     let mut tab = Ws::open(&app.base, &alice).await;
-    assert_eq!(opening(&mut tab).await.1, json!({"lastRead": 10}));
+    assert_eq!(opening(&mut tab).await.1, json!({"lastRead": 10, "room": 1}));
 }
 
 #[tokio::test]

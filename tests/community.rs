@@ -468,7 +468,7 @@ async fn edits_and_deletes_are_in_the_log_for_everyone_and_recovered_with_since(
         vec![2, 1, 3, 8],
         "each changed message once, in the order of its latest change (ids and changes share one sequence)"
     );
-    assert_eq!(items[1], json!({"id": 1, "deleted": true}));
+    assert_eq!(items[1], json!({"id": 1, "room": 1, "deleted": true}));
     offline.apply("chat history", &history);
     assert_eq!(offline, stayed);
     assert_eq!(stayed.0.values().cloned().collect::<Vec<_>>(), vec!["two, fixed @alice", "four", "five"]);

@@ -29,7 +29,7 @@ async fn fresh_count(app: &TestApp, cookie: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn the_first_frames_are_the_count_who_is_online_the_marker_then_the_history() {
+async fn the_first_frames_are_the_count_who_is_online_the_rooms_the_marker_then_the_history() {
     let app = spawn_app().await;
     let cookie = app.cookie("alice").await;
     let mut ws = Ws::open(&app.base, &cookie).await;
@@ -38,8 +38,16 @@ async fn the_first_frames_are_the_count_who_is_online_the_marker_then_the_histor
         matches!(ws.next().await, Seen::Event(e, d) if e == "online users" && d == json!(["alice"])),
         "herself among them: her tab is open"
     );
+    match ws.next().await {
+        Seen::Event(e, d) if e == "rooms" => {
+            assert_eq!(d[0]["id"], 1, "the lobby first");
+            assert_eq!(d[0]["name"], "lobby");
+            assert_eq!(d[0]["member"], true);
+        }
+        other => panic!("the rooms come after who is online: {other:?}"),
+    }
     assert!(
-        matches!(ws.next().await, Seen::Event(e, d) if e == "read marker" && d == json!({"lastRead": 0}))
+        matches!(ws.next().await, Seen::Event(e, d) if e == "read marker" && d == json!({"lastRead": 0, "room": 1}))
     );
     assert!(matches!(ws.next().await, Seen::Event(e, d) if e == "chat history" && d == json!([])));
     let notice = ws.until("user").await;
@@ -596,7 +604,9 @@ async fn a_sender_reads_on_while_its_message_is_committed() {
     bob_ws.emit("typing", Value::Null).await;
     // Typing goes out in half-second ticks; the commit is still held.
     match alice_ws.next_within(Duration::from_millis(1200)).await {
-        Seen::Event(name, data) => assert_eq!((name.as_str(), data), ("typing", json!({"username": "bob"}))),
+        Seen::Event(name, data) => {
+            assert_eq!((name.as_str(), data), ("typing", json!({"username": "bob", "room": 1})))
+        }
         other => panic!("the sender heard nothing while committing: {other:?}"),
     }
     lock.commit().await.unwrap();

@@ -65,6 +65,9 @@ pub enum Scenario {
         /// idle: what a socket keeps after writing a backlog.
         #[arg(long, default_value_t = 0)]
         burst: usize,
+        /// Every user in this many private rooms besides the lobby.
+        #[arg(long, default_value_t = 0)]
+        rooms: usize,
     },
     /// Open N as fast as possible: time to the true count, count frames per connection.
     Storm { n: usize },
@@ -91,6 +94,13 @@ pub enum Scenario {
     /// Hold N over the nodes (needs --nodes 2 or more), kill the last node: how long
     /// until every surviving socket shows the true count.
     Failover { n: usize },
+    /// N sockets (one user each) in private rooms of SIZE, RATE messages a
+    /// second to the rooms for SECS; then the same messages as a lobby fan-out to
+    /// SIZE sockets alone: server CPU per delivered frame of each, side by side.
+    Rooms { n: usize, size: usize, rate: f64, secs: f64 },
+    /// One user in ROOMS rooms connects CONNECTS times: the greeting's time and
+    /// server CPU (ROOMS 0 also works against a server without rooms).
+    Greeting { rooms: usize, connects: usize },
     /// (internal) One client process of a multi-process `idle`.
     #[command(hide = true)]
     Hold { conns: usize, total: usize, offset: usize, cookies: PathBuf },

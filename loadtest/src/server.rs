@@ -25,12 +25,14 @@ pub struct Node {
 
 /// Settings every node under test gets: limits raised so a few sender
 /// connections can drive any rate, 50 users can hold any number of tabs,
-/// and one client address may register and log in as often as it likes.
-const LIMITS: [(&str, &str); 4] = [
+/// and one client address may register and log in as often as it likes,
+/// with as many handshakes and logins in flight at once as it likes.
+const LIMITS: [(&str, &str); 5] = [
     ("CHAT_BURST", "1000000"),
     ("CHAT_RATE", "1000000"),
     ("MAX_SOCKETS_PER_USER", "1000000"),
     ("AUTH_ATTEMPTS_PER_MINUTE", "1000000"),
+    ("MAX_PENDING_PER_CLIENT", "0"),
 ];
 
 fn free_port() -> Result<u16, String> {
@@ -40,7 +42,9 @@ fn free_port() -> Result<u16, String> {
 impl Server {
     /// `nodes == 0`: one server on SQLite (the default deployment). `nodes >= 1`:
     /// that many nodes on a throwaway PostgreSQL cluster.
-    pub async fn start(bin: &Path, nodes: usize) -> Result<Server, String> {
+    /// `cheap_hashing`: argon2 at its smallest, for scenarios that register
+    /// thousands of accounts to measure something else.
+    pub async fn start(bin: &Path, nodes: usize, cheap_hashing: bool) -> Result<Server, String> {
         let dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
         let bin = std::fs::canonicalize(bin)
             .map_err(|e| format!("{}: {e} (cargo build --release first)", bin.display()))?;
@@ -52,7 +56,7 @@ impl Server {
         };
         let mut started = Vec::new();
         for _ in 0..nodes.max(1) {
-            started.push(Node::start(&bin, &database, dir.path())?);
+            started.push(Node::start(&bin, &database, dir.path(), cheap_hashing)?);
         }
         let server = Server { nodes: started, _postgres: postgres, _dir: Some(dir) };
         for node in &server.nodes {
@@ -119,7 +123,7 @@ impl Server {
 }
 
 impl Node {
-    fn start(bin: &Path, database: &str, dir: &Path) -> Result<Node, String> {
+    fn start(bin: &Path, database: &str, dir: &Path, cheap_hashing: bool) -> Result<Node, String> {
         let port = free_port()?;
         let mut command = Command::new(bin);
         command
@@ -127,6 +131,12 @@ impl Node {
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "lobby=warn")
             .envs(LIMITS)
+            .envs(
+                cheap_hashing
+                    .then_some([("ARGON2_MEMORY_KIB", "64"), ("ARGON2_ITERATIONS", "1")])
+                    .into_iter()
+                    .flatten(),
+            )
             .current_dir(dir)
             .stdin(Stdio::null())
             // The server logs to stderr, which joins ours; our stdout carries

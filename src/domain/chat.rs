@@ -60,6 +60,8 @@ fn is_visible(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub id: i64,
+    /// The room it was sent to.
+    pub room: i64,
     pub username: String,
     pub body: String,
     pub sent_at: time::OffsetDateTime,

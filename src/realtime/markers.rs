@@ -1,13 +1,13 @@
-//! Read markers: the newest message each user has seen, stored, and shown to
-//! every tab of theirs.
+//! Read markers: the newest message of each room each user has seen,
+//! stored, and shown to every tab of theirs.
 //!
-//! - Each user with a tab here has one `watch` of their marker: a move wakes
-//!   that user's tabs only, not every socket.
-//! - A `read` from a tab moves the marker forward (never back) here at once;
-//!   the database gets the moves of the last `FLUSH` (1 s) in one
+//! - A `read` from a tab moves the user's marker in that room forward
+//!   (never back), here at once: the user's sockets here are sent `read
+//!   marker` through their inboxes, no other socket is woken.
+//! - The database gets the moves of the last `FLUSH` (1 s) in one
 //!   transaction, so reading costs no write per frame.
 //! - On a cluster the flush also tells the other nodes (one notification),
-//!   which move their watches for the user's tabs there.
+//!   which send the user's tabs there the same.
 
 use std::{
     collections::HashMap,
@@ -15,13 +15,14 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::{index::RoomIndex, wire::frames::read_marker_frame};
 use crate::{
     cluster::Peers,
-    notify::{Channel, marker_payloads, parse_markers},
-    store::{Store, StoreError},
+    notify::{Channel, Marker, marker_payloads, parse_markers},
+    store::Store,
     tasks::Tasks,
 };
 
@@ -35,6 +36,7 @@ pub struct ReadMarkers {
 
 struct Inner {
     store: Store,
+    index: Arc<RoomIndex>,
     /// To tell the other nodes, if any.
     peers: Peers,
     state: Mutex<State>,
@@ -43,24 +45,27 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    /// The marker of each user with a tab here.
-    watches: HashMap<i64, watch::Sender<i64>>,
-    /// Moves not written yet: user → newest id.
-    pending: HashMap<i64, i64>,
+    /// The markers known here, (user, room) → id, for users with a socket
+    /// here: a move is news only if it is forward of these.
+    known: HashMap<(i64, i64), i64>,
+    /// Moves not written yet.
+    pending: HashMap<(i64, i64), i64>,
 }
 
 impl ReadMarkers {
     /// Starts the flusher (when the tasks stop, it writes what is pending and
     /// ends), and hears the other nodes' moves.
-    pub fn start(store: Store, peers: Peers, tasks: &Tasks) -> Self {
-        let markers =
-            Self { inner: Arc::new(Inner { store, peers, state: Mutex::default(), moved: Notify::new() }) };
+    pub fn start(store: Store, index: Arc<RoomIndex>, peers: Peers, tasks: &Tasks) -> Self {
+        let inner = Inner { store, index, peers, state: Mutex::default(), moved: Notify::new() };
+        let markers = Self { inner: Arc::new(inner) };
         if let Some(node) = markers.inner.peers.node() {
             let heard = markers.clone();
             node.on(
                 Channel::Read,
                 Arc::new(move |payload| {
-                    heard.heard(&parse_markers(payload));
+                    for (user, room, id) in parse_markers(payload) {
+                        heard.advance(user, room, id);
+                    }
                     Box::pin(async {})
                 }),
             );
@@ -73,46 +78,40 @@ impl ReadMarkers {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The user's marker, to follow: the one tabs here already share, or the
-    /// stored one for the first.
-    pub async fn follow(&self, user_id: i64) -> Result<watch::Receiver<i64>, StoreError> {
-        if let Some(watch) = self.state().watches.get(&user_id) {
-            return Ok(watch.subscribe());
-        }
-        let stored = self.inner.store.read_marker(user_id).await?;
+    /// What a user's new socket was told (their markers, from the database):
+    /// later moves are compared with these.
+    pub fn known(&self, user: i64, markers: impl IntoIterator<Item = (i64, i64)>) {
         let mut state = self.state();
-        // Another tab may have come (or moved it) while we read.
-        let watch = state.watches.entry(user_id).or_insert_with(|| watch::Sender::new(stored));
-        forward(watch, stored);
-        Ok(watch.subscribe())
+        for (room, id) in markers {
+            let known = state.known.entry((user, room)).or_insert(0);
+            *known = (*known).max(id);
+        }
     }
 
-    /// A tab of the user has seen the messages up to `id`.
-    pub fn read(&self, user_id: i64, id: i64) {
-        let mut state = self.state();
-        if Self::advance(&mut state, user_id, id) {
-            let pending = state.pending.entry(user_id).or_insert(0);
+    /// A tab of `user` has seen the messages of `room` up to `id`.
+    pub fn read(&self, user: i64, room: i64, id: i64) {
+        if self.advance(user, room, id) {
+            let mut state = self.state();
+            let pending = state.pending.entry((user, room)).or_insert(0);
             *pending = (*pending).max(id);
             drop(state);
             self.inner.moved.notify_one();
         }
     }
 
-    /// Another node moved these users' markers.
-    fn heard(&self, moves: &[(i64, i64)]) {
-        let mut state = self.state();
-        for (user_id, id) in moves {
-            Self::advance(&mut state, *user_id, *id);
+    /// Moves the marker forward to `id` and tells the user's tabs here;
+    /// false if it was there already.
+    fn advance(&self, user: i64, room: i64, id: i64) -> bool {
+        {
+            let mut state = self.state();
+            let known = state.known.entry((user, room)).or_insert(0);
+            if *known >= id {
+                return false;
+            }
+            *known = id;
         }
-    }
-
-    /// Moves the user's watch forward to `id`; false if it was there already.
-    fn advance(state: &mut State, user_id: i64, id: i64) -> bool {
-        match state.watches.get(&user_id) {
-            Some(watch) => forward(watch, id),
-            // No tab here: nothing to show, but the move is still stored.
-            None => true,
-        }
+        self.inner.index.deliver_user(user, 0, &read_marker_frame(room, id));
+        true
     }
 
     async fn flush_until(self, stop: CancellationToken) {
@@ -132,11 +131,12 @@ impl ReadMarkers {
     }
 
     async fn flush(&self) {
-        let moves: Vec<(i64, i64)> = {
+        let moves: Vec<Marker> = {
             let mut state = self.state();
-            // Users whose last tab here closed need no watch any more.
-            state.watches.retain(|_, watch| watch.receiver_count() > 0);
-            state.pending.drain().collect()
+            // Users with no tab here need no markers kept.
+            let index = &self.inner.index;
+            state.known.retain(|(user, _), _| index.is_here(*user));
+            state.pending.drain().map(|((user, room), id)| (user, room, id)).collect()
         };
         if moves.is_empty() {
             return;
@@ -145,8 +145,8 @@ impl ReadMarkers {
             // Kept for the next flush: a marker is a convenience, not worth a retry loop.
             tracing::warn!(error = %e, "could not store read markers");
             let mut state = self.state();
-            for (user_id, id) in moves {
-                let pending = state.pending.entry(user_id).or_insert(0);
+            for (user, room, id) in moves {
+                let pending = state.pending.entry((user, room)).or_insert(0);
                 *pending = (*pending).max(id);
             }
             return;
@@ -155,15 +155,4 @@ impl ReadMarkers {
             tracing::debug!(error = %e, "could not tell the other nodes of read markers");
         }
     }
-}
-
-/// Moves `watch` to `id` if that is forward; says whether it moved.
-fn forward(watch: &watch::Sender<i64>, id: i64) -> bool {
-    watch.send_if_modified(|marker| {
-        let moved = id > *marker;
-        if moved {
-            *marker = id;
-        }
-        moved
-    })
 }

@@ -8,6 +8,8 @@
 //! - [`revocation`]: ended sessions close their sockets.
 //! - [`chat`]: the log's writer, its follower, and the recent history.
 //! - [`stream`]: the event stream every socket follows.
+//! - [`index`]: who is where on this node: each room's sockets here.
+//! - [`inbox`]: each socket's own queue, for what concerns it and not all.
 //! - [`typing`]: who is typing, throttled and coalesced.
 //! - [`markers`]: each user's read marker, stored and shown to their tabs.
 //! - [`beat`]: the one ping clock.
@@ -18,6 +20,8 @@ pub mod allowance;
 pub mod beat;
 pub mod chat;
 pub mod connection;
+pub mod inbox;
+pub mod index;
 pub mod markers;
 pub mod presence;
 pub mod revocation;
@@ -32,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     cluster::Peers,
+    domain::LOBBY,
     notify::Channel,
     rate::Rate,
     sessions::{OnEnding, SessionPolicy, Sessions},
@@ -45,9 +50,12 @@ use chat::{
     writer::Writer,
 };
 pub use connection::Opened;
+use inbox::Inbox;
+use index::RoomIndex;
 use presence::{Identity, Presence, PresenceSettings};
 use revocation::Revocation;
 use stream::Events;
+use wire::frames::{read_marker_frame, rooms_frame};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RealtimeSettings {
@@ -93,9 +101,12 @@ pub struct Realtime(Arc<Shared>);
 /// What every socket shares. Private: the order in which a socket is
 /// admitted is this module's to keep (`open`).
 struct Shared {
+    store: Store,
     presence: Presence,
     revocation: Revocation,
     events: Events,
+    /// Who is where here: what the follower, typing and markers deliver through.
+    index: Arc<RoomIndex>,
     writer: Writer,
     history: Arc<History>,
     allowance: ChatAllowance,
@@ -127,8 +138,9 @@ impl Realtime {
         let start = store.log_start(chat::history::KEEP, chat::history::NEWEST).await?;
         let position = start.head;
         let history = Arc::new(History::from_log(start));
-        let typing = typing::Typing::start(events.clone(), peers.clone(), tasks);
-        let markers = markers::ReadMarkers::start(store.clone(), peers.clone(), tasks);
+        let index = Arc::new(RoomIndex::default());
+        let typing = typing::Typing::start(index.clone(), peers.clone(), tasks);
+        let markers = markers::ReadMarkers::start(store.clone(), index.clone(), peers.clone(), tasks);
         let presence = Presence::start(settings.presence, events.clone(), peers, tasks).await?;
         let revocation = Revocation::new(sessions, settings.session_policy);
 
@@ -169,7 +181,7 @@ impl Realtime {
         let published = Follower {
             store: store.clone(),
             history: history.clone(),
-            events: events.clone(),
+            index: index.clone(),
             wake: wake.clone(),
             poll,
             window: settings.fanout_window,
@@ -187,9 +199,11 @@ impl Realtime {
             tasks.stop_token(),
         ));
         Ok(Self(Arc::new(Shared {
+            store: store.clone(),
             presence,
             revocation,
             events,
+            index,
             writer,
             history,
             allowance,
@@ -220,26 +234,45 @@ impl Realtime {
             );
             return Err(Refused::Full);
         };
-        let marker = shared.markers.follow(who.user_id).await.map_err(|e| {
-            tracing::warn!(error = %e, "could not read a read marker");
+        let (user, session) = (who.user_id, who.session);
+        // The user's rooms, with the log's position they reflect: the index
+        // replays what changed since, so a join racing this is not missed.
+        let (at, rooms) = shared.store.rooms_for(user, &who.username).await.map_err(|e| {
+            tracing::warn!(error = %e, "could not read a user's rooms");
             Refused::Unavailable
         })?;
+        let member_of: Vec<i64> = rooms.iter().filter(|r| r.member && r.id != LOBBY).map(|r| r.id).collect();
+        shared.markers.known(user, rooms.iter().filter(|r| r.member).map(|r| (r.id, r.last_read)));
+        let lobby_read = rooms.iter().find(|r| r.id == LOBBY).map_or(0, |r| r.last_read);
         let events = shared.events.subscribe();
         let online = shared.presence.online(&who.username);
-        let session = who.session;
-        let user_id = who.user_id;
         let (seat, count) = shared.presence.admit(who).await?;
-        let watch = shared.revocation.watch(session, user_id);
+        let watch = shared.revocation.watch(session, user);
+        // From here the inbox gets everything after the history snapshot,
+        // which is taken under the same hold.
+        let inbox = Arc::new(Inbox::new(shared.settings.event_backlog));
+        let (attached, snapshot) = shared.index.attach(user, member_of, at, inbox.clone(), |theirs| {
+            shared.history.snapshot(since, |room| room == LOBBY || theirs.contains(&room))
+        });
+        let greeting = vec![
+            count.frame.clone(),
+            online.frame,
+            rooms_frame(&rooms),
+            read_marker_frame(LOBBY, lobby_read),
+            snapshot.frame,
+        ];
         Ok(Opened {
             realtime: self.clone(),
             events,
+            inbox,
+            attached,
             seat,
             count,
             session: watch,
-            since,
             permit,
-            online,
-            marker,
+            greeting,
+            history_reaches: snapshot.last_id,
+            online_reflects: online.position,
         })
     }
 

@@ -1,22 +1,19 @@
-//! The event stream every socket follows: the chat log, the join and leave
-//! announcements, typing, the user count, the ping clock and shutdown,
-//! each serialized once and shared by reference. Everything that concerns
-//! every socket comes through here, so a socket waits on one channel (one
-//! registration) for all of it. Chat and announcement events carry their
-//! position, so a socket that was sent a snapshot (its history) skips what
-//! the snapshot already held.
+//! The event stream every socket follows: the join and leave
+//! announcements, the user count, the ping clock and shutdown, each
+//! serialized once and shared by reference. What concerns every socket,
+//! whatever its rooms, comes through here, so a socket waits on one channel
+//! (one registration) for all of it; what concerns some sockets (a room's
+//! messages, typing, a user's markers) goes to their inboxes (`inbox`).
+//! Announcements carry their position, so a socket that was sent a snapshot
+//! (who is online) skips what the snapshot already held.
 
 use tokio::sync::broadcast;
 use tungstenite::Utf8Bytes;
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A change of the chat log, at this log position.
-    Chat { seq: i64, frame: Utf8Bytes },
     /// A `user` announcement, at this presence position.
     Notice { seq: i64, frame: Utf8Bytes },
-    /// The users who started typing in the last tick (never stored).
-    Typing(super::typing::TypingTick),
     /// A new `user count`.
     Count(super::presence::Count),
     /// A beat of the ping clock (`beat.rs`).
@@ -31,8 +28,8 @@ pub enum Event {
 pub struct Events(broadcast::Sender<Event>);
 
 impl Events {
-    /// `backlog`: how many events a socket may fall behind before it must be
-    /// caught up from the history (or closed with 1013).
+    /// `backlog`: how many events a socket may fall behind before it is
+    /// caught up (the latest count) or closed with 1013.
     pub fn new(backlog: usize) -> Self {
         Self(broadcast::channel(backlog.max(16)).0)
     }

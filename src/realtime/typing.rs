@@ -1,13 +1,15 @@
-//! Who is typing: never stored, never replayed, and cheap however many type.
+//! Who is typing, room by room: never stored, never replayed, and cheap
+//! however many type.
 //!
-//! - A user is announced at most once per `EVERY` (2 s), however fast their
-//!   tabs send `typing`: extra ones are dropped at once, with no other work.
-//! - The users announced are gathered for a `TICK` (500 ms) and go out as one
-//!   event of the stream; each socket writes at most one `typing` frame per
-//!   tick (never its own user's), so a socket gets at most 2 a second even
-//!   when a thousand people type. Which of the tick's typists a socket is
-//!   told of rotates from tick to tick; the page says "several people are
-//!   typing" past two anyway.
+//! - A user is announced at most once per `EVERY` (2 s) per room, however
+//!   fast their tabs send `typing`: extra ones are dropped at once, with no
+//!   other work.
+//! - The users announced are gathered for a `TICK` (500 ms); then each room's
+//!   sockets here (the lobby: every socket) are sent at most one `typing`
+//!   frame each for that room (never their own user's), so a socket gets at
+//!   most 2 a second per room even when a thousand people type. Which of the
+//!   tick's typists a socket is told of rotates from tick to tick; the page
+//!   says "several people are typing" past two anyway.
 //! - On a cluster, each node sends its own typists to the others once per
 //!   tick (a notification); the others throttle them the same way, so a user
 //!   typing in tabs on two nodes is still announced once per 2 s.
@@ -21,58 +23,40 @@ use std::{
 use tokio::time::Instant;
 use tungstenite::Utf8Bytes;
 
-use super::{
-    stream::{Event, Events},
-    wire::frame,
-};
+use super::{index::RoomIndex, wire::frames::typing_frame};
 use crate::{
     cluster::Peers,
     notify::{Channel, parse_typing, typing_payloads},
     tasks::Tasks,
 };
 
-/// A user is announced as typing at most this often.
+/// A user is announced as typing at most this often, per room.
 pub const EVERY: Duration = Duration::from_secs(2);
 /// Typists are gathered this long, then sent together. Half a second late
 /// is not noticed on a "typing…" line; at 200 ms, 1,000 typists cost a chat
 /// fanout half again its p99 (BENCHMARKS.md, typing storm).
 pub const TICK: Duration = Duration::from_millis(500);
 
-/// One user typing, with their frame serialized once.
+/// One user typing in one room, with their frame serialized once.
 #[derive(Debug, Clone)]
-pub struct Typist {
-    pub user_id: i64,
-    pub username: Arc<str>,
-    pub frame: Utf8Bytes,
+struct Typist {
+    user_id: i64,
+    room: i64,
+    username: Arc<str>,
+    frame: Utf8Bytes,
 }
 
 impl Typist {
-    fn new(user_id: i64, username: &str) -> Self {
-        #[derive(serde::Serialize)]
-        struct Data<'a> {
-            username: &'a str,
-        }
-        Self { user_id, username: username.into(), frame: frame("typing", &Data { username }) }
+    fn new(user_id: i64, room: i64, username: &str) -> Self {
+        Self { user_id, room, username: username.into(), frame: typing_frame(username, room) }
     }
 }
 
-/// The typists of one tick, for every socket to pick one from.
-#[derive(Debug, Clone)]
-pub struct TypingTick {
-    pub typists: Arc<[Typist]>,
-    pub tick: u64,
-}
-
-impl TypingTick {
-    /// The frame for a socket of `user_id`: one typist not that user,
-    /// rotating with the tick.
-    pub fn frame_for(&self, user_id: i64) -> Option<&Utf8Bytes> {
-        let n = self.typists.len();
-        (0..n)
-            .map(|k| &self.typists[(self.tick as usize + k) % n])
-            .find(|t| t.user_id != user_id)
-            .map(|t| &t.frame)
-    }
+/// The frame for a socket of `user_id` among one room's typists: one not
+/// that user, rotating with the tick.
+fn pick(typists: &[&Typist], tick: u64, user_id: i64) -> Option<Utf8Bytes> {
+    let n = typists.len();
+    (0..n).map(|k| typists[(tick as usize + k) % n]).find(|t| t.user_id != user_id).map(|t| t.frame.clone())
 }
 
 #[derive(Clone)]
@@ -82,29 +66,31 @@ pub struct Typing {
 
 struct Inner {
     state: Mutex<State>,
-    events: Events,
+    index: Arc<RoomIndex>,
     /// To tell the other nodes, if any.
     peers: Peers,
 }
 
 #[derive(Default)]
 struct State {
-    /// When each user was last announced (pruned each tick).
-    announced: HashMap<i64, Instant>,
+    /// When each user was last announced in each room (pruned each tick).
+    announced: HashMap<(i64, i64), Instant>,
     /// This tick's typists: from this node's sockets (`local`) or heard.
     pending: Vec<(Typist, bool)>,
 }
 
 impl Typing {
     /// Starts the ticker (it stops with `tasks`), and hears the other nodes' typists.
-    pub fn start(events: Events, peers: Peers, tasks: &Tasks) -> Self {
-        let typing = Self { inner: Arc::new(Inner { state: Mutex::default(), events, peers }) };
+    pub fn start(index: Arc<RoomIndex>, peers: Peers, tasks: &Tasks) -> Self {
+        let typing = Self { inner: Arc::new(Inner { state: Mutex::default(), index, peers }) };
         if let Some(node) = typing.inner.peers.node() {
             let heard = typing.clone();
             node.on(
                 Channel::Typing,
                 Arc::new(move |payload| {
-                    heard.heard(&parse_typing(payload));
+                    for (user_id, room, username) in parse_typing(payload) {
+                        heard.note(user_id, room, &username, false);
+                    }
                     Box::pin(async {})
                 }),
             );
@@ -117,26 +103,19 @@ impl Typing {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A `typing` frame from one of this node's sockets.
-    pub fn typed(&self, user_id: i64, username: &str) {
-        self.note(user_id, username, true);
+    /// A `typing` frame from one of this node's sockets, for `room`.
+    pub fn typed(&self, user_id: i64, room: i64, username: &str) {
+        self.note(user_id, room, username, true);
     }
 
-    /// Typists another node announced.
-    fn heard(&self, typists: &[(i64, String)]) {
-        for (user_id, username) in typists {
-            self.note(*user_id, username, false);
-        }
-    }
-
-    fn note(&self, user_id: i64, username: &str, local: bool) {
+    fn note(&self, user_id: i64, room: i64, username: &str, local: bool) {
         let now = Instant::now();
         let mut state = self.state();
-        if state.announced.get(&user_id).is_some_and(|at| now.duration_since(*at) < EVERY) {
+        if state.announced.get(&(user_id, room)).is_some_and(|at| now.duration_since(*at) < EVERY) {
             return;
         }
-        state.announced.insert(user_id, now);
-        state.pending.push((Typist::new(user_id, username), local));
+        state.announced.insert((user_id, room), now);
+        state.pending.push((Typist::new(user_id, room, username), local));
     }
 
     async fn tick(self, stop: tokio_util::sync::CancellationToken) {
@@ -158,15 +137,25 @@ impl Typing {
                 continue;
             }
             tick += 1;
-            let ours = pending.iter().filter(|(_, local)| *local).map(|(t, _)| (t.user_id, &*t.username));
+            let ours =
+                pending.iter().filter(|(_, local)| *local).map(|(t, _)| (t.user_id, t.room, &*t.username));
             let payloads = typing_payloads(ours);
             if !payloads.is_empty()
                 && let Err(e) = self.inner.peers.tell(Channel::Typing, &payloads).await
             {
                 tracing::debug!(error = %e, "could not tell the other nodes who is typing");
             }
-            let typists: Arc<[Typist]> = pending.into_iter().map(|(t, _)| t).collect();
-            self.inner.events.publish(Event::Typing(TypingTick { typists, tick }));
+            let mut by_room: HashMap<i64, Vec<&Typist>> = HashMap::new();
+            for (typist, _) in &pending {
+                by_room.entry(typist.room).or_default().push(typist);
+            }
+            for (room, typists) in by_room {
+                self.inner.index.each_in(room, None, |user, inbox| {
+                    if let Some(frame) = pick(&typists, tick, user) {
+                        inbox.push((0, frame));
+                    }
+                });
+            }
         }
     }
 }
@@ -174,36 +163,37 @@ impl Typing {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn typist(user_id: i64) -> Typist {
-        Typist::new(user_id, &format!("u{user_id}"))
-    }
+    use crate::realtime::inbox::{Inbox, Taken};
 
     #[test]
     fn a_socket_is_never_told_of_its_own_user_and_rotates_through_the_rest() {
-        let tick = |n| TypingTick { typists: vec![typist(1), typist(2), typist(3)].into(), tick: n };
-        assert!(tick(0).frame_for(1).unwrap().as_str().contains("u2"));
-        assert!(tick(1).frame_for(1).unwrap().as_str().contains("u2"));
-        assert!(tick(2).frame_for(1).unwrap().as_str().contains("u3"));
-        let alone = TypingTick { typists: vec![typist(1)].into(), tick: 0 };
-        assert!(alone.frame_for(1).is_none());
+        let all = [Typist::new(1, 1, "u1"), Typist::new(2, 1, "u2"), Typist::new(3, 1, "u3")];
+        let typists: Vec<&Typist> = all.iter().collect();
+        assert!(pick(&typists, 0, 1).unwrap().as_str().contains("u2"));
+        assert!(pick(&typists, 1, 1).unwrap().as_str().contains("u2"));
+        assert!(pick(&typists, 2, 1).unwrap().as_str().contains("u3"));
+        assert!(pick(&typists[..1], 0, 1).is_none());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_user_is_announced_once_per_two_seconds() {
-        let events = Events::new(64);
-        let mut stream = events.subscribe();
-        let typing = Typing::start(events, Peers::Alone, &Tasks::new());
+    async fn a_user_is_announced_once_per_two_seconds_per_room_to_that_rooms_sockets() {
+        let index = Arc::new(RoomIndex::default());
+        let (mine, other) = (Arc::new(Inbox::new(64)), Arc::new(Inbox::new(64)));
+        let (_a, _) = index.attach(2, vec![7], 0, mine.clone(), |_| ());
+        let (_b, _) = index.attach(3, vec![], 0, other.clone(), |_| ());
+        let typing = Typing::start(index, Peers::Alone, &Tasks::new());
         for _ in 0..50 {
-            typing.typed(1, "alice");
+            typing.typed(1, 7, "alice");
         }
         tokio::time::sleep(TICK * 2).await;
-        let Ok(Event::Typing(tick)) = stream.try_recv() else { panic!("one tick") };
-        assert_eq!(tick.typists.len(), 1);
-        assert!(stream.try_recv().is_err(), "fifty keystrokes, one event");
+        let Taken::Items(items) = mine.take().await else { panic!("one frame") };
+        assert_eq!(items.len(), 1, "fifty keystrokes, one frame");
+        assert!(items[0].1.as_str().contains(r#""room":7"#));
+        let waker = std::task::Waker::noop();
+        assert!(other.poll_take(&mut std::task::Context::from_waker(waker)).is_pending(), "not in room 7");
         tokio::time::sleep(EVERY).await;
-        typing.typed(1, "alice");
+        typing.typed(1, 7, "alice");
         tokio::time::sleep(TICK * 2).await;
-        assert!(matches!(stream.try_recv(), Ok(Event::Typing(_))), "again after 2 s");
+        assert!(matches!(mine.take().await, Taken::Items(_)), "again after 2 s");
     }
 }

@@ -9,7 +9,7 @@
 //! and written while it is held are serialized with every other batch.
 
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::{HashMap, HashSet, hash_map::Entry},
     future::Future,
 };
 
@@ -17,7 +17,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::{Store, StoreError};
 use crate::{
-    domain::{Message, chat::mention_candidates, chat::mentioned},
+    domain::{LOBBY, chat::mention_candidates, chat::mentioned},
     notify::{self, Channel},
     rate::{Allowance, Rate},
 };
@@ -26,6 +26,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {
     pub user_id: i64,
+    /// Its room (the lobby, or one the author must be a member of).
+    pub room: i64,
     pub body: &'a str,
 }
 
@@ -48,60 +50,9 @@ pub enum Outcome {
     /// The user's allowance (all their tabs, on every node) was used up;
     /// a token is there again this many milliseconds after the batch.
     RateLimited { retry_after_ms: i64 },
-}
-
-/// One change of the log, as read back: a message as it is now, at the
-/// position of its latest change (its creation, an edit or its deletion).
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    pub seq: i64,
-    pub message: Message,
-    /// Deleted: only the id counts (the text is gone).
-    pub deleted: bool,
-}
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    seq: i64,
-    username: String,
-    body: String,
-    sent_at: i64,
-    mentions: String,
-    edited_at: Option<i64>,
-    deleted: bool,
-}
-
-impl From<Row> for Message {
-    fn from(row: Row) -> Self {
-        Message {
-            id: row.id,
-            username: row.username,
-            body: row.body,
-            sent_at: from_millis(row.sent_at),
-            mentions: row.mentions.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
-            edited_at: row.edited_at.map(from_millis),
-        }
-    }
-}
-
-impl From<Row> for LogEntry {
-    fn from(row: Row) -> Self {
-        let (seq, deleted) = (row.seq, row.deleted);
-        LogEntry { seq, message: Message::from(row), deleted }
-    }
-}
-
-const ENTRY: &str = "SELECT m.id, m.seq, u.username, m.body, m.sent_at, m.mentions, m.edited_at, m.deleted
-                     FROM messages m JOIN users u ON u.id = m.user_id";
-
-/// A page of older messages (scrollback).
-#[derive(Debug)]
-pub struct Page {
-    /// Oldest first.
-    pub messages: Vec<Message>,
-    /// Whether there are older ones still.
-    pub more: bool,
+    /// The author is not a member of the room (removed, or it was archived,
+    /// while the message was on its way): nothing stored.
+    NotAMember,
 }
 
 impl Store {
@@ -127,18 +78,6 @@ impl Store {
         })
     }
 
-    /// Up to `limit` messages with ids below `before` (none: the newest), oldest
-    /// first; whether older ones exist. Walks the primary key backwards.
-    pub async fn messages_before(&self, before: Option<i64>, limit: usize) -> Result<Page, StoreError> {
-        let sql = format!("{ENTRY} WHERE m.id < $1 AND NOT m.deleted ORDER BY m.id DESC LIMIT $2");
-        let rows: Vec<Row> = super::on_engine!(self, |pool| {
-            sqlx::query_as(&sql).bind(before.unwrap_or(i64::MAX)).bind(limit as i64 + 1).fetch_all(pool).await
-        })?;
-        let more = rows.len() > limit;
-        let messages = rows.into_iter().take(limit).rev().map(Message::from).collect();
-        Ok(Page { messages, more })
-    }
-
     /// Forgets batches committed before `older_than_ms` (unix milliseconds):
     /// no retry is that late.
     pub async fn prune_batches(&self, older_than_ms: i64) -> Result<(), StoreError> {
@@ -151,46 +90,6 @@ impl Store {
         })?;
         Ok(())
     }
-
-    /// The changes after `position`, in log order, at most `limit`.
-    pub async fn log_after(&self, position: i64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
-        let sql = format!("{ENTRY} WHERE m.seq > $1 ORDER BY m.seq LIMIT $2");
-        let rows: Vec<Row> = super::on_engine!(self, |pool| {
-            sqlx::query_as(&sql).bind(position).bind(limit as i64).fetch_all(pool).await
-        })?;
-        Ok(rows.into_iter().map(LogEntry::from).collect())
-    }
-
-    /// What a node starts from: the log's head; the newest `changes` changes
-    /// up to it, in log order (deleted messages included); and the newest
-    /// `messages` messages up to it, oldest first (deleted ones left out).
-    /// Anything changed after the head is read later by position.
-    pub async fn log_start(&self, changes: usize, messages: usize) -> Result<LogStart, StoreError> {
-        let by_seq = format!("{ENTRY} WHERE m.seq <= $1 ORDER BY m.seq DESC LIMIT $2");
-        let by_id = format!("{ENTRY} WHERE m.seq <= $1 AND NOT m.deleted ORDER BY m.id DESC LIMIT $2");
-        let (head, changed, newest): (i64, Vec<Row>, Vec<Row>) = super::on_engine!(self, |pool| {
-            let head =
-                sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(pool).await?;
-            let changed = sqlx::query_as(&by_seq).bind(head).bind(changes as i64).fetch_all(pool).await?;
-            let newest = sqlx::query_as(&by_id).bind(head).bind(messages as i64).fetch_all(pool).await?;
-            Ok::<_, sqlx::Error>((head, changed, newest))
-        })?;
-        Ok(LogStart {
-            head,
-            changes: changed.into_iter().rev().map(LogEntry::from).collect(),
-            newest: newest.into_iter().rev().map(LogEntry::from).collect(),
-        })
-    }
-}
-
-/// Where the log stands as a node starts (see [`Store::log_start`]).
-#[derive(Debug)]
-pub struct LogStart {
-    pub head: i64,
-    /// In log order.
-    pub changes: Vec<LogEntry>,
-    /// Oldest first.
-    pub newest: Vec<LogEntry>,
 }
 
 /// What writing the log takes on each engine, so a change can be written
@@ -266,6 +165,27 @@ impl LogTx for Transaction<'static, Postgres> {
     }
 }
 
+/// A log transaction: on SQLite it takes the write lock at once (the head
+/// is read, then written).
+pub(super) trait BeginLog {
+    type Tx: LogTx;
+    fn begin_log(&self) -> impl std::future::Future<Output = Result<Self::Tx, sqlx::Error>> + Send;
+}
+
+impl BeginLog for sqlx::SqlitePool {
+    type Tx = sqlx::Transaction<'static, Sqlite>;
+    async fn begin_log(&self) -> Result<Self::Tx, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginLog for sqlx::PgPool {
+    type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+    async fn begin_log(&self) -> Result<Self::Tx, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 const EARLIER_ATTEMPT: &str = "SELECT outcomes FROM log_batches WHERE id = $1";
 const RECORD_BATCH: &str = "INSERT INTO log_batches (id, outcomes, at) VALUES ($1, $2, $3)";
 /// One user's chat allowance (messages, and edits: see `edits.rs`).
@@ -295,6 +215,7 @@ fn encode_outcomes(outcomes: &[Outcome]) -> String {
         .map(|o| match o {
             Outcome::Appended(id) => id.to_string(),
             Outcome::RateLimited { retry_after_ms } => format!("r{retry_after_ms}"),
+            Outcome::NotAMember => "n".to_owned(),
         })
         .collect();
     parts.join(",")
@@ -305,6 +226,7 @@ fn decode_outcomes(text: &str) -> Vec<Outcome> {
         .filter(|part| !part.is_empty())
         .map(|part| match part.strip_prefix('r') {
             Some(wait) => Outcome::RateLimited { retry_after_ms: wait.parse().unwrap_or(0) },
+            None if part == "n" => Outcome::NotAMember,
             None => part.parse().map_or(Outcome::RateLimited { retry_after_ms: 0 }, Outcome::Appended),
         })
         .collect()
@@ -335,17 +257,36 @@ async fn append_sqlite(
             slot.insert(stored.map(Allowance::from));
         }
     }
-    let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances);
+    let (rooms, users) = rooms_and_authors(batch);
+    let members: HashSet<(i64, i64)> = if rooms.is_empty() {
+        HashSet::new()
+    } else {
+        let json = |ids: &[i64]| serde_json::to_string(ids).unwrap_or_default();
+        sqlx::query_as(
+            "SELECT m.room_id, m.user_id FROM memberships m JOIN rooms r ON r.id = m.room_id
+             WHERE r.archived_at IS NULL AND m.room_id IN (SELECT value FROM json_each($1))
+               AND m.user_id IN (SELECT value FROM json_each($2))",
+        )
+        .bind(json(&rooms))
+        .bind(json(&users))
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances, &members);
     let registered = tx.registered(&all_candidates(&accepted)).await?;
     for (id, message) in &accepted {
         sqlx::query(
-            "INSERT INTO messages (id, user_id, body, sent_at, seq, mentions) VALUES ($1, $2, $3, $4, $1, $5)",
+            "INSERT INTO messages (id, room_id, user_id, body, sent_at, seq, mentions)
+             VALUES ($1, $6, $2, $3, $4, $1, $5)",
         )
         .bind(id)
         .bind(message.user_id)
         .bind(message.body)
         .bind(now)
         .bind(mentions(message.body, &registered))
+        .bind(message.room)
         .execute(&mut **tx)
         .await?;
     }
@@ -396,23 +337,44 @@ async fn append_postgres(
     for (user_id, tokens, updated_ms) in stored {
         allowances.insert(user_id, Some(Allowance::from((tokens, updated_ms))));
     }
-    let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances);
+    let asked: Vec<(i64, i64)> =
+        batch.iter().filter(|m| m.room != LOBBY).map(|m| (m.room, m.user_id)).collect();
+    let members: HashSet<(i64, i64)> = if asked.is_empty() {
+        HashSet::new()
+    } else {
+        let (rooms, users): (Vec<i64>, Vec<i64>) = asked.into_iter().unzip();
+        sqlx::query_as(
+            "SELECT m.room_id, m.user_id FROM memberships m JOIN rooms r ON r.id = m.room_id
+             WHERE r.archived_at IS NULL
+               AND (m.room_id, m.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+        )
+        .bind(&rooms)
+        .bind(&users)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    let (outcomes, accepted, allowances) = decide(batch, head, now, rate, allowances, &members);
     if !accepted.is_empty() {
         let ids: Vec<i64> = accepted.iter().map(|(id, _)| *id).collect();
+        let rooms: Vec<i64> = accepted.iter().map(|(_, m)| m.room).collect();
         let authors: Vec<i64> = accepted.iter().map(|(_, m)| m.user_id).collect();
         let bodies: Vec<&str> = accepted.iter().map(|(_, m)| m.body).collect();
         let registered = tx.registered(&all_candidates(&accepted)).await?;
         let named: Vec<String> = accepted.iter().map(|(_, m)| mentions(m.body, &registered)).collect();
         sqlx::query(
-            "INSERT INTO messages (id, user_id, body, sent_at, seq, mentions)
-             SELECT id, user_id, body, $4, id, mentions
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $5::text[]) AS t (id, user_id, body, mentions)",
+            "INSERT INTO messages (id, room_id, user_id, body, sent_at, seq, mentions)
+             SELECT id, room_id, user_id, body, $4, id, mentions
+             FROM unnest($1::bigint[], $6::bigint[], $2::bigint[], $3::text[], $5::text[])
+               AS t (id, room_id, user_id, body, mentions)",
         )
         .bind(&ids)
         .bind(&authors)
         .bind(&bodies)
         .bind(now)
         .bind(&named)
+        .bind(&rooms)
         .execute(&mut **tx)
         .await?;
     }
@@ -442,9 +404,23 @@ async fn append_postgres(
     Ok(outcomes)
 }
 
+/// The rooms other than the lobby that a batch's messages go to, and their
+/// authors, each once.
+fn rooms_and_authors(batch: &[NewMessage<'_>]) -> (Vec<i64>, Vec<i64>) {
+    let mut rooms: Vec<i64> = batch.iter().filter(|m| m.room != LOBBY).map(|m| m.room).collect();
+    let mut users: Vec<i64> = batch.iter().filter(|m| m.room != LOBBY).map(|m| m.user_id).collect();
+    for ids in [&mut rooms, &mut users] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    (rooms, users)
+}
+
 /// Takes each message's token from its author's allowance, in batch order,
-/// and numbers the accepted ones from `head + 1`. Returns the outcomes, the
-/// accepted messages with their positions, and the allowances to store.
+/// and numbers the accepted ones from `head + 1`; a message to a room other
+/// than the lobby goes only if its author is in `members` (room, user).
+/// Returns the outcomes, the accepted messages with their positions, and
+/// the allowances to store.
 #[allow(clippy::type_complexity)]
 fn decide<'b, 'a>(
     batch: &'b [NewMessage<'a>],
@@ -452,6 +428,7 @@ fn decide<'b, 'a>(
     now_ms: i64,
     rate: Rate,
     stored: HashMap<i64, Option<Allowance>>,
+    members: &HashSet<(i64, i64)>,
 ) -> (Vec<Outcome>, Vec<(i64, &'b NewMessage<'a>)>, HashMap<i64, Allowance>) {
     let mut allowances: HashMap<i64, Allowance> = stored
         .into_iter()
@@ -462,6 +439,9 @@ fn decide<'b, 'a>(
     let outcomes = batch
         .iter()
         .map(|message| {
+            if message.room != LOBBY && !members.contains(&(message.room, message.user_id)) {
+                return Outcome::NotAMember;
+            }
             let allowance =
                 allowances.entry(message.user_id).or_insert_with(|| Allowance::full(rate, now_ms));
             if allowance.try_take(rate, now_ms) {

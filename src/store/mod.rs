@@ -15,7 +15,9 @@
 //! - `account_changes`: roles, bans and passwords, with the sessions they end.
 //! - `admission`: the registration mode and invites.
 //! - `account_sessions`: which sessions each user has, for the account page.
-//! - [`log`]: the chat log, appended in commit order and read back by position.
+//! - [`log`]: the chat log, appended in commit order.
+//! - `messages`: the log read back: by position, and room by room for scrollback.
+//! - `rooms`: rooms and memberships, whose changes ride the log.
 //! - `markers`: each user's read marker.
 //! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
@@ -30,6 +32,8 @@ mod edits;
 mod identities;
 pub mod log;
 mod markers;
+mod messages;
+mod rooms;
 mod sessions;
 mod sso_pending;
 mod throttles;
@@ -49,7 +53,9 @@ pub use admission::{Invite, InviteState};
 pub use authority::Actor;
 pub use edits::{Change, ChangeError};
 pub use identities::IdentityChangeError;
-pub use log::{Batch, LogEntry, LogStart, NewMessage, Outcome, Page};
+pub use log::{Batch, NewMessage, Outcome};
+pub use messages::{LogChange, LogEntry, LogStart, Page};
+pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts, RoomLimits};
 pub use sessions::{SessionMeta, SessionRow};
 pub use users::{CreateUserError, IdentityAccount, UserRow};
 
@@ -158,7 +164,8 @@ impl BeginExclusive for PgPool {
 impl Store {
     /// Opens the pool. SQLite gets WAL (readers never block the writer), a
     /// busy timeout (writers queue instead of failing with "database is
-    /// locked"), foreign keys, and the file is created if it does not exist.
+    /// locked"), foreign keys, `secure_delete` (see [`Store::checkpoint`]),
+    /// and the file is created if it does not exist.
     /// PostgreSQL connections get time limits, so no statement, lock wait or
     /// forgotten transaction can hold the database forever.
     ///
@@ -180,7 +187,10 @@ impl Store {
                         Synchronous::Full => SqliteSynchronous::Full,
                     })
                     .busy_timeout(tuning.busy_timeout)
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    // Freed space is zeroed, not left with its old bytes: the
+                    // text of a deleted or edited message is gone from the file.
+                    .pragma("secure_delete", "ON");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(tuning.pool_size.max(1))
                     .acquire_timeout(tuning.acquire_timeout)
@@ -228,6 +238,26 @@ impl Store {
 
     pub async fn close(&self) {
         on_engine!(self, |pool| pool.close().await)
+    }
+
+    /// SQLite: copies the write-ahead log into the database file and empties
+    /// it (`wal_checkpoint(TRUNCATE)`), so the text of a message just deleted
+    /// or edited is gone from the log too (`secure_delete` has already zeroed
+    /// it in the pages the change rewrote). Call it after a delete or an
+    /// edit commits. PostgreSQL: nothing to do. A checkpoint that cannot
+    /// finish (a long reader, a full disk) is logged and left to the next
+    /// one, or to SQLite's own, which runs as the log grows.
+    pub async fn checkpoint(&self) {
+        let Store::Sqlite(pool) = self else { return };
+        // One row: (busy, pages in the log, pages checkpointed); busy = 1
+        // when a reader or writer kept it from finishing.
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await {
+            Ok((0, _, _)) => {}
+            Ok((_, log, copied)) => {
+                tracing::debug!(log, copied, "the checkpoint could not finish: another connection was busy");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not checkpoint the SQLite log"),
+        }
     }
 
     /// Can the database take a write right now? A real change is committed

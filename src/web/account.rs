@@ -131,9 +131,11 @@ pub async fn change_password(
     };
     // Guessing the current password here is throttled like guessing it at login.
     if let Err(throttled) = state.throttles.check_failures(&user.username, client).await? {
-        let error =
-            format!("Too many wrong passwords. Try again in {} seconds.", throttled.wait().as_secs().max(1));
-        return account_page(&state, &auth, &user, StatusCode::TOO_MANY_REQUESTS, None, Some(error)).await;
+        let secs = super::auth::retry_secs(throttled);
+        let error = format!("Too many wrong passwords. Try again in {secs} seconds.");
+        let page =
+            account_page(&state, &auth, &user, StatusCode::TOO_MANY_REQUESTS, None, Some(error)).await?;
+        return Ok(super::auth::with_retry_after(page, throttled));
     }
     if !state.accounts.verify(&user, &Password::for_login(current)).await? {
         state.throttles.failed(&user.username, client).await?;

@@ -1,5 +1,6 @@
-//! `GET /api/messages?before=ID&limit=N`: scrollback, for a logged-in user.
-//! Answers are JSON, errors too (`{"error": "…"}`), in our words.
+//! `GET /api/messages?room=ID&before=ID&limit=N` (or `&around=ID`):
+//! scrollback of a room the user may see (without `room`: the lobby), for a
+//! logged-in user. Answers are JSON, errors too (`{"error": "…"}`), in our words.
 
 use axum::{
     Json,
@@ -9,7 +10,8 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{accounts::AuthSession, realtime::wire::MessageJson, store::Store};
+use super::AppState;
+use crate::{accounts::AuthSession, domain::LOBBY, realtime::wire::MessageJson};
 
 /// Messages per page when `limit` is not given, and the most a page holds.
 const DEFAULT_LIMIT: usize = 50;
@@ -19,7 +21,9 @@ const MAX_LIMIT: usize = 100;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scrollback {
+    room: Option<String>,
     before: Option<String>,
+    around: Option<String>,
     limit: Option<String>,
 }
 
@@ -34,19 +38,36 @@ fn refused(status: StatusCode, error: &str) -> Response {
 }
 
 pub async fn messages(
-    State(store): State<Store>,
+    State(state): State<AppState>,
     auth: AuthSession,
     query: Result<Query<Scrollback>, QueryRejection>,
 ) -> Response {
-    if auth.user.is_none() {
+    let Some(user) = auth.user else {
         return refused(StatusCode::UNAUTHORIZED, "Log in first.");
-    }
+    };
     let Ok(Query(query)) = query else {
         return refused(
             StatusCode::BAD_REQUEST,
-            "The parameters are before (a message id) and limit (1 to 100).",
+            "The parameters are room (a room id), before or around (a message id) and limit (1 to 100).",
         );
     };
+    // Ids are whole numbers above 0; `Err` names what was not.
+    let id = |raw: Option<&str>, what: &'static str| match raw.map(str::parse::<i64>) {
+        None => Ok(None),
+        Some(Ok(id)) if id > 0 => Ok(Some(id)),
+        Some(_) => Err(what),
+    };
+    let room = match id(query.room.as_deref(), "room must be a room id (a whole number above 0).") {
+        Ok(room) => room.unwrap_or(LOBBY),
+        Err(what) => return refused(StatusCode::BAD_REQUEST, what),
+    };
+    let around = match id(query.around.as_deref(), "around must be a message id (a whole number above 0).") {
+        Ok(around) => around,
+        Err(what) => return refused(StatusCode::BAD_REQUEST, what),
+    };
+    if around.is_some() && query.before.is_some() {
+        return refused(StatusCode::BAD_REQUEST, "Ask for messages before an id, or around one, not both.");
+    }
     let before = match query.before.as_deref().map(str::parse::<i64>) {
         None => None,
         Some(Ok(id)) if id > 0 => Some(id),
@@ -59,15 +80,28 @@ pub async fn messages(
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => return refused(StatusCode::BAD_REQUEST, "limit must be a whole number from 1 to 100."),
     };
-    match store.messages_before(before, limit).await {
+    // One question for every read path: may this user see this room now?
+    match state.store.can_see(user.id, room).await {
+        Ok(true) => {}
+        Ok(false) => return refused(StatusCode::NOT_FOUND, "There is no such room."),
+        Err(e) => return unavailable(e),
+    }
+    let page = match around {
+        Some(around) => match state.store.messages_around(room, around, limit).await {
+            Ok(Some(page)) => Ok(page),
+            Ok(None) => return refused(StatusCode::NOT_FOUND, "There is no such message in this room."),
+            Err(e) => Err(e),
+        },
+        None => state.store.messages_before(room, before, limit).await,
+    };
+    match page {
         Ok(page) => Json(Page { messages: page.messages.iter().map(MessageJson).collect(), more: page.more })
             .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "scrollback failed");
-            refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The messages cannot be read right now. Try again in a moment.",
-            )
-        }
+        Err(e) => unavailable(e),
     }
+}
+
+fn unavailable(e: crate::store::StoreError) -> Response {
+    tracing::warn!(error = %e, "scrollback failed");
+    refused(StatusCode::SERVICE_UNAVAILABLE, "The messages cannot be read right now. Try again in a moment.")
 }

@@ -125,10 +125,12 @@ pub(super) fn throttled_words(throttled: Throttled) -> String {
     }
 }
 
-fn retry_secs(throttled: Throttled) -> u64 {
+/// Seconds until the throttle lets the next try through, rounded up.
+pub(super) fn retry_secs(throttled: Throttled) -> u64 {
     throttled.wait().as_secs_f64().ceil().max(1.0) as u64
 }
 
+/// Every 429 says when to come back.
 pub(super) fn with_retry_after(mut page: Response, throttled: Throttled) -> Response {
     page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(throttled)));
     page

@@ -29,7 +29,8 @@ impl TrustedProxies {
         Self(proxies.iter().map(|p| p.0).collect())
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Is `ip` one of the trusted proxies?
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 

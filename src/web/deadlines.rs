@@ -10,12 +10,20 @@
 //! - a request whose answer has not begun `idle` after its headers, and
 //!   whose client has sent nothing meanwhile, is given up.
 //!
+//! It also keeps the connection's place in its client's count of pending
+//! connections (see `pending`): taken when a request's first byte comes on
+//! a kept-alive connection (no place: the connection closes), given back
+//! when the answer begins. (The body gives it back sooner, once it has all
+//! arrived: see `body`.) A request's body has a deadline of its own, kept on
+//! the body, which alone knows where it ends.
+//!
 //! A WebSocket upgrade takes the inner stream back out (`into_inner`): the
 //! socket then has its own liveness (pings) and no deadline of these.
 
 use std::{
     io,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
     time::Duration,
 };
@@ -24,6 +32,8 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     time::{Instant, Sleep},
 };
+
+use super::pending::Pending;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -52,13 +62,17 @@ pub struct Deadlines<S> {
     timeouts: Timeouts,
     /// The current phase's deadline.
     timer: Pin<Box<Sleep>>,
+    /// The connection's place among its client's pending ones (`None`: not
+    /// counted, e.g. a trusted proxy). Held on arrival, as the first request
+    /// is due.
+    pending: Option<Arc<Pending>>,
 }
 
 impl<S> Deadlines<S> {
     /// A new connection: its first request's headers are due within `headers`.
-    pub fn new(inner: S, timeouts: Timeouts) -> Self {
+    pub fn new(inner: S, timeouts: Timeouts, pending: Option<Arc<Pending>>) -> Self {
         let timer = Box::pin(tokio::time::sleep(timeouts.headers));
-        Self { inner, phase: Phase::Headers { matched: 0 }, timeouts, timer }
+        Self { inner, phase: Phase::Headers { matched: 0 }, timeouts, timer, pending }
     }
 
     pub fn into_inner(self) -> S {
@@ -69,11 +83,16 @@ impl<S> Deadlines<S> {
         self.timer.as_mut().reset(Instant::now() + after);
     }
 
-    /// Follows the request cycle through the bytes just read.
-    fn saw(&mut self, bytes: &[u8]) {
+    /// Follows the request cycle through the bytes just read; false when a
+    /// new request may not start (its client has too many pending).
+    #[must_use]
+    fn saw(&mut self, bytes: &[u8]) -> bool {
         for &byte in bytes {
             match self.phase {
                 Phase::Waiting => {
+                    if self.pending.as_ref().is_some_and(|pending| !pending.hold()) {
+                        return false;
+                    }
                     self.phase = Phase::Headers { matched: 0 };
                     self.arm(self.timeouts.headers);
                     self.advance(byte);
@@ -83,6 +102,18 @@ impl<S> Deadlines<S> {
                 // of ours beyond the idle one, which any byte pushes back.
                 Phase::Busy { answering: false } => self.arm(self.timeouts.idle),
                 Phase::Busy { answering: true } => {}
+            }
+        }
+        true
+    }
+
+    /// The answer begins: the request is no longer pending (whatever of its
+    /// body was not read, hyper will not wait for).
+    fn answering(&mut self) {
+        if self.phase == (Phase::Busy { answering: false }) {
+            self.phase = Phase::Busy { answering: true };
+            if let Some(pending) = &self.pending {
+                pending.release();
             }
         }
     }
@@ -121,6 +152,10 @@ fn timed_out(phase: Phase) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what)
 }
 
+fn too_many_pending() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionRefused, "the client has too many requests pending")
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Deadlines<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
@@ -131,7 +166,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadlines<S> {
                 if !read.is_empty() {
                     // Copy out the borrow: `saw` needs `this` mutably.
                     let read = read.to_vec();
-                    this.saw(&read);
+                    if !this.saw(&read) {
+                        return Poll::Ready(Err(too_many_pending()));
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -148,8 +185,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deadlines<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = ready!(Pin::new(&mut this.inner).poll_write(cx, data))?;
-        if written > 0 && matches!(this.phase, Phase::Busy { .. }) {
-            this.phase = Phase::Busy { answering: true };
+        if written > 0 {
+            this.answering();
         }
         Poll::Ready(Ok(written))
     }
@@ -176,8 +213,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deadlines<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
-        if written > 0 && matches!(this.phase, Phase::Busy { .. }) {
-            this.phase = Phase::Busy { answering: true };
+        if written > 0 {
+            this.answering();
         }
         Poll::Ready(Ok(written))
     }
@@ -197,7 +234,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_connection_that_sends_nothing_is_closed_at_the_header_deadline() {
         let (_client, server) = duplex(1024);
-        let mut server = Deadlines::new(server, LIMITS);
+        let mut server = Deadlines::new(server, LIMITS, None);
         let started = Instant::now();
         let err = server.read(&mut [0u8; 16]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
@@ -207,7 +244,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn headers_must_finish_in_time() {
         let (mut client, server) = duplex(1024);
-        let mut server = Deadlines::new(server, LIMITS);
+        let mut server = Deadlines::new(server, LIMITS, None);
         client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
         let mut buf = [0u8; 64];
         assert!(server.read(&mut buf).await.is_ok());
@@ -220,7 +257,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_answered_connection_may_idle_until_the_idle_deadline() {
         let (mut client, server) = duplex(1024);
-        let mut server = Deadlines::new(server, LIMITS);
+        let mut server = Deadlines::new(server, LIMITS, None);
         client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
         let mut buf = [0u8; 64];
         assert!(server.read(&mut buf).await.unwrap() > 0);
@@ -238,17 +275,37 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(60));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_alive_connection_cannot_start_a_request_while_its_client_has_too_many_pending() {
+        let limit = super::super::pending::PendingLimit::new(1);
+        let client_ip: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let (mut client, server) = duplex(1024);
+        let mut server = Deadlines::new(server, LIMITS, limit.admit(client_ip));
+        assert_eq!(limit.of(client_ip), 1, "pending from the accept");
+        client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(server.read(&mut buf).await.unwrap() > 0);
+        server.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+        server.flush().await.unwrap();
+        assert_eq!(limit.of(client_ip), 0, "idle: not pending");
+        let other = limit.admit(client_ip).expect("room for a new connection");
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let err = server.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        drop(other);
+    }
+
     #[test]
     fn the_end_of_headers_is_found_across_reads_and_false_starts() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         runtime.block_on(async {
             let (_client, server) = duplex(16);
-            let mut d = Deadlines::new(server, LIMITS);
-            d.saw(b"GET / HTTP/1.1\r\nA: b\r");
+            let mut d = Deadlines::new(server, LIMITS, None);
+            assert!(d.saw(b"GET / HTTP/1.1\r\nA: b\r"));
             assert!(matches!(d.phase, Phase::Headers { .. }));
-            d.saw(b"\r\n\r");
+            assert!(d.saw(b"\r\n\r"));
             assert!(matches!(d.phase, Phase::Headers { .. }), "\\r\\r\\n\\r is not the end");
-            d.saw(b"\n");
+            assert!(d.saw(b"\n"));
             assert_eq!(d.phase, Phase::Busy { answering: false });
         });
     }

@@ -22,6 +22,12 @@ pub enum AppError {
     Missing(&'static str),
     #[error("cross-origin request refused")]
     CrossOrigin,
+    /// The request's body did not arrive in time (408; the connection closes).
+    #[error("the request's body came too slowly")]
+    TooSlow,
+    /// The request named a host that is not ours (421).
+    #[error("a request for another host")]
+    WrongHost,
     /// Logged in, but not allowed this (a member at `/admin`).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -107,6 +113,16 @@ impl IntoResponse for AppError {
                 StatusCode::FORBIDDEN,
                 "Request refused",
                 "This request came from another site, so it was not carried out.".to_owned(),
+            ),
+            Self::TooSlow => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Too slow",
+                "The request took too long to arrive, so it was not carried out. Please try again.".to_owned(),
+            ),
+            Self::WrongHost => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "Wrong address",
+                "This server does not answer for that host name. Use its address as the people who run it gave it.".to_owned(),
             ),
             Self::BadRequest { status, message } => (*status, "Bad request", message.clone()),
             Self::Unavailable(_) => (

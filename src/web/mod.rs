@@ -5,14 +5,19 @@ pub mod activity;
 mod admin;
 mod api;
 mod auth;
+pub mod body;
 pub mod client;
 pub mod deadlines;
 pub mod error;
 mod handshake;
 pub mod health;
+pub mod host;
+mod json;
 mod next;
 pub mod origin;
 mod pages;
+pub mod pending;
+mod rooms;
 pub mod serve;
 mod site;
 pub mod sso;
@@ -24,7 +29,7 @@ use axum::{
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post, put},
 };
 use axum_login::AuthManagerLayerBuilder;
 use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
@@ -61,6 +66,8 @@ pub struct AppState {
     pub realtime: Realtime,
     pub throttles: crate::accounts::Throttles,
     pub proxies: client::TrustedProxies,
+    /// The host names requests may be sent to (`PUBLIC_URL`, `ALLOWED_HOSTS`).
+    pub hosts: host::AllowedHosts,
     pub session_policy: SessionPolicy,
     pub health: health::Health,
     /// The configured registration mode (an admin's choice, stored, wins).
@@ -71,6 +78,8 @@ pub struct AppState {
     pub endings: Endings,
     /// Sign-in through GitHub or OpenID Connect, as configured.
     pub sign_in: sso::SignInRoutes,
+    /// How many rooms, and who may make them.
+    pub rooms: crate::store::RoomLimits,
 }
 
 pub struct SessionSettings {
@@ -100,6 +109,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/register", post(auth::register))
         .route("/profile", get(site::profile))
         .route("/chat", get(site::chat))
+        .route("/chat/{id}", get(site::chat_room))
         .route("/join/{token}", get(site::join))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
@@ -115,9 +125,18 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/admin/registration", post(admin::registration))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/invites/revoke", post(admin::revoke_invite))
+        .route("/admin/rooms/archive", post(admin::archive_room))
         .route("/logout", get(auth::logout).post(auth::logout))
         .route("/ws", get(ws::upgrade))
         .route("/api/messages", get(api::messages))
+        .route("/api/rooms", get(rooms::list).post(rooms::create))
+        .route("/api/rooms/{id}", get(rooms::get).patch(rooms::update).delete(rooms::archive))
+        .route("/api/rooms/{id}/join", post(rooms::join))
+        .route("/api/rooms/{id}/leave", post(rooms::leave))
+        .route("/api/rooms/{id}/members", get(rooms::members).post(rooms::add_member))
+        .route("/api/rooms/{id}/members/{username}", delete(rooms::remove_member))
+        .route("/api/rooms/{id}/level", put(rooms::level))
+        .route("/api/direct", post(rooms::direct))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)
@@ -131,10 +150,12 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         without_session.nest_service("/public", ServeDir::new(public_dir()).fallback(get(site::not_found)));
 
     let proxies = state.proxies.clone();
+    // The host guard runs first: a request for another host reaches nothing.
     let app = with_session
         .merge(without_session)
         .layer(middleware::from_fn_with_state(state.origin.clone(), origin::guard))
-        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.hosts.clone(), host::guard));
     with_security_headers(app, sessions.secure)
         .layer(
             TraceLayer::new_for_http()

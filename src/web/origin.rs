@@ -29,24 +29,24 @@ impl PublicOrigin {
     }
 
     /// Is `origin` (an `Origin` header value) us? Either the configured
-    /// public origin, or, as in Go, an origin whose host is the `Host` the
-    /// request was sent to.
+    /// public origin, or, as in Go, the origin of the `Host` the request was
+    /// sent to; but with our own scheme: scheme, host and port must all be
+    /// ours (Go compares the host alone, so `http://` passed for `https://`).
     fn is_ours(&self, origin: &str, headers: &HeaderMap) -> bool {
-        if origin == &*self.0 {
+        let Some(origin) = origin_of(origin) else { return false };
+        if origin == *self.0 {
             return true;
         }
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        match (Url::parse(origin), host) {
-            (Ok(url), Some(host)) => {
-                let origin_host = match (url.host_str(), url.port()) {
-                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                    (Some(h), None) => h.to_owned(),
-                    (None, _) => return false,
-                };
-                origin_host.eq_ignore_ascii_case(host)
-            }
-            _ => false,
-        }
+        // A Host that is more than host[:port] would parse as some other URL.
+        let Some(host) = host.filter(|h| !h.is_empty() && !h.contains(['/', '\\', '@', '?', '#'])) else {
+            return false;
+        };
+        origin_of(&format!("{}://{host}", self.scheme())).is_some_and(|ours| ours == origin)
+    }
+
+    fn scheme(&self) -> &str {
+        self.0.split_once("://").map_or("", |(scheme, _)| scheme)
     }
 
     /// May a request with this method and these headers change state?
@@ -77,6 +77,13 @@ impl PublicOrigin {
             Some(value) => value.to_str().is_ok_and(|origin| self.is_ours(origin, headers)),
         }
     }
+}
+
+/// "scheme://host[:port]" of a URL, as browsers write `Origin` (lowercase,
+/// no default port); `None` for an opaque origin (`null`, `data:`) or no URL.
+fn origin_of(url: &str) -> Option<String> {
+    let origin = Url::parse(url).ok()?.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// Middleware: refuse state-changing cross-origin requests with 403.
@@ -130,8 +137,29 @@ mod tests {
         assert!(o.allows(&Method::POST, &headers(&[("origin", "https://chat.example.com")])));
         assert!(!o.allows(&Method::POST, &headers(&[("origin", "https://evil.example")])));
         assert!(!o.allows(&Method::POST, &headers(&[("origin", "null")])));
-        let by_host = headers(&[("origin", "http://10.1.2.3:3000"), ("host", "10.1.2.3:3000")]);
+        let by_host = headers(&[("origin", "https://10.1.2.3:3000"), ("host", "10.1.2.3:3000")]);
         assert!(o.allows(&Method::POST, &by_host));
+    }
+
+    #[test]
+    fn scheme_host_and_port_must_all_be_ours() {
+        let o = origin();
+        let post = |pairs: &[(&'static str, &'static str)]| o.allows(&Method::POST, &headers(pairs));
+        assert!(!post(&[("origin", "http://chat.example.com")]), "our host over another scheme");
+        assert!(!post(&[("origin", "https://chat.example.com:8443")]), "another port");
+        assert!(post(&[("origin", "https://chat.example.com:443")]), "the default port written out");
+        assert!(
+            !post(&[("origin", "http://10.1.2.3:3000"), ("host", "10.1.2.3:3000")]),
+            "the Host, but http"
+        );
+        assert!(!post(&[("origin", "https://10.1.2.3:3000"), ("host", "10.1.2.3:3001")]));
+        assert!(post(&[("origin", "https://10.1.2.3"), ("host", "10.1.2.3:443")]));
+        assert!(!post(&[("origin", "https://evil.example"), ("host", "x@evil.example")]), "not a host");
+        let plain = PublicOrigin::of(&Url::parse("http://127.0.0.1:3000/").unwrap());
+        let h = headers(&[("origin", "https://localhost:3000"), ("host", "localhost:3000")]);
+        assert!(!plain.allows(&Method::POST, &h), "https is not the http we serve");
+        let h = headers(&[("origin", "http://localhost:3000"), ("host", "localhost:3000")]);
+        assert!(plain.allows(&Method::POST, &h));
     }
 
     #[test]

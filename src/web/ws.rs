@@ -23,6 +23,11 @@ use crate::{
     websocket::Socket,
 };
 
+/// When a user with every socket they may have can try again: a tab closed
+/// elsewhere frees a seat at once, so no more than a few seconds (every 429
+/// says when to retry).
+const TABS_RETRY_AFTER: &str = "5";
+
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
     /// The id of the last message the client showed.
@@ -71,7 +76,9 @@ fn refusal(refused: Refused) -> Response {
     let (status, words) = match refused {
         Refused::Full => (StatusCode::SERVICE_UNAVAILABLE, "The server is full. Try again in a moment."),
         Refused::TooManyTabs => {
-            (StatusCode::TOO_MANY_REQUESTS, "This account has too many open connections. Close a tab.")
+            let words = "This account has too many open connections. Close a tab.";
+            let retry = [(header::RETRY_AFTER, HeaderValue::from_static(TABS_RETRY_AFTER))];
+            return (StatusCode::TOO_MANY_REQUESTS, retry, words).into_response();
         }
         Refused::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,

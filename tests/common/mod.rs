@@ -8,7 +8,9 @@ pub mod db;
 pub mod github;
 pub mod nginx;
 pub mod oidc;
+pub mod process;
 pub mod raw;
+pub mod source;
 pub mod ws;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -91,6 +93,17 @@ impl TestApp {
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A client that sends `cookie` ("name=value") with every request.
+    pub fn client_with(&self, cookie: &str) -> reqwest::Client {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(header::COOKIE, header::HeaderValue::from_str(cookie).unwrap());
+        reqwest::Client::builder()
+            .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap()

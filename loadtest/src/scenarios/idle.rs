@@ -6,8 +6,14 @@ pub(super) async fn idle(
     n: usize,
     history: usize,
     burst: usize,
+    rooms: usize,
 ) -> Result<Value, String> {
     let cookies = client::accounts(server.base(), cli.users.min(n).max(1)).await?;
+    // Every user in `rooms` rooms, each with all of them (made by the first).
+    let people: Vec<String> = (1..cookies.len()).map(|i| format!("load{i}")).collect();
+    for k in 0..rooms {
+        private_room(server.base(), &cookies[0], &format!("idle{k}"), &people).await?;
+    }
     post_history(server.base(), &cookies[0], history).await?;
     settle().await;
     let rss_before = server.rss_kib();
@@ -33,7 +39,8 @@ pub(super) async fn idle(
         started.elapsed().as_secs_f64()
     );
     let mut figures = json!({"scenario": "idle", "n": n, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
-              "kib_per_conn": per_conn, "counts_exact": exact, "procs": cli.procs.max(1), "history": history});
+              "kib_per_conn": per_conn, "counts_exact": exact, "procs": cli.procs.max(1), "history": history,
+              "rooms_per_user": rooms});
     if let Some(rss_burst) = rss_burst {
         let per_conn_burst = (rss_burst.saturating_sub(rss_before)) as f64 / n as f64;
         eprintln!(

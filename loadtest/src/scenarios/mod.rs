@@ -5,16 +5,19 @@
 //! - [`counts`]: storm, churn and failover, where the count must come out exact.
 //! - [`fanout`]: delivery rate, latency and loss (and logins, or typing, during a fanout).
 //! - [`http`]: authenticated page views, and scrollback pages, per second.
+//! - [`rooms`]: a small room's messages next to the lobby's; greeting a user in many rooms.
 
 mod counts;
 mod fanout;
 mod http;
 mod idle;
+mod rooms;
 
 use counts::{churn, failover, storm};
 use fanout::{Midway, fanout};
 use http::{http, scrollback};
 use idle::{hold, idle};
+use rooms::{greeting, private_room, rooms};
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -47,10 +50,15 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
     let mut server = match (&cli.url, &cli.pid) {
         (Some(url), Some(pid)) => Server::attach(url, pid).await?,
         (Some(_), None) => return Err("--url needs --pid (to read the server's memory)".into()),
-        _ => Server::start(&cli.server_bin, cli.nodes).await?,
+        // Registering thousands of accounts is not what these measure: cheap hashing.
+        _ => {
+            let cheap = matches!(cli.scenario, Scenario::Rooms { .. } | Scenario::Greeting { .. });
+            let cheap = cheap || matches!(cli.scenario, Scenario::Idle { rooms, .. } if rooms > 0);
+            Server::start(&cli.server_bin, cli.nodes, cheap).await?
+        }
     };
     match cli.scenario.clone() {
-        Scenario::Idle { n, history, burst } => idle(cli, &server, n, history, burst).await,
+        Scenario::Idle { n, history, burst, rooms } => idle(cli, &server, n, history, burst, rooms).await,
         Scenario::Storm { n } => storm(cli, &server, n).await,
         Scenario::Fanout { n, rate, secs } => fanout(cli, &server, n, rate, secs, Midway::Nothing).await,
         Scenario::Churn { n, rounds } => churn(cli, &server, n, rounds).await,
@@ -63,6 +71,8 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
         }
         Scenario::Http { secs, conns } => http(cli, &server, secs, conns).await,
         Scenario::Failover { n } => failover(cli, &mut server, n).await,
+        Scenario::Rooms { n, size, rate, secs } => rooms(cli, &server, n, size, rate, secs).await,
+        Scenario::Greeting { rooms, connects } => greeting(&server, rooms, connects).await,
         Scenario::Hold { .. } => unreachable!("handled above"),
     }
 }

@@ -18,11 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::history::History;
 use crate::{
+    domain::RoomView,
     realtime::{
+        index::RoomIndex,
         presence::Presence,
-        stream::{Event, Events},
+        wire::frames::{member_frame, room_frame, room_left_frame, room_updated_frame},
     },
-    store::Store,
+    store::{LogChange, RoomChange, RoomEvent, Store},
     tasks::Tasks,
 };
 
@@ -51,7 +53,8 @@ impl Published {
 pub struct Follower {
     pub store: Store,
     pub history: Arc<History>,
-    pub events: Events,
+    /// Who is where on this node: each change goes to its room's sockets.
+    pub index: Arc<RoomIndex>,
     /// Woken by this node's commits and other nodes' notifications.
     pub wake: Arc<Notify>,
     pub poll: Duration,
@@ -97,16 +100,22 @@ impl Follower {
                 };
                 let full = entries.len() == READ_BATCH;
                 pace.count(entries.len(), last_read);
-                for entry in entries {
+                for change in entries {
                     // Positions only grow; an edit or delete leaves a hole
                     // where the message's earlier change was, which is fine.
-                    if entry.seq <= position {
-                        tracing::error!(after = position, got = entry.seq, "the chat log went backwards");
+                    let seq = change.seq();
+                    if seq <= position {
+                        tracing::error!(after = position, got = seq, "the chat log went backwards");
                         continue;
                     }
-                    position = entry.seq;
-                    let frame = self.history.apply(&entry);
-                    self.events.publish(Event::Chat { seq: entry.seq, frame });
+                    position = seq;
+                    match change {
+                        LogChange::Message(entry) => {
+                            let frame = self.history.apply(&entry);
+                            self.index.deliver(entry.message.room, seq, &frame, None);
+                        }
+                        LogChange::Room(event) => self.room_event(&event),
+                    }
                 }
                 self.top_up().await;
                 published.send_replace(position);
@@ -146,13 +155,62 @@ impl Pace {
 }
 
 impl Follower {
+    /// A room's event, in its place among the messages: who is in the room
+    /// here changes before anything after it is delivered.
+    fn room_event(&self, event: &RoomEvent) {
+        let (seq, room) = (event.seq, event.room.id);
+        match (event.change, &event.user) {
+            (RoomChange::Created | RoomChange::Joined, Some((user, name))) => {
+                let joined = room_frame("room joined", &joined_view(event, name));
+                self.index.joined(seq, *user, room, joined);
+                // A room's first members are told it exists, not that the others joined.
+                if event.change == RoomChange::Joined {
+                    self.index.deliver(room, seq, &member_frame("member joined", room, name), Some(*user));
+                }
+            }
+            (RoomChange::Left, Some((user, name))) => {
+                self.index.deliver(room, seq, &member_frame("member left", room, name), Some(*user));
+                self.index.left(seq, *user, room, room_left_frame(room));
+            }
+            (RoomChange::Updated, _) => {
+                self.index.deliver(room, seq, &room_updated_frame(&joined_view(event, "")), None)
+            }
+            (RoomChange::Archived, _) => self.index.archived(seq, room, room_left_frame(room)),
+            // A join or leave of a user since deleted: nobody to tell.
+            (_, None) => {}
+        }
+    }
+
     /// Deletions can leave the plain history short of its 50: fetch older
     /// messages to fill it. A failure only leaves it short until the next read.
     async fn top_up(&self) {
         let Some((before, count)) = self.history.wants_older() else { return };
-        match self.store.messages_before(before, count).await {
+        match self.store.messages_before(crate::domain::LOBBY, before, count).await {
             Ok(page) => self.history.add_older(&page.messages, page.more),
             Err(e) => tracing::debug!(error = %e, "could not fill the history after deletions"),
         }
+    }
+}
+
+/// The room as a member who just came into it sees it: nothing unread (their
+/// marker starts at its newest message), the level its kind starts at.
+fn joined_view(event: &RoomEvent, name: &str) -> RoomView {
+    let facts = &event.room;
+    let people = (facts.kind == crate::domain::RoomKind::Direct)
+        .then(|| facts.people.iter().filter(|p| *p != name).cloned().collect());
+    RoomView {
+        id: facts.id,
+        kind: facts.kind,
+        name: facts.name.clone(),
+        topic: facts.topic.clone(),
+        people,
+        members: facts.members,
+        member: true,
+        level: facts.kind.default_level(facts.id),
+        last_id: facts.last_id,
+        last_read: facts.last_id,
+        unread: 0,
+        mentions: 0,
+        created_by: facts.created_by,
     }
 }

@@ -35,6 +35,8 @@ const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(50), Duration::from_m
 pub enum NotSent {
     #[error("the sender's chat allowance is used up")]
     RateLimited(Duration),
+    #[error("the sender is not a member of the room")]
+    NotAMember,
     #[error("the message could not be saved")]
     NotSaved,
 }
@@ -52,6 +54,7 @@ impl Saved {
 
 struct Post {
     user_id: i64,
+    room: i64,
     text: ChatText,
     saved: oneshot::Sender<Result<i64, NotSent>>,
 }
@@ -73,6 +76,8 @@ pub struct Writer {
     wake: Arc<Notify>,
     /// Cancelled for the writer's last commit (see [`Writer::finish`]).
     finish: CancellationToken,
+    /// For the checkpoint after an edit or delete.
+    tasks: Tasks,
 }
 
 impl Writer {
@@ -83,7 +88,7 @@ impl Writer {
         let (queue, commands) = mpsc::channel(queue_len.max(1));
         let finish = CancellationToken::new();
         tasks.spawn(run(store.clone(), rate, wake.clone(), commands, finish.clone()));
-        Self { queue, store, rate, wake, finish }
+        Self { queue, store, rate, wake, finish, tasks: tasks.clone() }
     }
 
     /// The last commit, at shutdown: new messages are refused from now on,
@@ -99,9 +104,9 @@ impl Writer {
     /// Queues a message; the answer (its id once committed, or why not)
     /// comes on the returned channel, so the sender need not wait for it.
     /// Waits only while the queue is full.
-    pub async fn submit(&self, user_id: i64, text: ChatText) -> Saved {
+    pub async fn submit(&self, user_id: i64, room: i64, text: ChatText) -> Saved {
         let (saved, outcome) = oneshot::channel();
-        let post = Post { user_id, text, saved };
+        let post = Post { user_id, room, text, saved };
         // Refused (shutting down): the post, and with it the sender of its
         // answer, is dropped here, so the answer says "not saved".
         let _ = self.queue.send(Command::Post(post)).await;
@@ -119,6 +124,11 @@ impl Writer {
             .await
             .map_err(timed_out)??;
         self.wake.notify_one();
+        // The old text leaves SQLite's log too (secure_delete has zeroed it
+        // in the database's pages). Not waited for: a checkpoint waits out
+        // the readers.
+        let store = self.store.clone();
+        self.tasks.spawn(async move { store.checkpoint().await });
         Ok(position)
     }
 
@@ -185,8 +195,10 @@ async fn run(
 
 /// Commits the batch and answers its senders; returns the last position committed.
 async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64> {
-    let messages: Vec<NewMessage<'_>> =
-        posts.iter().map(|p| NewMessage { user_id: p.user_id, body: p.text.as_str() }).collect();
+    let messages: Vec<NewMessage<'_>> = posts
+        .iter()
+        .map(|p| NewMessage { user_id: p.user_id, room: p.room, body: p.text.as_str() })
+        .collect();
     // 128 random bits: no other batch has this id.
     let mut batch = Batch { id: crate::token::hex(16), messages, retried: false };
     let mut attempt = 0;
@@ -228,6 +240,7 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
             Outcome::RateLimited { retry_after_ms } => {
                 Err(NotSent::RateLimited(Duration::from_millis(retry_after_ms.max(0) as u64)))
             }
+            Outcome::NotAMember => Err(NotSent::NotAMember),
         });
     }
     last

@@ -53,7 +53,10 @@ pub(super) async fn on_frame(
     let event = ClientEvent::parse(&text);
     if matches!(
         event,
-        Ok(ClientEvent::ChatMessage(_) | ClientEvent::Edit { .. } | ClientEvent::Delete { .. })
+        Ok(ClientEvent::ChatMessage { .. }
+            | ClientEvent::Edit { .. }
+            | ClientEvent::Delete { .. }
+            | ClientEvent::Read(_))
     ) {
         while answers.len() >= IN_FLIGHT {
             let oldest = answers.pop_front().expect("not empty");
@@ -63,13 +66,14 @@ pub(super) async fn on_frame(
         }
     }
     let outcome = match event {
-        Ok(ClientEvent::ChatMessage(raw)) => {
-            post(realtime, who, &raw).await.map(|answer| answers.push_back(answer))
+        Ok(ClientEvent::ChatMessage { room, text }) => {
+            post(realtime, who, room, &text).await.map(|answer| answers.push_back(answer))
         }
-        Ok(ClientEvent::Typing) => {
-            realtime.0.typing.typed(who.user_id, &who.username);
+        Ok(ClientEvent::Typing { room }) if realtime.0.index.is_member(who.user_id, room) => {
+            realtime.0.typing.typed(who.user_id, room, &who.username);
             Ok(())
         }
+        Ok(ClientEvent::Typing { .. }) => Err(Refusal::NoSuchRoom),
         Ok(ClientEvent::Edit { id, text }) => {
             answers.push_back(changing(realtime, who, id, Some(text)));
             Ok(())
@@ -78,9 +82,8 @@ pub(super) async fn on_frame(
             answers.push_back(changing(realtime, who, id, None));
             Ok(())
         }
-        // Never past the newest message: a marker names something read.
         Ok(ClientEvent::Read(id)) => {
-            realtime.0.markers.read(who.user_id, id.min(realtime.0.history.newest()));
+            answers.push_back(reading(realtime, who, id));
             Ok(())
         }
         Err(refusal) => Err(refusal),
@@ -118,19 +121,58 @@ pub(super) async fn next_answer(answers: &mut VecDeque<Answer>) -> Result<(), Re
 }
 
 /// Validates and rate-limits a message, and queues it to be committed;
-/// the answer comes later. It reaches everyone, this socket included,
-/// through the event stream once committed.
-async fn post(realtime: &Realtime, who: &Identity, raw: &str) -> Result<Answer, Refusal> {
+/// the answer comes later. It reaches the room's sockets, this one
+/// included, through their inboxes once committed; and it moves its
+/// sender's marker in the room to it.
+async fn post(realtime: &Realtime, who: &Identity, room: i64, raw: &str) -> Result<Answer, Refusal> {
+    // Not in the room: said at once, nothing stored (the commit checks again).
+    if !realtime.0.index.is_member(who.user_id, room) {
+        return Err(Refusal::NoSuchRoom);
+    }
     let text = ChatText::parse(raw)?;
     realtime.0.allowance.try_take(who.user_id).map_err(Refusal::RateLimited)?;
-    let saved = realtime.0.writer.submit(who.user_id, text).await;
+    let saved = realtime.0.writer.submit(who.user_id, room, text).await;
+    let (realtime, user) = (realtime.clone(), who.user_id);
     Ok(Box::pin(async move {
         match saved.outcome().await {
-            Ok(_) => Ok(()),
+            Ok(id) => {
+                realtime.0.markers.read(user, room, id);
+                Ok(())
+            }
             Err(NotSent::RateLimited(wait)) => Err(Refusal::RateLimited(wait)),
+            Err(NotSent::NotAMember) => Err(Refusal::NoSuchRoom),
             Err(NotSent::NotSaved) => Err(Refusal::Unavailable),
         }
     }))
+}
+
+/// A `read`: the user has seen message `id`, which moves their marker in
+/// its room (never past the newest message: a marker names something read).
+/// A message of a room they are not in moves nothing and is `not_found`,
+/// exactly as an id that names no message.
+fn reading(realtime: &Realtime, who: &Identity, id: i64) -> Answer {
+    let (realtime, user) = (realtime.clone(), who.user_id);
+    Box::pin(async move {
+        let id = id.min(realtime.0.history.newest());
+        let room = match realtime.0.history.room_of(id) {
+            Some(room) => Some(room),
+            // An older message: asked of the database.
+            None => match realtime.0.store.room_of_message(id).await {
+                Ok(room) => room,
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not find a read message's room");
+                    return Ok(());
+                }
+            },
+        };
+        match room {
+            Some(room) if realtime.0.index.is_member(user, room) => {
+                realtime.0.markers.read(user, room, id);
+                Ok(())
+            }
+            _ => Err(Refusal::NotFound),
+        }
+    })
 }
 
 /// An edit or delete, made while the socket goes on (they are rare, and

@@ -1,37 +1,42 @@
-//! What the event stream brings a socket, written to it: chat changes not
-//! already in its history, announcements not already in its snapshot, one
-//! typist per tick, the latest count of a batch, pings; and, for a socket
-//! that fell behind, the catch-up from the history (or 1013).
+//! What reaches a socket besides its client's answers, written to it: from
+//! the event stream, announcements not already in its snapshot, the latest
+//! count of a batch, pings, shutdown; from its inbox, its rooms' changes
+//! not already in its history, typing, its user's markers, rooms joined and
+//! left. A socket that fell behind its inbox is caught up from the history
+//! (its rooms' changes), or closed with 1013.
 
 use tokio::sync::broadcast::{
     self,
     error::{RecvError, TryRecvError},
 };
-use tungstenite::Utf8Bytes;
 
 use super::{End, GOING_AWAY, WebSocket};
-use crate::realtime::{
-    Realtime,
-    beat::Beat,
-    stream::Event,
-    wire::{close, frame},
+use crate::{
+    domain::LOBBY,
+    realtime::{
+        Realtime,
+        beat::Beat,
+        inbox::{Item, Taken},
+        stream::Event,
+        wire::close,
+    },
 };
 
 /// Events written before one flush when a backlog is waiting.
 const FLUSH_BATCH: usize = 64;
 
-/// This socket's place in the event stream: the receiver it follows, and
-/// what it was last sent of each kind, so nothing goes out twice.
+/// This socket's place in the event stream and its inbox, and what it was
+/// last sent of each kind, so nothing goes out twice.
 pub(super) struct Feed {
     events: broadcast::Receiver<Event>,
-    /// The newest chat message sent (history included).
+    /// The newest change of the log sent (history included).
     last_sent: i64,
     /// The last announcement this socket's `online users` reflected.
     last_notice: i64,
     count_sent: usize,
     /// The beat of a ping not answered yet.
     awaiting_pong: Option<u64>,
-    /// Whose socket: typing ticks never tell a user of themselves.
+    /// Whose socket: catching up keeps to their rooms.
     user_id: i64,
 }
 
@@ -51,6 +56,38 @@ impl Feed {
     /// The next event (cancel-safe).
     pub(super) async fn next(&mut self) -> Result<Event, RecvError> {
         self.events.recv().await
+    }
+
+    /// Writes what was taken from the inbox, in one write.
+    pub(super) async fn write_inbox(
+        &mut self,
+        socket: &mut WebSocket,
+        taken: Taken,
+        realtime: &Realtime,
+    ) -> Result<(), End> {
+        let write = async {
+            match taken {
+                Taken::Items(items) => {
+                    for item in items {
+                        self.item(socket, item).await?;
+                    }
+                }
+                Taken::Lagged => self.catch_up(socket, realtime).await?,
+            }
+            socket.flush().await.map_err(|_| End::Gone)
+        };
+        tokio::time::timeout(realtime.0.settings.send_timeout, write).await.unwrap_or(Err(End::Gone))
+    }
+
+    async fn item(&mut self, socket: &mut WebSocket, (seq, frame): Item) -> Result<(), End> {
+        if seq > 0 {
+            // Already in the history this socket was sent.
+            if seq <= self.last_sent {
+                return Ok(());
+            }
+            self.last_sent = seq;
+        }
+        socket.feed(frame).await.map_err(|_| End::Gone)
     }
 
     /// The client sent something: it is alive, whatever it sent.
@@ -76,7 +113,11 @@ impl Feed {
                 match event {
                     Ok(Event::Count(latest)) => count = Some(latest),
                     Ok(event) => self.feed(socket, event).await?,
-                    Err(RecvError::Lagged(_)) => self.catch_up(socket, realtime).await?,
+                    // What it missed that matters: the count, and shutdown.
+                    Err(RecvError::Lagged(_)) if realtime.0.shutdown.is_cancelled() => {
+                        return Err(GOING_AWAY);
+                    }
+                    Err(RecvError::Lagged(_)) => count = Some(realtime.0.presence.count()),
                     Err(RecvError::Closed) => return Err(GOING_AWAY),
                 }
                 written += 1;
@@ -101,21 +142,11 @@ impl Feed {
 
     async fn feed(&mut self, socket: &mut WebSocket, event: Event) -> Result<(), End> {
         let frame = match event {
-            // Already in the history this socket was sent.
-            Event::Chat { seq, .. } if seq <= self.last_sent => return Ok(()),
-            Event::Chat { seq, frame } => {
-                self.last_sent = seq;
-                frame
-            }
             Event::Notice { seq, .. } if seq <= self.last_notice => return Ok(()),
             Event::Notice { seq, frame } => {
                 self.last_notice = seq;
                 frame
             }
-            Event::Typing(tick) => match tick.frame_for(self.user_id) {
-                Some(frame) => frame.clone(),
-                None => return Ok(()),
-            },
             Event::Count(count) if count.value == self.count_sent => return Ok(()),
             Event::Count(count) => {
                 self.count_sent = count.value;
@@ -141,32 +172,26 @@ impl Feed {
         }
     }
 
-    /// The socket fell further behind than the event stream keeps: send the
-    /// messages it missed from the history, or close it with 1013 if even
-    /// the history no longer has them (the client reconnects with `since`).
-    /// What it may have missed besides: the count, and shutdown.
+    /// The socket fell further behind than its inbox holds: send the changes
+    /// of its rooms it missed from the history, or close it with 1013 if
+    /// even the history no longer has them (the client reconnects with
+    /// `since`).
     async fn catch_up(&mut self, socket: &mut WebSocket, realtime: &Realtime) -> Result<(), End> {
         metrics::counter!(crate::metrics::CATCH_UPS).increment(1);
         if realtime.0.shutdown.is_cancelled() {
             return Err(GOING_AWAY);
         }
-        let Some(missed) = realtime.0.history.after(self.last_sent) else {
+        let missed = realtime.0.index.rooms_of(self.user_id, |rooms| {
+            let theirs = |room: i64| room == LOBBY || rooms.is_some_and(|r| r.contains(&room));
+            realtime.0.history.after(self.last_sent, theirs)
+        });
+        let Some(missed) = missed else {
             return Err(End::Close(close::TRY_AGAIN_LATER, "fell too far behind"));
         };
         for (id, frame) in missed {
             self.last_sent = id;
             socket.feed(frame).await.map_err(|_| End::Gone)?;
         }
-        self.feed(socket, Event::Count(realtime.0.presence.count())).await
+        Ok(())
     }
-}
-
-/// `{"event":"read marker","data":{"lastRead":ID}}`
-pub(super) fn read_marker_frame(last_read: i64) -> Utf8Bytes {
-    #[derive(serde::Serialize)]
-    struct Marker {
-        #[serde(rename = "lastRead")]
-        last_read: i64,
-    }
-    frame("read marker", &Marker { last_read })
 }

@@ -1,9 +1,9 @@
 //! One task per socket. It owns the socket and waits on everything that can
 //! concern it in one `select!`: a frame from the client, the event stream
-//! (chat, announcements, typing, the count, the ping clock and shutdown all
-//! come through it), the answer to a message it sent, the user's read
-//! marker, and the end of its session. The `Seat` it holds counts it out
-//! however the task ends.
+//! (announcements, the count, the ping clock and shutdown), its inbox (its
+//! rooms' changes, typing, its user's markers), the answer to something it
+//! sent, and the end of its session. The `Seat` it holds counts it out, and
+//! its place in the room index goes, however the task ends.
 //!
 //! - [`feed`]: what the event stream brings, written to the socket.
 //! - [`client`]: what the client sends, and the answers that come back later.
@@ -13,7 +13,7 @@ mod client;
 mod feed;
 mod goodbye;
 
-use std::{collections::VecDeque, future::Future, time::Duration};
+use std::{collections::VecDeque, future::Future, sync::Arc, time::Duration};
 
 use tokio::{net::TcpStream, sync::broadcast};
 use tungstenite::Utf8Bytes;
@@ -24,7 +24,9 @@ use goodbye::goodbye;
 
 use super::{
     Realtime,
-    presence::{Count, Online, Seat},
+    inbox::Inbox,
+    index::Attached,
+    presence::{Count, Seat},
     revocation::Watch,
     stream::Event,
     wire::close,
@@ -44,19 +46,24 @@ pub struct Opened {
     pub(super) realtime: Realtime,
     /// Subscribed before the seat was taken, so this socket hears its own join.
     pub(super) events: broadcast::Receiver<Event>,
+    /// What is for this socket alone; filled from the moment it was attached.
+    pub(super) inbox: Arc<Inbox>,
+    /// Its place in the room index, taken out when the socket ends.
+    pub(super) attached: Attached,
     pub(super) seat: Seat,
     /// The true count, this connection included.
     pub(super) count: Count,
     /// Tells the socket when its session ends.
     pub(super) session: Watch,
-    /// The id of the last message the client showed.
-    pub(super) since: Option<i64>,
     /// This node's room for one more socket, given back when it ends.
     pub(super) permit: tokio::sync::OwnedSemaphorePermit,
-    /// Who was online before this socket took its seat.
-    pub(super) online: Online,
-    /// The user's read marker, shared by their tabs here.
-    pub(super) marker: tokio::sync::watch::Receiver<i64>,
+    /// The first frames, in the contract's order: the count, who is online,
+    /// the rooms, the lobby's read marker, the history.
+    pub(super) greeting: Vec<Utf8Bytes>,
+    /// The position the history reaches, and the announcement who is
+    /// online reflects: live frames up to them are skipped.
+    pub(super) history_reaches: i64,
+    pub(super) online_reflects: i64,
 }
 
 /// How long we wait for the client's Close after sending ours.
@@ -83,15 +90,24 @@ impl Opened {
     /// would keep its arguments and the locals made from them side by side),
     /// and every path that runs once or rarely is boxed.
     pub fn run(self, mut socket: WebSocket) -> impl Future<Output = ()> + Send {
-        let Opened { realtime, events, seat, count, session, since, permit, online, mut marker } = self;
+        let Opened {
+            realtime,
+            events,
+            inbox,
+            attached,
+            seat,
+            count,
+            session,
+            permit,
+            greeting,
+            history_reaches,
+            online_reflects,
+        } = self;
         let send_timeout = realtime.0.settings.send_timeout;
-        let snapshot = realtime.0.history.snapshot(since);
-        let mut feed =
-            Feed::new(events, snapshot.last_id, online.position, count.value, seat.identity().user_id);
-        // The order of the contract: the count, who is online, the read marker,
-        // the history; then the live stream. Queued here, written by the task.
-        let last_read = *marker.borrow_and_update();
-        for frame in [count.frame, online.frame, feed::read_marker_frame(last_read), snapshot.frame] {
+        let user_id = seat.identity().user_id;
+        let mut feed = Feed::new(events, history_reaches, online_reflects, count.value, user_id);
+        // Queued here, written by the task; then the live stream.
+        for frame in greeting {
             socket.queue_text(frame);
         }
         async move {
@@ -128,21 +144,26 @@ impl Opened {
                         }
                     }
                     event = feed.next() => Box::pin(feed.write(&mut socket, event, &realtime)).await,
+                    taken = inbox.take() => Box::pin(feed.write_inbox(&mut socket, taken, &realtime)).await,
                     answer = client::next_answer(&mut answers), if !answers.is_empty() => match answer {
                         Ok(()) => Ok(()),
                         Err(refusal) => Box::pin(client::refuse(&mut socket, refusal, &mut refusals, send_timeout)).await,
                     },
-                    // The user's own marker: only their tabs share this watch.
-                    Ok(()) = marker.changed() => {
-                        let last_read = *marker.borrow_and_update();
-                        Box::pin(send(&mut socket, feed::read_marker_frame(last_read), send_timeout)).await
-                    }
                     _ = &mut session_ended => Err(End::Close(session.code(), "session ended")),
                 };
             }
             let end = step.expect_err("the loop ends on an end");
+            // At shutdown everything committed was in the inboxes before the
+            // goodbye was published: what this socket has not written yet
+            // goes out first.
+            if end == GOING_AWAY
+                && let Some(taken) = inbox.try_take()
+            {
+                let _ = Box::pin(feed.write_inbox(&mut socket, taken, &realtime)).await;
+            }
             let user_id = who.user_id;
             // Counted out now: what follows is only the goodbye.
+            drop(attached);
             drop(seat);
             drop(session);
             drop(permit);

@@ -4,14 +4,16 @@ use serde::Serialize;
 use tungstenite::Utf8Bytes;
 
 use super::frames::frame;
+use crate::domain::LOBBY;
 
 /// What a client may send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
-    /// `{"event": "chat message", "data": "text"}`
-    ChatMessage(String),
-    /// `{"event": "typing"}`: the user is typing.
-    Typing,
+    /// `{"event": "chat message", "data": "text"}` (to the lobby), or
+    /// `{"data": {"room": ID, "message": "text"}}`.
+    ChatMessage { room: i64, text: String },
+    /// `{"event": "typing"}` (in the lobby), or `{"data": {"room": ID}}`.
+    Typing { room: i64 },
     /// `{"event": "read", "data": ID}`: the user has seen the messages up to ID.
     Read(i64),
     /// `{"event": "edit message", "data": {"id": ID, "message": "text"}}`
@@ -25,6 +27,13 @@ fn message_id(data: &serde_json::Map<String, serde_json::Value>) -> Option<i64> 
     data.get("id")?.as_i64().filter(|id| *id > 0)
 }
 
+/// A room id in `data.room`, a whole number above 0.
+fn room_id(data: &serde_json::Map<String, serde_json::Value>) -> Option<i64> {
+    data.get("room")?.as_i64().filter(|id| *id > 0)
+}
+
+const CHAT_SHAPE: &str = "\"chat message\" takes the message as a string (to the lobby), or {\"room\": a room id, \"message\": the text}.";
+const TYPING_SHAPE: &str = "\"typing\" takes no data (the lobby), or {\"room\": a room id}.";
 const EDIT_SHAPE: &str = "\"edit message\" takes {\"id\": a message id, \"message\": the new text}.";
 const DELETE_SHAPE: &str = "\"delete message\" takes {\"id\": a message id}.";
 
@@ -47,10 +56,22 @@ impl ClientEvent {
         }
         use serde_json::Value;
         match (event.as_str(), data) {
-            ("chat message", Some(Value::String(text))) => Ok(ClientEvent::ChatMessage(text)),
-            ("chat message", _) => Err(bad("\"chat message\" takes the message as a string.")),
-            ("typing", None | Some(Value::Null)) => Ok(ClientEvent::Typing),
-            ("typing", _) => Err(bad("\"typing\" takes no data.")),
+            ("chat message", Some(Value::String(text))) => Ok(ClientEvent::ChatMessage { room: LOBBY, text }),
+            ("chat message", Some(Value::Object(data))) if data.len() == 2 => {
+                match (room_id(&data), data.get("message")) {
+                    (Some(room), Some(Value::String(text))) => {
+                        Ok(ClientEvent::ChatMessage { room, text: text.clone() })
+                    }
+                    _ => Err(bad(CHAT_SHAPE)),
+                }
+            }
+            ("chat message", _) => Err(bad(CHAT_SHAPE)),
+            ("typing", None | Some(Value::Null)) => Ok(ClientEvent::Typing { room: LOBBY }),
+            ("typing", Some(Value::Object(data))) if data.len() == 1 => match room_id(&data) {
+                Some(room) => Ok(ClientEvent::Typing { room }),
+                None => Err(bad(TYPING_SHAPE)),
+            },
+            ("typing", _) => Err(bad(TYPING_SHAPE)),
             ("read", Some(Value::Number(id))) if id.as_i64().is_some_and(|id| id >= 0) => {
                 Ok(ClientEvent::Read(id.as_i64().unwrap_or(0)))
             }
@@ -88,6 +109,8 @@ pub enum Refusal {
     Forbidden(&'static str),
     /// An edit or delete of a message that does not exist (or is deleted).
     NotFound,
+    /// A room that does not exist, or that this user is not in.
+    NoSuchRoom,
 }
 
 impl Refusal {
@@ -98,7 +121,7 @@ impl Refusal {
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Forbidden(_) => "forbidden",
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::NoSuchRoom => "not_found",
         }
     }
 
@@ -112,6 +135,7 @@ impl Refusal {
             Self::Unavailable => "The message could not be saved. Please send it again.",
             Self::Forbidden(words) => words,
             Self::NotFound => "There is no such message (it may have been deleted).",
+            Self::NoSuchRoom => "There is no such room, or you are not in it.",
         }
     }
 

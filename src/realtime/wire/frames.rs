@@ -4,10 +4,10 @@
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 use tungstenite::Utf8Bytes;
 
-use crate::domain::Message;
+use crate::domain::{Message, RoomView};
 
-/// A message as clients see it: `{"id", "username", "message", "sentAt",
-/// "mentions", "editedAt"}` (times in RFC 3339).
+/// A message as clients see it: `{"id", "room", "username", "message",
+/// "sentAt", "mentions", "editedAt"}` (times in RFC 3339).
 pub struct MessageJson<'a>(pub &'a Message);
 
 impl Serialize for MessageJson<'_> {
@@ -16,8 +16,9 @@ impl Serialize for MessageJson<'_> {
         let rfc3339 = |t: time::OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
         };
-        let mut out = serializer.serialize_struct("Message", 6)?;
+        let mut out = serializer.serialize_struct("Message", 7)?;
         out.serialize_field("id", &m.id)?;
+        out.serialize_field("room", &m.room)?;
         out.serialize_field("username", &m.username)?;
         out.serialize_field("message", &m.body)?;
         out.serialize_field("sentAt", &rfc3339(m.sent_at))?;
@@ -54,9 +55,9 @@ pub fn message_item(message: &Message) -> Utf8Bytes {
     serde_json::to_string(&MessageJson(message)).unwrap_or_default().into()
 }
 
-/// A deleted message as a history item: `{"id":ID,"deleted":true}`.
-pub fn deleted_item(id: i64) -> Utf8Bytes {
-    format!(r#"{{"id":{id},"deleted":true}}"#).into()
+/// A deleted message as a history item: `{"id":ID,"room":ROOM,"deleted":true}`.
+pub fn deleted_item(id: i64, room: i64) -> Utf8Bytes {
+    format!(r#"{{"id":{id},"room":{room},"deleted":true}}"#).into()
 }
 
 /// The `chat message` frame around a message item.
@@ -64,12 +65,13 @@ pub fn chat_message_frame(item: &str) -> Utf8Bytes {
     format!(r#"{{"event":"chat message","data":{item}}}"#).into()
 }
 
-/// `message edited`: `{"seq","id","message","editedAt","mentions"}`.
+/// `message edited`: `{"seq","id","room","message","editedAt","mentions"}`.
 pub fn edited_frame(seq: i64, message: &Message) -> Utf8Bytes {
     #[derive(Serialize)]
     struct Edited<'a> {
         seq: i64,
         id: i64,
+        room: i64,
         message: &'a str,
         #[serde(rename = "editedAt", with = "time::serde::rfc3339::option")]
         edited_at: Option<time::OffsetDateTime>,
@@ -78,6 +80,7 @@ pub fn edited_frame(seq: i64, message: &Message) -> Utf8Bytes {
     let edited = Edited {
         seq,
         id: message.id,
+        room: message.room,
         message: &message.body,
         edited_at: message.edited_at,
         mentions: &message.mentions,
@@ -85,14 +88,120 @@ pub fn edited_frame(seq: i64, message: &Message) -> Utf8Bytes {
     frame("message edited", &edited)
 }
 
-/// `message deleted`: `{"seq","id"}`.
-pub fn deleted_frame(seq: i64, id: i64) -> Utf8Bytes {
+/// `message deleted`: `{"seq","id","room"}`.
+pub fn deleted_frame(seq: i64, id: i64, room: i64) -> Utf8Bytes {
     #[derive(Serialize)]
     struct Deleted {
         seq: i64,
         id: i64,
+        room: i64,
     }
-    frame("message deleted", &Deleted { seq, id })
+    frame("message deleted", &Deleted { seq, id, room })
+}
+
+/// A room as one user sees it, the contract's `ROOM`: `{"id", "name",
+/// "kind", "topic", "people", "members", "member", "level", "lastId",
+/// "lastRead", "unread", "mentions"}`.
+pub struct RoomJson<'a>(pub &'a RoomView);
+
+impl Serialize for RoomJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut out = serializer.serialize_struct("Room", 12)?;
+        out.serialize_field("id", &r.id)?;
+        out.serialize_field("name", &r.name)?;
+        out.serialize_field("kind", r.kind.as_str())?;
+        out.serialize_field("topic", &r.topic)?;
+        out.serialize_field("people", &r.people)?;
+        out.serialize_field("members", &r.members)?;
+        out.serialize_field("member", &r.member)?;
+        out.serialize_field("level", r.level.as_str())?;
+        out.serialize_field("lastId", &r.last_id)?;
+        out.serialize_field("lastRead", &r.last_read)?;
+        out.serialize_field("unread", &r.unread)?;
+        out.serialize_field("mentions", &r.mentions)?;
+        out.end()
+    }
+}
+
+/// `rooms`: every room of the user's list, as on GET /api/rooms.
+pub fn rooms_frame(rooms: &[RoomView]) -> Utf8Bytes {
+    let rooms: Vec<RoomJson<'_>> = rooms.iter().map(RoomJson).collect();
+    frame("rooms", &rooms)
+}
+
+/// `room joined` / `room updated`: the room.
+pub fn room_frame(event: &str, room: &RoomView) -> Utf8Bytes {
+    frame(event, &RoomJson(room))
+}
+
+/// `room updated`: the room's own fields (`{"id", "name", "kind", "topic",
+/// "people", "members", "lastId"}`); what is each member's (level, marker,
+/// unread counts) is theirs to keep.
+pub fn room_updated_frame(room: &RoomView) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Updated<'a> {
+        id: i64,
+        name: &'a Option<String>,
+        kind: &'a str,
+        topic: &'a str,
+        people: &'a Option<Vec<String>>,
+        members: i64,
+        #[serde(rename = "lastId")]
+        last_id: i64,
+    }
+    frame(
+        "room updated",
+        &Updated {
+            id: room.id,
+            name: &room.name,
+            kind: room.kind.as_str(),
+            topic: &room.topic,
+            people: &room.people,
+            members: room.members,
+            last_id: room.last_id,
+        },
+    )
+}
+
+/// `room left`: `{"room"}`.
+pub fn room_left_frame(room: i64) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Left {
+        room: i64,
+    }
+    frame("room left", &Left { room })
+}
+
+/// `member joined` / `member left`: `{"room", "username"}`.
+pub fn member_frame(event: &str, room: i64, username: &str) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Member<'a> {
+        room: i64,
+        username: &'a str,
+    }
+    frame(event, &Member { room, username })
+}
+
+/// `read marker`: `{"lastRead", "room"}`.
+pub fn read_marker_frame(room: i64, last_read: i64) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Marker {
+        #[serde(rename = "lastRead")]
+        last_read: i64,
+        room: i64,
+    }
+    frame("read marker", &Marker { last_read, room })
+}
+
+/// `typing`: `{"username", "room"}`.
+pub fn typing_frame(username: &str, room: i64) -> Utf8Bytes {
+    #[derive(Serialize)]
+    struct Typing<'a> {
+        username: &'a str,
+        room: i64,
+    }
+    frame("typing", &Typing { username, room })
 }
 
 /// `{"event":"chat history","data":[...]}` from items.
