@@ -10,6 +10,7 @@ pub mod nginx;
 pub mod oidc;
 pub mod process;
 pub mod raw;
+pub mod rooms;
 pub mod source;
 pub mod ws;
 
