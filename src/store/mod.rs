@@ -9,7 +9,9 @@
 //! engines differ (taking the log's lock, notifications, the cluster's tables)
 //! each engine's statements stand side by side in the same function.
 //!
-//! - `users`: creating and finding accounts.
+//! - `users`: creating and finding accounts (with a password, or through a provider).
+//! - `identities`: identities at providers: the account each belongs to, linking, unlinking.
+//! - `sso_pending`: sign-ins on their way through a provider, taken once.
 //! - `account_changes`: roles, bans and passwords, with the sessions they end.
 //! - `admission`: the registration mode and invites.
 //! - `account_sessions`: which sessions each user has, for the account page.
@@ -27,11 +29,13 @@ mod admission;
 mod authority;
 pub mod cluster;
 mod edits;
+mod identities;
 pub mod log;
 mod markers;
 mod messages;
 mod rooms;
 mod sessions;
+mod sso_pending;
 mod throttles;
 mod users;
 
@@ -48,11 +52,12 @@ pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
 pub use authority::Actor;
 pub use edits::{Change, ChangeError};
+pub use identities::IdentityChangeError;
 pub use log::{Batch, NewMessage, Outcome};
 pub use messages::{LogChange, LogEntry, LogStart, Page};
 pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts, RoomLimits};
 pub use sessions::{SessionMeta, SessionRow};
-pub use users::{CreateUserError, UserRow};
+pub use users::{CreateUserError, IdentityAccount, UserRow};
 
 use crate::config::{DatabaseTuning, DatabaseUrl, Synchronous};
 

@@ -20,6 +20,7 @@ pub mod pending;
 mod rooms;
 pub mod serve;
 mod site;
+pub mod sso;
 mod ws;
 
 use axum::{
@@ -75,6 +76,8 @@ pub struct AppState {
     pub sessions: DatabaseSessions,
     /// Carries out here the endings a change made (the database tells the other nodes).
     pub endings: Endings,
+    /// Sign-in through GitHub or OpenID Connect, as configured.
+    pub sign_in: sso::SignInRoutes,
     /// How many rooms, and who may make them.
     pub rooms: crate::store::RoomLimits,
 }
@@ -110,6 +113,10 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/join/{token}", get(site::join))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
+        .route("/account/password/set", post(account::set_password))
+        .route("/account/identities/unlink", post(account::unlink))
+        .route("/auth/{provider}", get(sso::begin))
+        .route("/auth/{provider}/callback", get(sso::callback))
         .route("/account/sessions/end", post(account::end_session))
         .route("/admin", get(admin::page))
         .route("/admin/users/ban", post(admin::ban))

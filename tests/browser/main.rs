@@ -4,12 +4,14 @@
 //! `cargo test --test browser -- --ignored` (`.ci/run` does), after
 //! `npm ci --prefix tests/browser` (axe-core, for the accessibility check).
 //! The one through nginx also needs nginx and PostgreSQL
-//! (`LOBBY_TEST_POSTGRES`). Asked for without what they need, they fail.
+//! (`LOBBY_TEST_POSTGRES`); the sign-in one (`sso`) node and
+//! `npm ci --prefix tests/sso/oidc`. Asked for without what they need, they fail.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod driver;
 mod rooms;
+mod sso;
 
 use std::time::Duration;
 

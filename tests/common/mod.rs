@@ -5,7 +5,9 @@
 
 pub mod cluster;
 pub mod db;
+pub mod github;
 pub mod nginx;
+pub mod oidc;
 pub mod process;
 pub mod raw;
 pub mod rooms;
