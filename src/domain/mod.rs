@@ -5,12 +5,14 @@
 //! - [`username`], [`role`], [`registration`], [`user`]: accounts.
 //! - [`chat`]: what a message may say, and who it mentions.
 //! - [`room`]: rooms, their names and kinds, and members' levels.
+//! - [`search`]: the search query language, and the snippet of a result.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
 pub mod registration;
 pub mod role;
 pub mod room;
+pub mod search;
 pub mod session;
 pub mod user;
 pub mod username;
@@ -19,6 +21,7 @@ pub use chat::{ChatText, InvalidText, Message};
 pub use registration::{RegistrationMode, UnknownMode};
 pub use role::Role;
 pub use room::{DIRECT_MAX, LOBBY, Level, RoomKind, RoomName, RoomView, Topic};
+pub use search::{InvalidQuery, SearchQuery};
 pub use session::{Ending, Reason};
 pub use user::User;
 pub use username::{InvalidUsername, USERNAME_RULE, Username};
