@@ -1,12 +1,13 @@
 // The chat page: wires the socket to the conversation, the list of who is
 // here, typing, edits and deletes, read markers, the title's unread count
-// and mention notifications.
+// mention notifications, and search.
 
 import { LobbySocket } from './socket.js';
 import { MessageList } from './messages.js';
 import { People } from './people.js';
 import { Typing } from './typing.js';
 import { MessageActions } from './editing.js';
+import { Search } from './search.js';
 
 const STATE_WORDS = {
   connecting: 'Connecting…',
@@ -36,6 +37,7 @@ export function startChat() {
   const messages = new MessageList(byId('messages'), me, actions);
   const people = new People(byId('people'), byId('people-count'), me);
   const typing = new Typing(byId('typing'), me);
+  new Search(me);
   const title = document.title;
   let lastRead = 0;
   let readSent = 0;
