@@ -4,13 +4,12 @@
 // scrolled to and highlighted. Everything from the network is inserted as
 // text, never as HTML.
 
-import { MessageList } from './messages.js';
+import { MessageList, byline } from './messages.js';
 
 /** What `/api/search` puts before and after each match in a snippet. */
 const MARK_START = '\u0002';
 const MARK_END = '\u0003';
 const PAGE = 20;
-const dayAndTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 /** The snippet with each match in a <mark>. */
 function marked(snippet) {
@@ -134,16 +133,7 @@ export class Search {
     open.dataset.room = String(message.room);
     const meta = document.createElement('span');
     meta.className = 'meta';
-    const author = document.createElement('span');
-    author.className = 'author';
-    author.textContent = message.username;
-    const time = document.createElement('time');
-    const sent = new Date(message.sentAt);
-    if (!Number.isNaN(sent.getTime())) {
-      time.dateTime = message.sentAt;
-      time.textContent = dayAndTime.format(sent);
-    }
-    meta.append(author, ' ', time);
+    meta.append(byline(message));
     const text = document.createElement('span');
     text.className = 'snippet';
     text.dir = 'auto';

@@ -337,6 +337,16 @@ async fn people_see_who_is_here_who_is_typing_and_their_mentions() {
     bob.close().await;
 }
 
+/// An app where one socket may send hundreds of messages at once (to fill
+/// a conversation quickly).
+async fn spawn_app_without_chat_limits() -> TestApp {
+    spawn_app_with(|c| {
+        c.live.chat_burst = 100_000;
+        c.live.chat_rate = 100_000.0;
+    })
+    .await
+}
+
 /// The `id` and top edge (px) of the messages shown, oldest first.
 async fn shown_messages(person: &Person) -> Vec<(i64, f64)> {
     let value = person
@@ -354,11 +364,7 @@ async fn shown_messages(person: &Person) -> Vec<(i64, f64)> {
 #[tokio::test]
 #[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
 async fn scrolling_up_loads_older_messages_without_jumping_back_to_the_first() {
-    let app = spawn_app_with(|c| {
-        c.live.chat_burst = 100_000;
-        c.live.chat_rate = 100_000.0;
-    })
-    .await;
+    let app = spawn_app_without_chat_limits().await;
     let bob_cookie = app.cookie("bob").await;
     let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
     for i in 1..=300 {
@@ -632,11 +638,7 @@ async fn texts_of(person: &Person, css: &str) -> Vec<String> {
 #[tokio::test]
 #[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
 async fn search_from_the_box_to_the_message_highlighted_in_its_room() {
-    let app = spawn_app_with(|c| {
-        c.live.chat_burst = 100_000;
-        c.live.chat_rate = 100_000.0;
-    })
-    .await;
+    let app = spawn_app_without_chat_limits().await;
     // The message sought, far back in the lobby: 120 others came after it.
     let bob_cookie = app.cookie("bob").await;
     let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
