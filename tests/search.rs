@@ -378,6 +378,37 @@ async fn pages_go_back_with_before_and_bad_parameters_get_400() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
         assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{why}: {body}");
     }
+    // Whatever the query says, an answer: results or our words, never a 500.
+    for q in [
+        "²",
+        "'",
+        "\\",
+        "NEAR(a b)",
+        "a*",
+        "^a",
+        "\"",
+        "--x y",
+        "İstanbul",
+        "x\u{0}y",
+        "😀 a",
+        "a OR b",
+        "a:b",
+        "\"unclosed",
+        "ǅemal",
+        "us*",
+        "'us' | 'x'",
+        "a & !b",
+        "e\u{301}",
+        "ﬁ",
+        "ÿ-ÿ",
+        "服",
+        "a\tb\nc",
+    ] {
+        let (status, body) = search(&app, &client, &[("q", q)]).await;
+        let answered = (status == StatusCode::OK && body["results"].is_array())
+            || (status == StatusCode::BAD_REQUEST && body["error"].is_string());
+        assert!(answered, "{q:?}: {status} {body}");
+    }
     let (status, _) = search(&app, &client, &[("q", &"é".repeat(200)), ("limit", "50")]).await;
     assert_eq!(status, StatusCode::OK, "200 characters, however many bytes");
 }
