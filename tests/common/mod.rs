@@ -8,6 +8,7 @@ pub mod db;
 pub mod nginx;
 pub mod process;
 pub mod raw;
+pub mod rooms;
 pub mod source;
 pub mod ws;
 
