@@ -538,3 +538,18 @@ async fn a_room_change_holds_for_the_users_sockets_by_the_time_it_is_answered() 
         assert_eq!(refused.last().unwrap().1["code"], "not_found", "{refused:?}");
     }
 }
+
+#[tokio::test]
+async fn a_new_tab_is_greeted_with_the_markers_the_users_other_tabs_just_moved() {
+    let app = spawn_app().await;
+    let [alice, bob] = people(&app, ["alice", "bob"]).await;
+    let (mut alice_ws, mut bob_ws) = (alice.socket().await, bob.socket().await);
+    let id = say(&mut bob_ws, 1, "read me").await;
+    until_text(&mut alice_ws, "read me").await;
+    alice_ws.emit("read", json!(id)).await;
+    assert_eq!(alice_ws.until("read marker").await["lastRead"], id);
+    // At once, within the second the markers gather before they are written.
+    let mut second = Ws::open(&alice.base, &alice.cookie).await;
+    let rooms = second.until("rooms").await;
+    assert_eq!((&rooms[0]["lastRead"], &rooms[0]["unread"]), (&json!(id), &json!(0)), "{rooms}");
+}

@@ -243,6 +243,9 @@ impl Realtime {
             return Err(Refused::Full);
         };
         let (user, session) = (who.user_id, who.session);
+        // Their markers this node took and has not written yet go first, so
+        // the rooms read next are not behind what their other tabs were told.
+        shared.markers.write_now(user).await;
         // The user's rooms, with the log's position they reflect: the index
         // replays what changed since, so a join racing this is not missed.
         let (at, rooms) = shared.store.rooms_for(user, &who.username).await.map_err(|e| {
