@@ -21,6 +21,7 @@
 //   js/start.js          making a room, and starting a direct conversation
 //   js/members.js        a room's members: who, adding and removing
 //   js/settings.js       a room's settings: name, topic, level, leave, archive
+//   js/search.js         the search box, its results, and a result opened in its room
 //   js/chat.js           the page: wires the above together
 
 import { startChat } from './js/chat.js';

@@ -1,7 +1,7 @@
 // The chat page: wires the socket to the rooms, their conversations and the
 // list beside them, the people here, typing, edits and deletes, read
 // markers, the address (/chat/ID, kept with the history API), what is
-// unread at a glance, and notifications.
+// unread at a glance, notifications, and search.
 
 import { LobbySocket } from './socket.js';
 import { People } from './people.js';
@@ -21,6 +21,7 @@ import { closeButtons } from './dialogs.js';
 import { Notifier } from './notify.js';
 import { Glance } from './glance.js';
 import { Composer } from './composer.js';
+import { Search } from './search.js';
 
 const STATE_WORDS = {
   connecting: 'Connecting…',
@@ -61,6 +62,7 @@ export function startChat() {
     onRead: (room, id) => read(room, id),
   });
   const typing = new Typing(byId('typing'), me);
+  new Search(me);
   const head = new RoomHead({
     heading: byId('room-title'),
     topic: byId('room-topic'),

@@ -47,6 +47,23 @@ function textWithMentions(text, mentions, me) {
   return fragment;
 }
 
+/** Who wrote a message and when: the author, a space, the time. */
+export function byline(message) {
+  const author = document.createElement('span');
+  author.className = 'author';
+  author.textContent = message.username;
+  const time = document.createElement('time');
+  const sent = new Date(message.sentAt);
+  if (!Number.isNaN(sent.getTime())) {
+    time.dateTime = message.sentAt;
+    time.textContent = isToday(sent) ? timeOfDay.format(sent) : dayAndTime.format(sent);
+    time.title = fullDate.format(sent);
+  }
+  const fragment = document.createDocumentFragment();
+  fragment.append(author, ' ', time);
+  return fragment;
+}
+
 export class MessageList {
   /** `actions` (a MessageActions) adds the edit and delete buttons. */
   constructor(list, room, me, actions) {
@@ -170,17 +187,7 @@ export class MessageList {
 
     const meta = document.createElement('div');
     meta.className = 'meta';
-    const author = document.createElement('span');
-    author.className = 'author';
-    author.textContent = message.username;
-    const time = document.createElement('time');
-    const sent = new Date(message.sentAt);
-    if (!Number.isNaN(sent.getTime())) {
-      time.dateTime = message.sentAt;
-      time.textContent = isToday(sent) ? timeOfDay.format(sent) : dayAndTime.format(sent);
-      time.title = fullDate.format(sent);
-    }
-    meta.append(author, ' ', time);
+    meta.append(byline(message));
     if (message.editedAt) {
       const edited = document.createElement('span');
       edited.className = 'edited';

@@ -6,6 +6,7 @@
 //! - [`identity`]: identities at other sites (GitHub, OpenID Connect) that sign in to an account.
 //! - [`chat`]: what a message may say, and who it mentions.
 //! - [`room`]: rooms, their names and kinds, and members' levels.
+//! - [`search`]: the search query language, and the snippet of a result.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
@@ -13,6 +14,7 @@ pub mod identity;
 pub mod registration;
 pub mod role;
 pub mod room;
+pub mod search;
 pub mod session;
 pub mod user;
 pub mod username;
@@ -22,6 +24,7 @@ pub use identity::{Identity, IdentityKey, IdentityProfile, PendingSignIn, Provid
 pub use registration::{RegistrationMode, UnknownMode};
 pub use role::Role;
 pub use room::{DIRECT_MAX, LOBBY, Level, RoomKind, RoomName, RoomView, Topic};
+pub use search::{InvalidQuery, SearchQuery};
 pub use session::{Ending, Reason};
 pub use user::User;
 pub use username::{DerivedNames, InvalidUsername, USERNAME_RULE, Username};

@@ -18,6 +18,7 @@ pub mod origin;
 mod pages;
 pub mod pending;
 mod rooms;
+mod search;
 pub mod serve;
 mod site;
 pub mod sso;
@@ -137,6 +138,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/api/rooms/{id}/members/{username}", delete(rooms::remove_member))
         .route("/api/rooms/{id}/level", put(rooms::level))
         .route("/api/direct", post(rooms::direct))
+        .route("/api/search", get(search::search))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)
