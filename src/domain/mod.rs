@@ -5,9 +5,11 @@
 //! - [`username`], [`role`], [`registration`], [`user`]: accounts.
 //! - [`chat`]: what a message may say, and who it mentions.
 //! - [`room`]: rooms, their names and kinds, and members' levels.
+//! - [`file`]: files shared in rooms: names, kinds judged by their bytes.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
+pub mod file;
 pub mod registration;
 pub mod role;
 pub mod room;
@@ -16,6 +18,7 @@ pub mod user;
 pub mod username;
 
 pub use chat::{ChatText, InvalidText, Message};
+pub use file::{Attachment, FileKind, FileName};
 pub use registration::{RegistrationMode, UnknownMode};
 pub use role::Role;
 pub use room::{DIRECT_MAX, LOBBY, Level, RoomKind, RoomName, RoomView, Topic};

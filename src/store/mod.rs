@@ -16,6 +16,8 @@
 //! - [`log`]: the chat log, appended in commit order.
 //! - `messages`: the log read back: by position, and room by room for scrollback.
 //! - `rooms`: rooms and memberships, whose changes ride the log.
+//! - `files`: files shared in rooms (their message's, in the log's
+//!   transaction), unowned objects for the sweep, uploads per hour.
 //! - `markers`: each user's read marker.
 //! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
@@ -27,6 +29,7 @@ mod admission;
 mod authority;
 pub mod cluster;
 mod edits;
+mod files;
 pub mod log;
 mod markers;
 mod messages;
@@ -48,6 +51,7 @@ pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
 pub use authority::Actor;
 pub use edits::{Change, ChangeError};
+pub use files::{NewFile, StoredFile, UploadOutcome};
 pub use log::{Batch, NewMessage, Outcome};
 pub use messages::{LogChange, LogEntry, LogStart, Page};
 pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts, RoomLimits};
