@@ -34,6 +34,8 @@ pub enum StartError {
     PublicUrl(Url),
     #[error("PING_TIMEOUT ({timeout:?}) must be shorter than PING_INTERVAL ({interval:?})")]
     PingTimeout { timeout: Duration, interval: Duration },
+    #[error(transparent)]
+    Storage(#[from] crate::files::StorageError),
 }
 
 /// How shutdown spends its 10 s (the contract's bound on SIGTERM): closing
@@ -66,6 +68,9 @@ impl Application {
         if live.ping_timeout >= live.ping_interval {
             return Err(StartError::PingTimeout { timeout: live.ping_timeout, interval: live.ping_interval });
         }
+        // Where files are kept is settled before anything starts: on
+        // PostgreSQL without a store every node reaches, the server refuses.
+        let storage = crate::files::Storage::open(&config.files, &config.database_url)?;
         let store = Store::connect(&config.database_url, &config.database).await?;
         store.migrate().await?;
 
@@ -153,6 +158,8 @@ impl Application {
             config.login_failure_refill,
             config.auth_attempts_per_minute,
         );
+        let files = crate::files::Files::new(storage, store.clone(), upload_limits(&config), &tasks);
+        files.start_sweep(&tasks);
         let state = AppState {
             store: store.clone(),
             accounts: Accounts::new(store.clone(), hasher, users),
@@ -171,6 +178,7 @@ impl Application {
                 admins_only: config.room_creation == crate::config::RoomCreation::Admins,
                 per_minute: ROOMS_PER_MINUTE,
             },
+            files,
         };
         tasks.spawn(housekeeping(
             store.clone(),
@@ -253,6 +261,20 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The limits on uploads. An upload's objects are unowned (and swept if
+/// still so) after the longest its body may take (`BODY_TIMEOUT`, or
+/// `MAX_UPLOAD` at `MIN_BODY_RATE`), and ten minutes more for the rest.
+fn upload_limits(config: &Config) -> crate::files::UploadLimits {
+    let max_bytes = config.files.max_upload.0;
+    let rate = config.min_body_rate.per_second();
+    let at_pace = if rate == 0 { Duration::ZERO } else { Duration::from_secs(max_bytes.div_ceil(rate)) };
+    crate::files::UploadLimits {
+        max_bytes,
+        per_hour: config.files.uploads_per_hour,
+        unowned_for: config.body_timeout.max(at_pace) + Duration::from_secs(600),
     }
 }
 
