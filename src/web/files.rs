@@ -16,7 +16,7 @@ use axum::{
     extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State, multipart::MultipartError},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{any, get, post},
+    routing::{get, post},
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -44,10 +44,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let upload = Router::new()
         .route("/api/rooms/{id}/files", post(upload))
         .layer(DefaultBodyLimit::max(usize::try_from(limit).unwrap_or(usize::MAX)));
+    // Nested, so anything else under /files/ meets the fallback, with the
+    // same headers (a catch-all beside the parameters is not a valid route).
     let serving = Router::new()
-        .route("/files/{id}/{name}", get(file))
-        .route("/files/{id}/thumbnail/{name}", get(thumbnail))
-        .route("/files/{*rest}", any(missing_file))
+        .route("/{id}/{name}", get(file))
+        .route("/{id}/thumbnail/{name}", get(thumbnail))
+        .fallback(missing_file)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -56,7 +58,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(SANDBOX),
         ));
-    upload.merge(serving)
+    upload.nest("/files", serving)
 }
 
 fn refused(status: StatusCode, message: impl Into<String>) -> ApiError {
