@@ -1,12 +1,14 @@
 // The chat page: wires the socket to the conversation, the list of who is
 // here, typing, edits and deletes, read markers, the title's unread count
-// and mention notifications.
+// mention notifications, and files shared by the attach button, a drop or a
+// paste.
 
 import { LobbySocket } from './socket.js';
 import { MessageList } from './messages.js';
 import { People } from './people.js';
 import { Typing } from './typing.js';
 import { MessageActions } from './editing.js';
+import { Attachments } from './attach.js';
 
 const STATE_WORDS = {
   connecting: 'Connecting…',
@@ -36,6 +38,18 @@ export function startChat() {
   const messages = new MessageList(byId('messages'), me, actions);
   const people = new People(byId('people'), byId('people-count'), me);
   const typing = new Typing(byId('typing'), me);
+  new Attachments({
+    input: byId('attach-file'),
+    button: byId('attach'),
+    box: input,
+    progress: byId('upload-progress'),
+    status: byId('upload-status'),
+    dropZone: chat.querySelector('.conversation'),
+    maxBytes: Number(chat.dataset.maxUpload),
+    // This page is the lobby, room 1.
+    room: () => 1,
+    say: (words) => socket.fire('error', { code: 'local', message: words }),
+  });
   const title = document.title;
   let lastRead = 0;
   let readSent = 0;

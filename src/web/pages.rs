@@ -55,6 +55,9 @@ pub struct ChatPage {
     pub admin: bool,
     /// The edit window, in seconds (the page offers edits only within it).
     pub edit_window: u64,
+    /// The largest file one upload may carry, in bytes (the page refuses
+    /// a larger one before sending it).
+    pub max_upload: u64,
 }
 
 /// One of the viewer's sessions, as the account page shows it.

@@ -56,6 +56,7 @@ pub async fn chat(State(state): State<AppState>, auth: AuthSession) -> Response 
                 admin: user.is_admin(),
                 username: user.username,
                 edit_window: state.realtime.edit_window().as_secs(),
+                max_upload: state.files.limits().max_bytes,
             },
         ),
         None => Redirect::to("/?next=/chat").into_response(),

@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod driver;
+mod files;
 
 use std::time::Duration;
 
