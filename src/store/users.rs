@@ -138,6 +138,8 @@ impl Store {
                     CreateUserError::from(e)
                 }
             })?);
+            // Every account is in the lobby.
+            sqlx::query("UPDATE rooms SET members = members + 1 WHERE id = 1").execute(&mut *tx).await?;
             if let Some(invite) = invite_id {
                 sqlx::query("UPDATE invites SET used_by = $1, used_at = $2 WHERE id = $3")
                     .bind(user.id)

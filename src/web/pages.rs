@@ -8,7 +8,7 @@ use axum::{
 
 use super::error::AppError;
 use crate::{
-    domain::{RegistrationMode, User},
+    domain::{LOBBY, RegistrationMode, RoomKind, User},
     store::{AccountSession, Invite, InviteState, UserRow},
 };
 
@@ -55,6 +55,14 @@ pub struct ChatPage {
     pub admin: bool,
     /// The edit window, in seconds (the page offers edits only within it).
     pub edit_window: u64,
+    /// The room the page opens on.
+    pub room: i64,
+    /// The page's title before " · Lobby": "Chat", or the room's and "Chat".
+    pub title: String,
+    /// The room's name, or a direct room's other people.
+    pub heading: String,
+    /// The ids of the rooms this user made, separated by spaces.
+    pub created: String,
     /// The largest file one upload may carry, in bytes (the page refuses
     /// a larger one before sending it).
     pub max_upload: u64,
@@ -146,6 +154,22 @@ impl InviteLine {
     }
 }
 
+/// A room, as the admin page shows it.
+pub struct RoomLine {
+    pub id: i64,
+    pub name: String,
+    pub members: i64,
+    /// The lobby: everyone's, never archived.
+    pub lobby: bool,
+    pub open: bool,
+}
+
+impl RoomLine {
+    pub fn of(id: i64, name: String, kind: RoomKind, members: i64) -> Self {
+        Self { id, name, members, lobby: id == LOBBY, open: kind == RoomKind::Open }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
@@ -154,6 +178,8 @@ pub struct AdminPage {
     pub registration: RegistrationMode,
     pub modes: [RegistrationMode; 3],
     pub invites: Vec<InviteLine>,
+    /// Every room but the direct ones, the lobby first.
+    pub rooms: Vec<RoomLine>,
     /// A link just created: shown once, never stored.
     pub new_invite: Option<String>,
     pub notice: Option<String>,

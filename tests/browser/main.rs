@@ -10,6 +10,7 @@
 mod common;
 mod driver;
 mod files;
+mod rooms;
 
 use std::time::Duration;
 
@@ -258,13 +259,46 @@ async fn every_page_at_phone_and_desktop_width_in_light_and_dark() {
     look_at(&alice, "profile").await;
     let bob_cookie = app.cookie("bob").await;
     let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
+    // Rooms beside the conversation: a private one with something unread
+    // and a mention, one with a topic, a direct conversation, an open room
+    // alice is not in.
+    let design = rooms::private_room(&app, &bob_cookie, "design-review", &["alice"]).await;
+    let topic = serde_json::json!({ "name": "release-notes", "kind": "private", "topic": "What ships on Friday", "people": ["alice"] });
+    rooms::call(&app, &bob_cookie, "POST", "/api/rooms", topic).await;
+    rooms::call(
+        &app,
+        &bob_cookie,
+        "POST",
+        "/api/rooms",
+        serde_json::json!({ "name": "general", "kind": "open" }),
+    )
+    .await;
+    rooms::call(&app, &bob_cookie, "POST", "/api/direct", serde_json::json!({ "people": ["alice"] })).await;
     open_chat_tab(&alice, &app.base, false).await;
     send(&alice, "Hi everyone!").await;
     bob.chat("Hello @alice, welcome to the lobby. This line is long enough to wrap on a phone screen.").await;
     wait_message(&alice, |m| m.contains("welcome to the lobby")).await;
+    for text in ["The mockups are up.", "@alice could you look at the second one?"] {
+        bob.emit("chat message", serde_json::json!({ "room": design, "message": text })).await;
+    }
+    rooms::until(&alice, &rooms::unread(design, true)).await;
     bob.emit("typing", serde_json::Value::Null).await;
     alice.wait_text("#typing", |t| t == "bob is typing…").await;
     look_at(&alice, "chat").await;
+    // A room of its own, at its address.
+    alice.goto(&format!("{}/chat/{design}", app.base)).await;
+    alice.wait_text("#connection", |t| t == "Connected").await;
+    wait_message(&alice, |m| m.contains("second one")).await;
+    look_at(&alice, "chat-room").await;
+    // The dialogs: making a room (private, so it asks for people), and its settings.
+    alice.click("#new-room").await;
+    alice.click("#new-room-form input[value=private]").await;
+    alice.find("#new-room-people").await;
+    look_at(&alice, "chat-new-room").await;
+    alice.click("#new-room-dialog [data-close]").await;
+    alice.click("#room-settings").await;
+    look_at(&alice, "chat-settings").await;
+    alice.click("#settings-dialog [data-close]").await;
     alice.goto(&format!("{}/account", app.base)).await;
     look_at(&alice, "account").await;
     alice.goto(&format!("{}/admin", app.base)).await;
@@ -405,6 +439,14 @@ async fn scrolling_up_loads_older_messages_without_jumping_back_to_the_first() {
     alice.close().await;
 }
 
+/// Sets the open room's notification level from its settings.
+async fn set_level(person: &Person, level: &str) {
+    person.click("#room-settings").await;
+    person.click(&format!("#room-level-form input[value={level}]")).await;
+    person.wait_text("#settings-status", |t| t == "Saved.").await;
+    person.click("#settings-dialog [data-close]").await;
+}
+
 /// The texts of the messages just before and after the "New messages" divider.
 async fn divider_between(person: &Person) -> (String, String) {
     person.wait_text("#connection", |t| t == "Connected").await;
@@ -432,6 +474,8 @@ async fn returning_shows_where_the_new_messages_start_and_a_hidden_tab_counts_th
     let alice = driver.person().await;
     alice.register(&app.base, "alice", PASSWORD).await;
     let chat_tab = open_chat_tab(&alice, &app.base, false).await;
+    // The lobby tells of mentions only, unless one asks for every message.
+    set_level(&alice, "all").await;
     for i in 1..=3 {
         bob.chat(&format!("seen {i}")).await;
     }

@@ -9,6 +9,7 @@ pub mod images;
 pub mod nginx;
 pub mod process;
 pub mod raw;
+pub mod rooms;
 pub mod s3;
 pub mod source;
 pub mod ws;
