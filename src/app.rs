@@ -37,6 +37,8 @@ pub enum StartError {
     PingTimeout { timeout: Duration, interval: Duration },
     #[error(transparent)]
     SignIn(#[from] SsoConfigError),
+    #[error(transparent)]
+    Storage(#[from] crate::files::StorageError),
 }
 
 /// How shutdown spends its 10 s (the contract's bound on SIGTERM): closing
@@ -71,6 +73,9 @@ impl Application {
         }
         // A sign-in setting that cannot work stops the start, before anything is opened.
         let sso = Sso::from_config(&config.sign_in)?;
+        // Where files are kept is settled before anything starts: on
+        // PostgreSQL without a store every node reaches, the server refuses.
+        let storage = crate::files::Storage::open(&config.files, &config.database_url)?;
         let store = Store::connect(&config.database_url, &config.database).await?;
         store.migrate().await?;
 
@@ -158,6 +163,8 @@ impl Application {
             config.login_failure_refill,
             config.auth_attempts_per_minute,
         );
+        let files = crate::files::Files::new(storage, store.clone(), upload_limits(&config), &tasks);
+        files.start_sweep(&tasks);
         let state = AppState {
             store: store.clone(),
             accounts: Accounts::new(store.clone(), hasher, users),
@@ -177,6 +184,7 @@ impl Application {
                 admins_only: config.room_creation == crate::config::RoomCreation::Admins,
                 per_minute: ROOMS_PER_MINUTE,
             },
+            files,
         };
         tasks.spawn(housekeeping(
             store.clone(),
@@ -259,6 +267,20 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The limits on uploads. An upload's objects are unowned (and swept if
+/// still so) after the longest its body may take (`BODY_TIMEOUT`, or
+/// `MAX_UPLOAD` at `MIN_BODY_RATE`), and ten minutes more for the rest.
+fn upload_limits(config: &Config) -> crate::files::UploadLimits {
+    let max_bytes = config.files.max_upload.0;
+    let rate = config.min_body_rate.per_second();
+    let at_pace = if rate == 0 { Duration::ZERO } else { Duration::from_secs(max_bytes.div_ceil(rate)) };
+    crate::files::UploadLimits {
+        max_bytes,
+        per_hour: config.files.uploads_per_hour,
+        unowned_for: config.body_timeout.max(at_pace) + Duration::from_secs(600),
     }
 }
 

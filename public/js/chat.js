@@ -1,7 +1,8 @@
 // The chat page: wires the socket to the rooms, their conversations and the
 // list beside them, the people here, typing, edits and deletes, read
 // markers, the address (/chat/ID, kept with the history API), what is
-// unread at a glance, notifications, and search.
+// unread at a glance, notifications, search, and files shared by the
+// attach button, a drop or a paste.
 
 import { LobbySocket } from './socket.js';
 import { People } from './people.js';
@@ -22,6 +23,7 @@ import { Notifier } from './notify.js';
 import { Glance } from './glance.js';
 import { Composer } from './composer.js';
 import { Search } from './search.js';
+import { Attachments } from './attach.js';
 
 const STATE_WORDS = {
   connecting: 'Connecting…',
@@ -137,6 +139,18 @@ export function startChat() {
 
   /** The room on screen (null until the greeting says which rooms there are). */
   let current = null;
+  new Attachments({
+    input: byId('attach-file'),
+    button: byId('attach'),
+    box: input,
+    progress: byId('upload-progress'),
+    status: byId('upload-status'),
+    dropZone: chat.querySelector('.conversation'),
+    maxBytes: Number(chat.dataset.maxUpload),
+    // The room on screen.
+    room: () => current,
+    say: (words) => socket.fire('error', { code: 'local', message: words }),
+  });
   let errorTimer = null;
   /** Messages for rooms not known yet (a join racing the connect), until the room is fetched. */
   const waiting = new Map();

@@ -6,10 +6,12 @@
 //! - [`identity`]: identities at other sites (GitHub, OpenID Connect) that sign in to an account.
 //! - [`chat`]: what a message may say, and who it mentions.
 //! - [`room`]: rooms, their names and kinds, and members' levels.
+//! - [`file`]: files shared in rooms: names, kinds judged by their bytes.
 //! - [`search`]: the search query language, and the snippet of a result.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
+pub mod file;
 pub mod identity;
 pub mod registration;
 pub mod role;
@@ -20,6 +22,7 @@ pub mod user;
 pub mod username;
 
 pub use chat::{ChatText, InvalidText, Message};
+pub use file::{Attachment, FileKind, FileName};
 pub use identity::{Identity, IdentityKey, IdentityProfile, PendingSignIn, Provider, UnknownProvider};
 pub use registration::{RegistrationMode, UnknownMode};
 pub use role::Role;

@@ -342,6 +342,21 @@ impl Realtime {
         self.0.presence.is_online(username)
     }
 
+    /// Sends an upload's message: its file (stored already) with an
+    /// optional caption, in the room's order like any message (see
+    /// [`Writer::post_file`]).
+    pub async fn post_file(
+        &self,
+        user_id: i64,
+        room: i64,
+        caption: Option<&crate::domain::ChatText>,
+        file: &crate::store::NewFile,
+        per_hour: u32,
+    ) -> Result<crate::store::UploadOutcome, StoreError> {
+        let caption = caption.map_or("", |text| text.as_str());
+        self.0.writer.post_file(user_id, room, caption, file, per_hour).await
+    }
+
     /// How long after sending a message its author may edit it.
     pub fn edit_window(&self) -> Duration {
         self.0.settings.edit_window

@@ -172,6 +172,35 @@ impl LogTx for Transaction<'static, Postgres> {
     }
 }
 
+/// Appending a batch inside a log transaction begun by the caller, on either engine.
+pub(super) trait AppendBatch {
+    fn append_batch<'a>(
+        &'a mut self,
+        batch: &'a Batch<'_>,
+        rate: Rate,
+    ) -> impl Future<Output = Result<Vec<Outcome>, sqlx::Error>> + Send + 'a;
+}
+
+impl AppendBatch for Transaction<'static, Sqlite> {
+    fn append_batch<'a>(
+        &'a mut self,
+        batch: &'a Batch<'_>,
+        rate: Rate,
+    ) -> impl Future<Output = Result<Vec<Outcome>, sqlx::Error>> + Send + 'a {
+        append_sqlite(self, batch, rate)
+    }
+}
+
+impl AppendBatch for Transaction<'static, Postgres> {
+    fn append_batch<'a>(
+        &'a mut self,
+        batch: &'a Batch<'_>,
+        rate: Rate,
+    ) -> impl Future<Output = Result<Vec<Outcome>, sqlx::Error>> + Send + 'a {
+        append_postgres(self, batch, rate)
+    }
+}
+
 /// A log transaction: on SQLite it takes the write lock at once (the head
 /// is read, then written).
 pub(super) trait BeginLog {

@@ -19,6 +19,8 @@
 //! - `messages`: the log read back: by position, and room by room for scrollback.
 //! - `rooms`: rooms and memberships, whose changes ride the log.
 //! - `search`: messages found by words and substrings, in the rooms a user may see.
+//! - `files`: files shared in rooms (their message's, in the log's
+//!   transaction), unowned objects for the sweep, uploads per hour.
 //! - `markers`: each user's read marker.
 //! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
@@ -31,6 +33,7 @@ mod authority;
 pub mod cluster;
 mod edits;
 mod identities;
+mod files;
 pub mod log;
 mod markers;
 mod messages;
@@ -56,6 +59,7 @@ pub use admission::{Invite, InviteState};
 pub use authority::Actor;
 pub use edits::{Change, ChangeError};
 pub use identities::IdentityChangeError;
+pub use files::{NewFile, StoredFile, UploadOutcome};
 pub use log::{Batch, NewMessage, Outcome};
 pub use messages::{LogChange, LogEntry, LogStart, Page};
 pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts, RoomLimits};

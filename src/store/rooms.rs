@@ -304,6 +304,15 @@ impl Store {
         Ok(on_engine!(self, |pool| sqlx::query_scalar(SEE).bind(room).bind(user).fetch_one(pool).await)?)
     }
 
+    /// Is `user` a member of `room` now? The lobby has everyone; an archived
+    /// room nobody. What is only for members (a room's files) asks this: it
+    /// is [`Store::can_see`] without the open rooms' visitors.
+    pub async fn is_member(&self, user: i64, room: i64) -> Result<bool, StoreError> {
+        const MEMBER: &str = "SELECT EXISTS (SELECT 1 FROM rooms r WHERE r.id = $1 AND r.archived_at IS NULL
+             AND (r.id = 1 OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = $2)))";
+        Ok(on_engine!(self, |pool| sqlx::query_scalar(MEMBER).bind(room).bind(user).fetch_one(pool).await)?)
+    }
+
     /// Room `room` as `user` sees it; `None` if they may not see it (no
     /// such room, a private or direct room they are not in, an archived one).
     pub async fn room_for(

@@ -18,7 +18,7 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use super::{
     Store, StoreError,
-    messages::{COLUMNS, ENTRY, Row},
+    messages::{COLUMNS, ENTRY, FILE_JOIN, Row},
 };
 use crate::domain::{
     LOBBY, Message,
@@ -233,7 +233,7 @@ fn sqlite_search<'a>(
         None => ("search_grams", format!("{} AND grams : ({})", fts5_rooms(rooms), grams.join(" AND "))),
     };
     sql.push(format!(
-        "SELECT {COLUMNS} FROM {index} s CROSS JOIN messages m ON m.id = s.rowid\n         CROSS JOIN users u ON u.id = m.user_id WHERE {index} MATCH "
+        "SELECT {COLUMNS} FROM {index} s CROSS JOIN messages m ON m.id = s.rowid\n         CROSS JOIN users u ON u.id = m.user_id {FILE_JOIN} WHERE {index} MATCH "
     ))
         .push_bind(expr)
         .push(" AND s.rowid < ")

@@ -9,6 +9,7 @@ pub mod body;
 pub mod client;
 pub mod deadlines;
 pub mod error;
+mod files;
 mod handshake;
 pub mod health;
 pub mod host;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub sign_in: sso::SignInRoutes,
     /// How many rooms, and who may make them.
     pub rooms: crate::store::RoomLimits,
+    /// Files shared in rooms: the storage, and the limits on uploads.
+    pub files: crate::files::Files,
 }
 
 pub struct SessionSettings {
@@ -139,6 +142,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/api/rooms/{id}/level", put(rooms::level))
         .route("/api/direct", post(rooms::direct))
         .route("/api/search", get(search::search))
+        .merge(files::routes(&state))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)

@@ -76,6 +76,9 @@ pub struct ChatPage {
     pub heading: String,
     /// The ids of the rooms this user made, separated by spaces.
     pub created: String,
+    /// The largest file one upload may carry, in bytes (the page refuses
+    /// a larger one before sending it).
+    pub max_upload: u64,
 }
 
 /// One of the viewer's sessions, as the account page shows it.

@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod driver;
+mod files;
 mod rooms;
 mod sso;
 
