@@ -36,7 +36,7 @@ echo "PostgreSQL: $database"
 servers=""
 for i in $(seq 1 "$n"); do
   node_port=$((3000 + i))
-  DATABASE_URL=$database LISTEN_ADDR=127.0.0.1:$node_port PUBLIC_URL=http://127.0.0.1:$port \
+  DATABASE_URL=$database STORAGE_URL=file://$work/uploads LISTEN_ADDR=127.0.0.1:$node_port PUBLIC_URL=http://127.0.0.1:$port \
     TRUSTED_PROXIES=127.0.0.1 RUST_LOG=${RUST_LOG:-lobby=info} \
     target/release/lobby >"$work/node$i.log" 2>&1 &
   pids+=($!)

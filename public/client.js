@@ -10,14 +10,18 @@
 //   js/conversations.js  one message list per room, the open one on screen; fetching, read markers
 //   js/messages.js       one room's conversation: messages, notices, scrollback, the unread divider
 //   js/roomhead.js       the open room's name, topic, members, and whether one can write in it
+//   js/composer.js       the send box: writing to the open room, drafts per room
 //   js/people.js         who is here (each name starts a direct conversation)
 //   js/typing.js         who is typing in each room, and telling others we are
+//   js/glance.js         what is unread at a glance: the hidden tab's title, the drawer button's badge
+//   js/notify.js         notifications while the tab is hidden, by each room's level
 //   js/editing.js        editing and deleting one's own messages (and an admin deleting any)
 //   js/dialogs.js        the page's modal dialogs: opening, closing, their words
 //   js/browse.js         browsing and joining open rooms
 //   js/start.js          making a room, and starting a direct conversation
 //   js/members.js        a room's members: who, adding and removing
 //   js/settings.js       a room's settings: name, topic, level, leave, archive
+//   js/search.js         the search box, its results, and a result opened in its room
 //   js/chat.js           the page: wires the above together
 
 import { startChat } from './js/chat.js';

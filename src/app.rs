@@ -15,6 +15,7 @@ use crate::{
     rate::Rate,
     realtime::{Realtime, RealtimeSettings, presence::PresenceSettings},
     sessions::{CachedSessions, DatabaseSessions, Endings, SessionPolicy},
+    sso::{Sso, SsoConfigError},
     store::{DbError, Store, StoreError},
     tasks::Tasks,
     web::{self, AppState, SessionSettings, origin::PublicOrigin},
@@ -34,6 +35,10 @@ pub enum StartError {
     PublicUrl(Url),
     #[error("PING_TIMEOUT ({timeout:?}) must be shorter than PING_INTERVAL ({interval:?})")]
     PingTimeout { timeout: Duration, interval: Duration },
+    #[error(transparent)]
+    SignIn(#[from] SsoConfigError),
+    #[error(transparent)]
+    Storage(#[from] crate::files::StorageError),
 }
 
 /// How shutdown spends its 10 s (the contract's bound on SIGTERM): closing
@@ -66,6 +71,11 @@ impl Application {
         if live.ping_timeout >= live.ping_interval {
             return Err(StartError::PingTimeout { timeout: live.ping_timeout, interval: live.ping_interval });
         }
+        // A sign-in setting that cannot work stops the start, before anything is opened.
+        let sso = Sso::from_config(&config.sign_in)?;
+        // Where files are kept is settled before anything starts: on
+        // PostgreSQL without a store every node reaches, the server refuses.
+        let storage = crate::files::Storage::open(&config.files, &config.database_url)?;
         let store = Store::connect(&config.database_url, &config.database).await?;
         store.migrate().await?;
 
@@ -153,6 +163,8 @@ impl Application {
             config.login_failure_refill,
             config.auth_attempts_per_minute,
         );
+        let files = crate::files::Files::new(storage, store.clone(), upload_limits(&config), &tasks);
+        files.start_sweep(&tasks);
         let state = AppState {
             store: store.clone(),
             accounts: Accounts::new(store.clone(), hasher, users),
@@ -166,11 +178,13 @@ impl Application {
             registration: config.registration,
             sessions: database_sessions,
             endings,
+            sign_in: web::sso::SignInRoutes::new(sso, &public_url),
             rooms: crate::store::RoomLimits {
                 max_rooms: i64::from(config.max_rooms_per_user),
                 admins_only: config.room_creation == crate::config::RoomCreation::Admins,
                 per_minute: ROOMS_PER_MINUTE,
             },
+            files,
         };
         tasks.spawn(housekeeping(
             store.clone(),
@@ -256,6 +270,20 @@ impl Application {
     }
 }
 
+/// The limits on uploads. An upload's objects are unowned (and swept if
+/// still so) after the longest its body may take (`BODY_TIMEOUT`, or
+/// `MAX_UPLOAD` at `MIN_BODY_RATE`), and ten minutes more for the rest.
+fn upload_limits(config: &Config) -> crate::files::UploadLimits {
+    let max_bytes = config.files.max_upload.0;
+    let rate = config.min_body_rate.per_second();
+    let at_pace = if rate == 0 { Duration::ZERO } else { Duration::from_secs(max_bytes.div_ceil(rate)) };
+    crate::files::UploadLimits {
+        max_bytes,
+        per_hour: config.files.uploads_per_hour,
+        unowned_for: config.body_timeout.max(at_pace) + Duration::from_secs(600),
+    }
+}
+
 /// The WebSocket settings; `open_files` (the process's limit, if known) caps
 /// how many connections are accepted.
 fn realtime_settings(
@@ -294,8 +322,8 @@ fn realtime_settings(
     }
 }
 
-/// Deletes expired sessions and throttles that have refilled, until the
-/// tasks stop. A failed sweep is logged and retried on the next tick: it
+/// Deletes expired sessions, sign-ins through a provider that expired, and
+/// throttles that have refilled, until the tasks stop. A failed sweep is logged and retried on the next tick: it
 /// must not end the task.
 async fn housekeeping(store: Store, throttles_refill: Duration, period: Duration, tasks: Tasks) {
     let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
@@ -309,6 +337,10 @@ async fn housekeeping(store: Store, throttles_refill: Duration, period: Duration
         }
         if let Err(e) = store.prune_throttles(throttles_refill).await {
             tracing::warn!(error = %e, "could not prune throttles");
+        }
+        if let Err(e) = store.delete_expired_sign_ins(time::OffsetDateTime::now_utc().unix_timestamp()).await
+        {
+            tracing::warn!(error = %e, "could not delete expired sign-ins");
         }
     }
 }

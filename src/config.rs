@@ -124,6 +124,9 @@ pub struct Config {
     pub edit_window: Duration,
 
     #[command(flatten)]
+    pub files: FileSettings,
+
+    #[command(flatten)]
     pub argon2: HashCost,
 
     #[command(flatten)]
@@ -131,6 +134,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub live: LiveTuning,
+
+    #[command(flatten)]
+    pub sign_in: SignIn,
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -244,6 +250,96 @@ pub struct LiveTuning {
     pub node_ttl: Duration,
 }
 
+/// Sign-in through GitHub or one OpenID Connect provider (see `sso`). Each
+/// is on when its client id and secret are both set.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SignIn {
+    /// The client ID of Lobby's OAuth app on GitHub; with GITHUB_CLIENT_SECRET
+    /// it turns on "Log in with GitHub". The app's callback URL is
+    /// PUBLIC_URL/auth/github/callback.
+    #[arg(long, env = "GITHUB_CLIENT_ID")]
+    pub github_client_id: Option<String>,
+    /// The client secret of that OAuth app.
+    #[arg(long, env = "GITHUB_CLIENT_SECRET", hide_env_values = true)]
+    pub github_client_secret: Option<Secret>,
+    /// Where GitHub's sign-in pages are (another for GitHub Enterprise Server).
+    #[arg(long, env = "GITHUB_URL", default_value = "https://github.com")]
+    pub github_url: String,
+    /// Where GitHub's REST API is (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+
+    /// The issuer of an OpenID Connect provider, exactly as it names itself
+    /// (found at OIDC_ISSUER/.well-known/openid-configuration). With
+    /// OIDC_CLIENT_ID and OIDC_CLIENT_SECRET it turns on its login button.
+    /// The client's redirect URI is PUBLIC_URL/auth/oidc/callback.
+    #[arg(long, env = "OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Lobby's client ID at that provider.
+    #[arg(long, env = "OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// Lobby's client secret at that provider.
+    #[arg(long, env = "OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<Secret>,
+    /// The provider's name on its button ("Log in with NAME"); unset: the issuer's host.
+    #[arg(long, env = "OIDC_NAME")]
+    pub oidc_name: Option<String>,
+}
+
+/// Files shared in rooms: where they are kept, and how much may come.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FileSettings {
+    /// Where uploaded files are kept: file://DIR (a directory; relative to
+    /// the working directory unless it starts with /) or s3://BUCKET[/PREFIX]
+    /// (any S3-compatible store, see S3_*). Unset: uploads/ beside the
+    /// SQLite file. On PostgreSQL it must be set, to a store every node reaches.
+    #[arg(long, env = "STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// The S3 endpoint (http:// allowed, for a store on the same network);
+    /// unset: AWS itself.
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    #[arg(long, env = "S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    #[arg(long, env = "S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<Secret>,
+    /// The largest file one upload may carry: "10MiB", "500kB", or a number of bytes.
+    #[arg(long, env = "MAX_UPLOAD", default_value = "10MiB")]
+    pub max_upload: ByteSize,
+    /// Uploads one user may make in any hour (all nodes together).
+    #[arg(long, env = "UPLOADS_PER_HOUR", default_value_t = 60)]
+    pub uploads_per_hour: u32,
+}
+
+/// A secret setting (a client secret): its value never reaches `Debug`
+/// output or a log line; `expose` is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
 /// A trusted proxy: one address (`10.0.0.5`) or a range (`10.0.0.0/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProxyNet(pub ipnet::IpNet);
@@ -276,28 +372,48 @@ impl ByteRate {
 impl std::str::FromStr for ByteRate {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not a rate in bytes per second (such as 16KiB/s, 1MB/s or 16384)");
         let text = s.trim();
         let text = text.strip_suffix("/s").unwrap_or(text).trim_end();
-        let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let number: f64 = number.parse().map_err(|_| bad())?;
-        let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "k" | "kb" => 1_000,
-            "kib" => 1 << 10,
-            "m" | "mb" => 1_000_000,
-            "mib" => 1 << 20,
-            "g" | "gb" => 1_000_000_000,
-            "gib" => 1 << 30,
-            _ => return Err(bad()),
-        };
-        let bytes = number * unit as f64;
-        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-            return Err(bad());
-        }
-        Ok(ByteRate(bytes.round() as u64))
+        bytes(text).map(ByteRate).ok_or_else(|| {
+            format!("{s:?} is not a rate in bytes per second (such as 16KiB/s, 1MB/s or 16384)")
+        })
     }
+}
+
+/// A size in bytes: a plain number ("10485760"), or a number with a unit
+/// (B, kB or KB, KiB, MB, MiB, GB, GiB), read without regard to case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        bytes(s.trim())
+            .map(ByteSize)
+            .ok_or_else(|| format!("{s:?} is not a size in bytes (such as 10MiB, 500kB or 10485760)"))
+    }
+}
+
+/// "16KiB", "1.5 MB", "16384": the number of bytes, or `None`.
+fn bytes(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    let bytes = number * unit as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return None;
+    }
+    Some(bytes.round() as u64)
 }
 
 /// A host name requests may name in `Host`: `chat.example.com`,
@@ -418,6 +534,25 @@ mod tests {
     }
 
     #[test]
+    fn client_secrets_are_hidden() {
+        let c = Config::parse_from([
+            "lobby",
+            "--github-client-id",
+            "Iv1.abc",
+            "--github-client-secret",
+            "gh-hunter22",
+            "--oidc-client-secret",
+            "oidc-hunter22",
+        ]);
+        let debug = format!("{c:?}");
+        assert!(debug.contains("Iv1.abc"));
+        assert!(!debug.contains("hunter22"), "{debug}");
+        assert_eq!(c.sign_in.github_client_secret.unwrap().expose(), "gh-hunter22");
+        assert_eq!(c.sign_in.github_url, "https://github.com");
+        assert_eq!(c.sign_in.github_api_url, "https://api.github.com");
+    }
+
+    #[test]
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Config::command().debug_assert();
@@ -476,6 +611,23 @@ mod tests {
             let err = bad.parse::<ByteRate>().unwrap_err();
             assert!(err.contains("bytes per second"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn sizes_are_bytes_with_or_without_a_unit() {
+        for (text, bytes) in
+            [("10MiB", 10 << 20), ("10485760", 10 << 20), ("500 kB", 500_000), ("1gib", 1 << 30)]
+        {
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)), "{text}");
+        }
+        for bad in ["", "big", "10 MiB/h", "-1"] {
+            assert!(bad.parse::<ByteSize>().unwrap_err().contains("size in bytes"), "{bad}");
+        }
+        let c = Config::defaults();
+        assert_eq!((c.files.max_upload, c.files.uploads_per_hour), (ByteSize(10 << 20), 60));
+        assert!(c.files.storage_url.is_none());
+        let c = Config::parse_from(["lobby", "--s3-secret-access-key", "hunter22"]);
+        assert!(!format!("{c:?}").contains("hunter22"));
     }
 
     #[test]

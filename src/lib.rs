@@ -8,9 +8,11 @@
 //! - [`config`]: every setting, from flags, the environment or `.env`.
 //! - [`rate`], [`token`], [`telemetry`], [`process`], [`tasks`]: small tools
 //!   (token buckets, random tokens, logging, the process's limits, owned background work).
+//! - [`sso`]: sign-in through GitHub or an OpenID Connect provider: a callback in, an identity out.
 //! - [`websocket`]: the WebSocket protocol itself, kept lean for crowds of idle sockets.
 //! - [`notify`]: notifications between nodes: channels, payloads, sending.
 //! - [`store`]: the storage seam: every SQL statement, for SQLite and PostgreSQL.
+//! - [`files`]: files shared in rooms: the storage (a directory or S3), uploads, thumbnails, the sweep.
 //! - [`sessions`]: how long sessions live, where they are kept, how they end.
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
 //! - [`cluster`]: this node's membership of a cluster on PostgreSQL: the listener, the heartbeat.
@@ -28,10 +30,13 @@ pub mod tasks;
 pub mod telemetry;
 pub mod token;
 
+pub mod sso;
 pub mod websocket;
 
 pub mod notify;
 pub mod store;
+
+pub mod files;
 
 pub mod accounts;
 pub mod sessions;

@@ -47,6 +47,8 @@ pub const REFUSED_FRAMES: &str = "lobby_refused_frames_total";
 /// Logins and registrations, by outcome (counters).
 pub const LOGINS: &str = "lobby_logins_total";
 pub const REGISTRATIONS: &str = "lobby_registrations_total";
+/// Sign-ins (and links) through a provider, by provider and outcome (counter).
+pub const SSO_SIGN_INS: &str = "lobby_sso_sign_ins_total";
 /// Passwords waiting for a hashing thread (gauge).
 pub const HASH_QUEUE: &str = "lobby_hash_queue";
 /// Pooled database connections, busy or idle (gauge), and the pool's size.

@@ -104,6 +104,7 @@ async fn sigterm_ends_the_process_within_ten_seconds_whatever_the_clients_do() {
     let base = format!("http://127.0.0.1:{port}");
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_lobby"))
         .env("DATABASE_URL", db.url())
+        .env("STORAGE_URL", format!("file://{}", db.files_dir().display()))
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("ARGON2_MEMORY_KIB", "1024")
         .env("CHAT_BURST", "1000")

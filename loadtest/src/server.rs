@@ -128,6 +128,8 @@ impl Node {
         let mut command = Command::new(bin);
         command
             .env("DATABASE_URL", database)
+            // One folder for every node's files (PostgreSQL has no default store).
+            .env("STORAGE_URL", format!("file://{}", dir.join("uploads").display()))
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "lobby=warn")
             .envs(LIMITS)

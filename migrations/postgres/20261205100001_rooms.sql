@@ -13,7 +13,10 @@ CREATE TABLE rooms (
     direct_key  TEXT,
     created_by  BIGINT  REFERENCES users (id),
     created_at  BIGINT  NOT NULL, -- unix seconds
-    archived_at BIGINT
+    archived_at BIGINT,
+    -- How many members (the lobby: every account), kept with each change,
+    -- so a greeting for a user in hundreds of rooms counts nobody.
+    members     BIGINT  NOT NULL DEFAULT 0
 );
 -- Room ids are drawn under the log's lock (rooms are created in log
 -- transactions), from this sequence.

@@ -1,7 +1,8 @@
 // The chat page: wires the socket to the rooms, their conversations and the
 // list beside them, the people here, typing, edits and deletes, read
-// markers, the address (/chat/ID, kept with the history API), the title's
-// unread count and notifications.
+// markers, the address (/chat/ID, kept with the history API), what is
+// unread at a glance, notifications, search, and files shared by the
+// attach button, a drop or a paste.
 
 import { LobbySocket } from './socket.js';
 import { People } from './people.js';
@@ -18,6 +19,11 @@ import { Members } from './members.js';
 import { Settings } from './settings.js';
 import { api } from './api.js';
 import { closeButtons } from './dialogs.js';
+import { Notifier } from './notify.js';
+import { Glance } from './glance.js';
+import { Composer } from './composer.js';
+import { Search } from './search.js';
+import { Attachments } from './attach.js';
 
 const STATE_WORDS = {
   connecting: 'Connecting…',
@@ -58,6 +64,7 @@ export function startChat() {
     onRead: (room, id) => read(room, id),
   });
   const typing = new Typing(byId('typing'), me);
+  new Search(me);
   const head = new RoomHead({
     heading: byId('room-title'),
     topic: byId('room-topic'),
@@ -99,6 +106,21 @@ export function startChat() {
   new Browse({ rooms, openRoom: (id) => openRoom(id, { push: true }), joined: joinedHere });
   const members = new Members({ rooms, people, me, canManage });
   const settings = new Settings({ rooms, canManage, gone: (id) => leftRoom(id) });
+  const notifier = new Notifier({ button: byId('notify'), rooms, openRoom: (id) => openRoom(id, { push: true }) });
+  const glance = new Glance({
+    rooms,
+    title: () => head.title,
+    badge: byId('rooms-unread'),
+    words: byId('rooms-unread-words'),
+  });
+  const composer = new Composer({
+    form,
+    input,
+    socket,
+    typing,
+    sent: (room) => conversations.list(room)?.scrollToBottom(),
+    complain: (words) => socket.fire('error', { code: 'offline', message: words }),
+  });
   closeButtons(document);
   byId('room-members').addEventListener('click', () => members.open(current));
   byId('room-settings').addEventListener('click', () => settings.open(current));
@@ -117,19 +139,23 @@ export function startChat() {
 
   /** The room on screen (null until the greeting says which rooms there are). */
   let current = null;
+  new Attachments({
+    input: byId('attach-file'),
+    button: byId('attach'),
+    box: input,
+    progress: byId('upload-progress'),
+    status: byId('upload-status'),
+    dropZone: chat.querySelector('.conversation'),
+    maxBytes: Number(chat.dataset.maxUpload),
+    // The room on screen.
+    room: () => current,
+    say: (words) => socket.fire('error', { code: 'local', message: words }),
+  });
   let errorTimer = null;
-  /** What was typed and not sent, per room. */
-  const drafts = new Map();
   /** Messages for rooms not known yet (a join racing the connect), until the room is fetched. */
   const waiting = new Map();
   /** Rooms whose counts are being asked of the server. */
   const asking = new Set();
-  /**
-   * Rooms this tab joined (or made) through the API whose `room joined` has
-   * not come yet: until it does, the socket's side of the server may not
-   * know of the membership, so what is written there waits for it.
-   */
-  const arriving = new Map();
 
   rooms.onChange = (id) => {
     roomList.update(id);
@@ -151,14 +177,13 @@ export function startChat() {
   function openRoom(id, { push = false, replace = false, keyboard = false } = {}) {
     if (!rooms.get(id)) id = LOBBY;
     const room = rooms.get(id);
-    if (current !== null) drafts.set(current, input.value);
     const switched = current !== id;
     current = id;
     head.show(room);
     conversations.show(id);
     roomList.setCurrent(id);
     typing.show(id);
-    if (switched) input.value = drafts.get(id) || '';
+    composer.switchTo(id);
     const path = roomPath(id);
     if (location.pathname !== path) {
       if (push) history.pushState({ room: id }, '', path);
@@ -202,23 +227,7 @@ export function startChat() {
   function joinedHere(room) {
     const wasMember = rooms.isMember(room.id);
     joined(room);
-    if (wasMember || !room.member || arriving.has(room.id)) return;
-    arriving.set(room.id, []);
-    // Should the event be lost (a reconnect), the messages go anyway.
-    setTimeout(() => arrived(room.id), 3000);
-  }
-
-  /** The socket knows of the room now: what waited for it is sent. */
-  function arrived(id) {
-    const waitingToGo = arriving.get(id);
-    if (!waitingToGo) return;
-    arriving.delete(id);
-    for (const text of waitingToGo) sendTo(id, text);
-  }
-
-  /** Sends a message to a room; says whether it went. The lobby's is the first release's plain string. */
-  function sendTo(room, text) {
-    return room === LOBBY ? socket.emit('chat message', text) : socket.emit('chat message', { room, message: text });
+    if (!wasMember && room.member) composer.joining(room.id);
   }
 
   /** A room this user is no longer in (left, removed, archived). */
@@ -232,7 +241,7 @@ export function startChat() {
   /** What the page held of a room that is gone; from it, if it was open, to the lobby. */
   function letGo(id, room) {
     typing.forget(id);
-    drafts.delete(id);
+    composer.forget(id);
     if (current === id) {
       const label = room ? roomLabel(room) : 'that room';
       openRoom(LOBBY, { replace: true });
@@ -242,28 +251,12 @@ export function startChat() {
     conversations.forget(id);
   }
 
-  /** What changes with the counts: the title, and the drawer button's badge. */
   function afterCounts() {
-    updateTitle();
-    let mentions = 0;
-    let unread = false;
-    for (const id of rooms.order()) {
-      if (id === current) continue;
-      const room = rooms.get(id);
-      mentions += room.mentions;
-      unread ||= room.unread > 0;
-    }
-    const badge = byId('rooms-unread');
-    badge.hidden = !unread && mentions === 0;
-    badge.textContent = mentions > 0 ? String(mentions) : '•';
-    byId('rooms-unread-words').textContent = mentions > 0 ? `, ${mentions} ${mentions === 1 ? 'mention' : 'mentions'}`
-      : unread ? ', unread messages' : '';
+    glance.update(current);
   }
 
-  /** While the tab is hidden, its title counts what is unread (rooms at level all) and mentions. */
   function updateTitle() {
-    const count = document.hidden ? rooms.titleCount() : 0;
-    document.title = count ? `(${count}) ${head.title}` : head.title;
+    glance.updateTitle();
   }
 
   socket.on('state', (state) => {
@@ -334,7 +327,7 @@ export function startChat() {
     const room = message.room ?? LOBBY;
     typing.done(room, message.username);
     conversations.list(room)?.show(message);
-    if (rooms.message(message)) notify(message);
+    if (rooms.message(message)) notifier.message(message);
     conversations.markRead();
     updateTitle();
   }
@@ -383,7 +376,7 @@ export function startChat() {
   socket.on('room joined', (room) => {
     const known = rooms.isMember(room.id);
     joined(room);
-    arrived(room.id);
+    composer.arrived(room.id);
     if (!known) announce(`You are in ${roomLabel(room)} now.`);
   });
 
@@ -410,27 +403,6 @@ export function startChat() {
     errorTimer = setTimeout(() => { sendError.hidden = true; }, 5000);
   });
 
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const text = input.value.trim();
-    if (!text) return;
-    const room = current ?? LOBBY;
-    const sent = arriving.has(room) ? arriving.get(room).push(text) > 0 : sendTo(room, text);
-    if (sent) {
-      input.value = '';
-      drafts.delete(room);
-      conversations.list(room)?.scrollToBottom();
-    } else {
-      socket.fire('error', { code: 'offline', message: 'Not connected yet; your message is still in the box.' });
-    }
-    input.focus();
-  });
-
-  input.addEventListener('input', () => {
-    const room = current ?? LOBBY;
-    if (input.value.trim() && !arriving.has(room)) typing.typed(socket, room);
-  });
-
   document.addEventListener('visibilitychange', () => {
     conversations.markRead();
     updateTitle();
@@ -441,33 +413,6 @@ export function startChat() {
     const id = roomAt(location.pathname);
     openRoom(id !== null && rooms.get(id) ? id : LOBBY, { replace: true });
   });
-
-  // Notifications while the tab is hidden, if the person allowed them (asked
-  // only when they click, never on load): by each room's level, every
-  // message (all), those that mention them (mentions) or none (nothing).
-  const notifyButton = byId('notify');
-  const canAsk = () => 'Notification' in window && Notification.permission === 'default';
-  notifyButton.hidden = !canAsk();
-  notifyButton.addEventListener('click', async () => {
-    await Notification.requestPermission();
-    notifyButton.hidden = !canAsk();
-  });
-
-  function notify(message) {
-    if (rooms.mine(message) || !document.hidden) return;
-    if (!('Notification' in window) || Notification.permission !== 'granted') return;
-    const room = rooms.get(message.room ?? LOBBY);
-    if (!room) return;
-    const mentioned = rooms.mentionsMe(message);
-    if (room.level === 'nothing' || (room.level === 'mentions' && !mentioned)) return;
-    const where = room.kind === 'direct' ? '' : ` in ${roomLabel(room)}`;
-    const title = mentioned ? `${message.username} mentioned you${where}` : `${message.username}${where}`;
-    const shown = new Notification(title, { body: message.message.slice(0, 140), tag: `lobby-${message.id}` });
-    shown.addEventListener('click', () => {
-      window.focus();
-      openRoom(room.id, { push: true });
-    });
-  }
 
   // Who is here: beside the conversation when there is room, folded away
   // above it on smaller screens.

@@ -1,10 +1,14 @@
 // One room's conversation: messages, joins and leaves, the "new messages"
 // divider, and older messages, loaded when the list is scrolled to the top.
-// Everything from the network is inserted as text, never as HTML.
+// Everything from the network is inserted as text, never as HTML. A
+// message's files follow its text: thumbnails that open the image, and
+// other files by name and size.
 //
 // Each room has its own <ul>; the one on screen is #messages (the course's
 // element), with role="log", which makes it a live region rather than a
 // list; its items are therefore role="none": plain lines of the log.
+
+import { renderFiles } from './attach.js';
 
 const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dayAndTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -44,6 +48,23 @@ function textWithMentions(text, mentions, me) {
     from = match.index + 1 + name.length;
   }
   fragment.append(text.slice(from));
+  return fragment;
+}
+
+/** Who wrote a message and when: the author, a space, the time. */
+export function byline(message) {
+  const author = document.createElement('span');
+  author.className = 'author';
+  author.textContent = message.username;
+  const time = document.createElement('time');
+  const sent = new Date(message.sentAt);
+  if (!Number.isNaN(sent.getTime())) {
+    time.dateTime = message.sentAt;
+    time.textContent = isToday(sent) ? timeOfDay.format(sent) : dayAndTime.format(sent);
+    time.title = fullDate.format(sent);
+  }
+  const fragment = document.createDocumentFragment();
+  fragment.append(author, ' ', time);
   return fragment;
 }
 
@@ -170,17 +191,7 @@ export class MessageList {
 
     const meta = document.createElement('div');
     meta.className = 'meta';
-    const author = document.createElement('span');
-    author.className = 'author';
-    author.textContent = message.username;
-    const time = document.createElement('time');
-    const sent = new Date(message.sentAt);
-    if (!Number.isNaN(sent.getTime())) {
-      time.dateTime = message.sentAt;
-      time.textContent = isToday(sent) ? timeOfDay.format(sent) : dayAndTime.format(sent);
-      time.title = fullDate.format(sent);
-    }
-    meta.append(author, ' ', time);
+    meta.append(byline(message));
     if (message.editedAt) {
       const edited = document.createElement('span');
       edited.className = 'edited';
@@ -194,6 +205,7 @@ export class MessageList {
     text.dir = 'auto';
     text.append(textWithMentions(message.message, message.mentions, this.me));
     item.append(meta, text);
+    if (message.files?.length) item.append(renderFiles(message.files));
     this.actions?.decorate(item, message);
     return item;
   }

@@ -159,9 +159,9 @@ export class RoomList {
       const next = order[at];
       if (next === this.current) return;
       if (unread && !this.rooms.isUnread(this.rooms.get(next))) continue;
-      const hadFocus = this.nav.contains(document.activeElement);
       this.onOpen(next, { keyboard: true });
-      if (hadFocus) this.links.get(next)?.focus();
+      // Focus in the list follows the open room (unless opening it moved the focus away).
+      if (this.nav.contains(document.activeElement)) this.links.get(next)?.focus();
       return;
     }
   }

@@ -69,6 +69,8 @@ pub struct Message {
     /// once, in order of first mention.
     pub mentions: Vec<String>,
     pub edited_at: Option<time::OffsetDateTime>,
+    /// The files it carries (an upload's message: one).
+    pub files: Vec<super::Attachment>,
 }
 
 /// The `@name` candidates in a text: the run of username characters after

@@ -243,6 +243,9 @@ impl Realtime {
             return Err(Refused::Full);
         };
         let (user, session) = (who.user_id, who.session);
+        // Their markers this node took and has not written yet go first, so
+        // the rooms read next are not behind what their other tabs were told.
+        shared.markers.write_now(user).await;
         // The user's rooms, with the log's position they reflect: the index
         // replays what changed since, so a join racing this is not missed.
         let (at, rooms) = shared.store.rooms_for(user, &who.username).await.map_err(|e| {
@@ -338,6 +341,21 @@ impl Realtime {
     /// Is this user (by name, in any case) online anywhere?
     pub fn is_online(&self, username: &str) -> bool {
         self.0.presence.is_online(username)
+    }
+
+    /// Sends an upload's message: its file (stored already) with an
+    /// optional caption, in the room's order like any message (see
+    /// [`Writer::post_file`]).
+    pub async fn post_file(
+        &self,
+        user_id: i64,
+        room: i64,
+        caption: Option<&crate::domain::ChatText>,
+        file: &crate::store::NewFile,
+        per_hour: u32,
+    ) -> Result<crate::store::UploadOutcome, StoreError> {
+        let caption = caption.map_or("", |text| text.as_str());
+        self.0.writer.post_file(user_id, room, caption, file, per_hour).await
     }
 
     /// How long after sending a message its author may edit it.

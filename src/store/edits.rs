@@ -164,6 +164,10 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                    // Its files go with it (their objects are swept at once).
+                    for sql in super::files::DISOWN {
+                        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                    }
                 }
             }
             tx.advance_head(position).await?;

@@ -172,6 +172,35 @@ impl LogTx for Transaction<'static, Postgres> {
     }
 }
 
+/// Appending a batch inside a log transaction begun by the caller, on either engine.
+pub(super) trait AppendBatch {
+    fn append_batch<'a>(
+        &'a mut self,
+        batch: &'a Batch<'_>,
+        rate: Rate,
+    ) -> impl Future<Output = Result<Vec<Outcome>, sqlx::Error>> + Send + 'a;
+}
+
+impl AppendBatch for Transaction<'static, Sqlite> {
+    fn append_batch<'a>(
+        &'a mut self,
+        batch: &'a Batch<'_>,
+        rate: Rate,
+    ) -> impl Future<Output = Result<Vec<Outcome>, sqlx::Error>> + Send + 'a {
+        append_sqlite(self, batch, rate)
+    }
+}
+
+impl AppendBatch for Transaction<'static, Postgres> {
+    fn append_batch<'a>(
+        &'a mut self,
+        batch: &'a Batch<'_>,
+        rate: Rate,
+    ) -> impl Future<Output = Result<Vec<Outcome>, sqlx::Error>> + Send + 'a {
+        append_postgres(self, batch, rate)
+    }
+}
+
 /// A log transaction: on SQLite it takes the write lock at once (the head
 /// is read, then written).
 pub(super) trait BeginLog {
@@ -195,6 +224,11 @@ impl BeginLog for sqlx::PgPool {
 
 const EARLIER_ATTEMPT: &str = "SELECT outcomes FROM log_batches WHERE id = $1";
 const RECORD_BATCH: &str = "INSERT INTO log_batches (id, outcomes, at) VALUES ($1, $2, $3)";
+/// Each room's newest message, kept on the room so a greeting in hundreds
+/// of rooms looks for unread messages only where there are any; followed by
+/// the list of rooms a batch wrote to.
+const NEWEST_IN_ROOMS: &str =
+    "UPDATE rooms SET last_id = (SELECT max(id) FROM messages WHERE room_id = rooms.id) WHERE id IN";
 /// One user's chat allowance (messages, and edits: see `edits.rs`).
 pub(super) const ALLOWANCE: &str = "SELECT tokens, updated_at FROM chat_allowance WHERE user_id = $1";
 pub(super) const SAVE_ALLOWANCE: &str =
@@ -297,6 +331,13 @@ async fn append_sqlite(
         .execute(&mut **tx)
         .await?;
     }
+    if !accepted.is_empty() {
+        let rooms: Vec<i64> = accepted.iter().map(|(_, m)| m.room).collect();
+        sqlx::query(&format!("{NEWEST_IN_ROOMS} (SELECT value FROM json_each($1))"))
+            .bind(serde_json::to_string(&rooms).unwrap_or_default())
+            .execute(&mut **tx)
+            .await?;
+    }
     for (user_id, allowance) in allowances {
         sqlx::query(SAVE_ALLOWANCE)
             .bind(user_id)
@@ -384,6 +425,10 @@ async fn append_postgres(
         .bind(&rooms)
         .execute(&mut **tx)
         .await?;
+        sqlx::query(&format!("{NEWEST_IN_ROOMS} (SELECT unnest($1::bigint[]))"))
+            .bind(&rooms)
+            .execute(&mut **tx)
+            .await?;
     }
     let (users, tokens, updated): (Vec<i64>, Vec<f64>, Vec<i64>) =
         allowances.into_iter().map(|(u, a)| (u, a.tokens, a.updated_ms)).collect();

@@ -2,7 +2,7 @@
 //! starts from, and scrollback (`before`, `around`), room by room.
 
 use super::{Store, StoreError, log::from_millis, on_engine, rooms::RoomEvent};
-use crate::domain::{LOBBY, Message};
+use crate::domain::{Attachment, FileKind, FileName, LOBBY, Message};
 
 /// One change of the log as read back: a message (as it is now), or an
 /// event of a room (a membership, a rename, an archive).
@@ -33,7 +33,7 @@ pub struct LogEntry {
 }
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(super) struct Row {
     id: i64,
     room_id: i64,
     seq: i64,
@@ -43,10 +43,30 @@ struct Row {
     mentions: String,
     edited_at: Option<i64>,
     deleted: bool,
+    // The file it carries, if any (at most one: `files_message` is unique).
+    file_id: Option<i64>,
+    file_name: Option<String>,
+    file_type: Option<String>,
+    file_size: Option<i64>,
+    file_width: Option<i64>,
+    file_height: Option<i64>,
+    file_thumbnail: Option<bool>,
 }
 
 impl From<Row> for Message {
     fn from(row: Row) -> Self {
+        let files = match (row.file_id, row.file_name) {
+            (Some(id), Some(name)) => vec![Attachment {
+                id,
+                name: FileName::stored(name),
+                kind: FileKind::stored(row.file_type.as_deref().unwrap_or_default()),
+                size: row.file_size.unwrap_or(0),
+                width: row.file_width,
+                height: row.file_height,
+                thumbnail: row.file_thumbnail.unwrap_or(false),
+            }],
+            _ => Vec::new(),
+        };
         Message {
             id: row.id,
             room: row.room_id,
@@ -55,6 +75,7 @@ impl From<Row> for Message {
             sent_at: from_millis(row.sent_at),
             mentions: row.mentions.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
             edited_at: row.edited_at.map(from_millis),
+            files,
         }
     }
 }
@@ -66,9 +87,23 @@ impl From<Row> for LogEntry {
     }
 }
 
-const ENTRY: &str =
-    "SELECT m.id, m.room_id, m.seq, u.username, m.body, m.sent_at, m.mentions, m.edited_at, m.deleted
-                     FROM messages m JOIN users u ON u.id = m.user_id";
+/// A message's columns, from `messages m`, `users u` and `files f`: the
+/// message with its author and the file it carries, if any.
+macro_rules! columns {
+    () => {
+        "m.id, m.room_id, m.seq, u.username, m.body, m.sent_at, m.mentions, m.edited_at, m.deleted,
+         f.id AS file_id, f.name AS file_name, f.type AS file_type, f.size AS file_size,
+         f.width AS file_width, f.height AS file_height, (f.thumbnail IS NOT NULL) AS file_thumbnail"
+    };
+}
+pub(super) const COLUMNS: &str = columns!();
+/// The file a message carries, joined after `messages m`.
+pub(super) const FILE_JOIN: &str = "LEFT JOIN files f ON f.message_id = m.id";
+pub(super) const ENTRY: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages m JOIN users u ON u.id = m.user_id LEFT JOIN files f ON f.message_id = m.id"
+);
 
 /// A page of older messages (scrollback).
 #[derive(Debug)]
@@ -80,6 +115,14 @@ pub struct Page {
 }
 
 impl Store {
+    /// Message `id` as it is now (`None`: no such message, or deleted).
+    pub async fn message(&self, id: i64) -> Result<Option<Message>, StoreError> {
+        let sql = format!("{ENTRY} WHERE m.id = $1 AND NOT m.deleted");
+        let row: Option<Row> =
+            on_engine!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row.map(Message::from))
+    }
+
     /// Up to `limit` messages of `room` with ids below `before` (none: the
     /// newest), oldest first; whether older ones exist. Walks the
     /// (room, id) index backwards.

@@ -153,13 +153,13 @@ SELECT r.id, r.kind, r.name, r.topic, r.created_by, r.members,
        (r.id = 1 OR m.room_id IS NOT NULL) AS member,
        m.level AS level,
        coalesce(m.last_read, 0) AS last_read,
-       (SELECT coalesce(max(x.id), 0) FROM messages x WHERE x.room_id = r.id) AS last_id,
-       CASE WHEN r.id = 1 OR m.room_id IS NOT NULL THEN
+       r.last_id,
+       CASE WHEN (r.id = 1 OR m.room_id IS NOT NULL) AND r.last_id > coalesce(m.last_read, 0) THEN
            (SELECT count(*) FROM (SELECT 1 FROM messages x
                WHERE x.room_id = r.id AND x.id > coalesce(m.last_read, 0) AND x.user_id <> $1 AND NOT x.deleted
                LIMIT $3) AS u)
        ELSE 0 END AS unread,
-       CASE WHEN r.id = 1 OR m.room_id IS NOT NULL THEN
+       CASE WHEN (r.id = 1 OR m.room_id IS NOT NULL) AND r.last_id > coalesce(m.last_read, 0) THEN
            (SELECT count(*) FROM (SELECT 1 FROM messages x
                WHERE x.room_id = r.id AND x.id > coalesce(m.last_read, 0) AND x.user_id <> $1 AND NOT x.deleted
                  AND (',' || x.mentions || ',') LIKE $2 ESCAPE '\\'
@@ -302,6 +302,15 @@ impl Store {
              AND (r.id = 1 OR r.kind = 'open'
                   OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = $2)))";
         Ok(on_engine!(self, |pool| sqlx::query_scalar(SEE).bind(room).bind(user).fetch_one(pool).await)?)
+    }
+
+    /// Is `user` a member of `room` now? The lobby has everyone; an archived
+    /// room nobody. What is only for members (a room's files) asks this: it
+    /// is [`Store::can_see`] without the open rooms' visitors.
+    pub async fn is_member(&self, user: i64, room: i64) -> Result<bool, StoreError> {
+        const MEMBER: &str = "SELECT EXISTS (SELECT 1 FROM rooms r WHERE r.id = $1 AND r.archived_at IS NULL
+             AND (r.id = 1 OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = r.id AND m.user_id = $2)))";
+        Ok(on_engine!(self, |pool| sqlx::query_scalar(MEMBER).bind(room).bind(user).fetch_one(pool).await)?)
     }
 
     /// Room `room` as `user` sees it; `None` if they may not see it (no
@@ -829,8 +838,7 @@ impl Store {
         const EVENTS: &str = "
             SELECT e.seq, e.room_id, e.kind, e.user_id, u.username,
                    r.kind AS room_kind, r.name, r.topic, r.created_by,
-                   r.members,
-                   (SELECT coalesce(max(x.id), 0) FROM messages x WHERE x.room_id = r.id) AS last_id
+                   r.members, r.last_id
             FROM room_events e JOIN rooms r ON r.id = e.room_id LEFT JOIN users u ON u.id = e.user_id
             WHERE e.seq > $1 ORDER BY e.seq LIMIT $2";
         let (rows, people): (Vec<Row>, Vec<(i64, String)>) = on_engine!(self, |pool| {

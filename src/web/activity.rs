@@ -1,6 +1,7 @@
 //! A request on a logged-in session is activity: it keeps the session from
 //! idling out (see `sessions::policy`). And what it answers is for this
-//! user only, so no cache may keep it (`no-store`).
+//! user only, so no cache may keep it (`no-store`), unless the route said
+//! how it may be kept (a file: `private, no-cache`).
 
 use axum::{
     extract::{Request, State},
@@ -21,7 +22,7 @@ pub async fn touch(
 ) -> Response {
     let logged_in = policy.seen(&session).await;
     let mut response = next.run(request).await;
-    if logged_in {
+    if logged_in && !response.headers().contains_key(header::CACHE_CONTROL) {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response

@@ -134,7 +134,9 @@ async fn refused(state: &AppState, viewer: &User, e: AccountChangeError) -> Resu
         AccountChangeError::Store(e) => return Err(e.into()),
         AccountChangeError::NotAllowed => return Err(AppError::Forbidden(NO_LONGER)),
         AccountChangeError::NotFound => StatusCode::NOT_FOUND,
-        AccountChangeError::Yourself | AccountChangeError::LastAdmin => StatusCode::CONFLICT,
+        AccountChangeError::Yourself | AccountChangeError::LastAdmin | AccountChangeError::HasPassword => {
+            StatusCode::CONFLICT
+        }
     };
     admin_page(state, viewer, Said::refused(status, e.to_string())).await
 }

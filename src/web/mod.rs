@@ -9,6 +9,7 @@ pub mod body;
 pub mod client;
 pub mod deadlines;
 pub mod error;
+mod files;
 mod handshake;
 pub mod health;
 pub mod host;
@@ -18,8 +19,10 @@ pub mod origin;
 mod pages;
 pub mod pending;
 mod rooms;
+mod search;
 pub mod serve;
 mod site;
+pub mod sso;
 mod ws;
 
 use axum::{
@@ -75,8 +78,12 @@ pub struct AppState {
     pub sessions: DatabaseSessions,
     /// Carries out here the endings a change made (the database tells the other nodes).
     pub endings: Endings,
+    /// Sign-in through GitHub or OpenID Connect, as configured.
+    pub sign_in: sso::SignInRoutes,
     /// How many rooms, and who may make them.
     pub rooms: crate::store::RoomLimits,
+    /// Files shared in rooms: the storage, and the limits on uploads.
+    pub files: crate::files::Files,
 }
 
 pub struct SessionSettings {
@@ -110,6 +117,10 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/join/{token}", get(site::join))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
+        .route("/account/password/set", post(account::set_password))
+        .route("/account/identities/unlink", post(account::unlink))
+        .route("/auth/{provider}", get(sso::begin))
+        .route("/auth/{provider}/callback", get(sso::callback))
         .route("/account/sessions/end", post(account::end_session))
         .route("/admin", get(admin::page))
         .route("/admin/users/ban", post(admin::ban))
@@ -130,6 +141,8 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/api/rooms/{id}/members/{username}", delete(rooms::remove_member))
         .route("/api/rooms/{id}/level", put(rooms::level))
         .route("/api/direct", post(rooms::direct))
+        .route("/api/search", get(search::search))
+        .merge(files::routes(&state))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)

@@ -8,7 +8,7 @@ use axum::{
 
 use super::error::AppError;
 use crate::{
-    domain::{LOBBY, RegistrationMode, RoomKind, User},
+    domain::{Identity, LOBBY, RegistrationMode, RoomKind, User},
     store::{AccountSession, Invite, InviteState, UserRow},
 };
 
@@ -25,10 +25,23 @@ impl Viewer {
     }
 }
 
+/// A "Log in with …" button (or, on the account page, "Connect …").
+#[derive(Debug, Clone)]
+pub struct SignInButton {
+    /// `github` or `oidc`: the element is `#login-PROVIDER` (`#connect-PROVIDER`).
+    pub provider: &'static str,
+    pub label: String,
+    pub href: String,
+}
+
 #[derive(Template, Default)]
 #[template(path = "home.html")]
 pub struct HomePage {
     pub viewer: Option<Viewer>,
+    /// The configured providers' buttons (none while logged in).
+    pub sign_in: Vec<SignInButton>,
+    /// Why a sign-in through a provider did not happen.
+    pub sign_in_error: Option<String>,
     /// Local path to go to after login (already checked by `LocalPath`).
     pub next: String,
     pub login_error: Option<String>,
@@ -63,6 +76,9 @@ pub struct ChatPage {
     pub heading: String,
     /// The ids of the rooms this user made, separated by spaces.
     pub created: String,
+    /// The largest file one upload may carry, in bytes (the page refuses
+    /// a larger one before sending it).
+    pub max_upload: u64,
 }
 
 /// One of the viewer's sessions, as the account page shows it.
@@ -86,11 +102,49 @@ impl SessionLine {
     }
 }
 
+/// An identity linked to the viewer's account, as the account page shows it.
+/// (No picture: the pages load images from this site only.)
+pub struct IdentityLine {
+    pub id: i64,
+    /// `github` or `oidc`.
+    pub provider: &'static str,
+    /// "GitHub", `OIDC_NAME`, or what it was before the settings changed.
+    pub label: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub linked: String,
+    pub last_login: Option<String>,
+    pub login_count: i64,
+    /// False while it is the account's only way in.
+    pub can_unlink: bool,
+}
+
+impl IdentityLine {
+    pub fn of(identity: &Identity, label: String, can_unlink: bool) -> Self {
+        Self {
+            id: identity.id,
+            provider: identity.key.provider.as_str(),
+            label,
+            display_name: identity.profile.display_name.clone(),
+            email: identity.profile.email.clone(),
+            linked: when(identity.created_at),
+            last_login: identity.last_login_at.map(when),
+            login_count: identity.login_count,
+            can_unlink,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub viewer: Option<Viewer>,
     pub sessions: Vec<SessionLine>,
+    pub identities: Vec<IdentityLine>,
+    /// Providers configured and not linked yet.
+    pub connect: Vec<SignInButton>,
+    /// False for an account made through a provider, until a password is set.
+    pub has_password: bool,
     /// What the last change did, or why it was refused.
     pub notice: Option<String>,
     pub error: Option<String>,

@@ -12,7 +12,8 @@ use super::{
     AppState,
     error::AppError,
     next::local_path,
-    pages::{ChatPage, HomePage, ProfilePage, Viewer, render},
+    pages::{ChatPage, HomePage, ProfilePage, SignInButton, Viewer, render},
+    sso::{SignInRoutes, problem_message},
 };
 use crate::{
     accounts::{AuthSession, plausible_token, token_hash, token_matches},
@@ -22,6 +23,43 @@ use crate::{
 #[derive(Debug, Deserialize)]
 pub struct HomeQuery {
     next: Option<String>,
+    /// Why a sign-in through a provider did not happen (`sso::Problem`)…
+    signin: Option<String>,
+    /// …at which provider.
+    provider: Option<String>,
+}
+
+/// The home page for `viewer`, with the registration mode in force and,
+/// for someone not logged in, a button per configured provider carrying
+/// `next` (a local path, checked) or the invite the page is for.
+pub async fn home_page(
+    state: &AppState,
+    viewer: Option<Viewer>,
+    next: &str,
+    invite: &str,
+) -> Result<HomePage, AppError> {
+    let next = local_path(Some(next)).unwrap_or_default();
+    let sign_in = if viewer.is_some() {
+        Vec::new()
+    } else {
+        let routes = &state.sign_in;
+        routes
+            .providers()
+            .map(|provider| SignInButton {
+                provider: provider.as_str(),
+                label: format!("Log in with {}", routes.label(provider)),
+                href: SignInRoutes::href(provider, next, invite),
+            })
+            .collect()
+    };
+    Ok(HomePage {
+        viewer,
+        sign_in,
+        next: next.to_owned(),
+        registration: state.store.registration_mode(state.registration).await?,
+        invite: invite.to_owned(),
+        ..HomePage::default()
+    })
 }
 
 pub async fn home(
@@ -30,11 +68,10 @@ pub async fn home(
     query: Result<Query<HomeQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(query) = query?;
+    let viewer = auth.user.as_ref().map(Viewer::of);
     let page = HomePage {
-        viewer: auth.user.as_ref().map(Viewer::of),
-        next: local_path(query.next.as_deref()).unwrap_or_default().to_owned(),
-        registration: state.store.registration_mode(state.registration).await?,
-        ..HomePage::default()
+        sign_in_error: problem_message(&state.sign_in, query.signin.as_deref(), query.provider.as_deref()),
+        ..home_page(&state, viewer, query.next.as_deref().unwrap_or_default(), "").await?
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -107,6 +144,7 @@ async fn chat_page(state: &AppState, user: &User, room: i64) -> Result<Response,
         admin: user.is_admin(),
         username: user.username.clone(),
         edit_window: state.realtime.edit_window().as_secs(),
+        max_upload: state.files.limits().max_bytes,
         room,
         title,
         heading,
@@ -135,12 +173,7 @@ pub async fn join(
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     match state.store.usable_invite(&token_hash(&token), now).await? {
         Some(stored) if token_matches(&token, &stored) => {
-            let page = HomePage {
-                viewer: auth.user.as_ref().map(Viewer::of),
-                registration,
-                invite: token,
-                ..HomePage::default()
-            };
+            let page = home_page(&state, auth.user.as_ref().map(Viewer::of), "", &token).await?;
             Ok(render(StatusCode::OK, &page))
         }
         _ => Err(AppError::Missing(NOT_VALID)),

@@ -32,14 +32,18 @@ fn free_port() -> u16 {
 pub struct ProcessNode {
     child: Child,
     pub base: String,
+    /// Where it keeps files, unless the test named a store.
+    _files: tempfile::TempDir,
 }
 
 impl ProcessNode {
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> ProcessNode {
         let port = free_port();
+        let files = tempfile::TempDir::new().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_lobby"));
         command
             .env("DATABASE_URL", database_url)
+            .env("STORAGE_URL", format!("file://{}", files.path().display()))
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", std::env::var("TEST_LOG").map_or("error".into(), |_| "lobby=debug".to_owned()))
             .env("ARGON2_MEMORY_KIB", "1024")
@@ -60,7 +64,7 @@ impl ProcessNode {
         })
         .await;
         assert!(up, "the node process answers on {base}");
-        ProcessNode { child, base }
+        ProcessNode { child, base, _files: files }
     }
 
     /// SIGKILL: no shutdown, no goodbye, its database connections just drop.

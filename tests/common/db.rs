@@ -30,8 +30,16 @@ pub fn require_postgres() -> String {
 }
 
 pub enum TestDb {
-    Sqlite { dir: TempDir },
-    Postgres { admin: String, name: String, url: String },
+    Sqlite {
+        dir: TempDir,
+    },
+    /// `files`: where the nodes on this database keep files (shared by all).
+    Postgres {
+        admin: String,
+        name: String,
+        url: String,
+        files: TempDir,
+    },
 }
 
 impl TestDb {
@@ -68,13 +76,27 @@ impl TestDb {
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
         conn.close().await.ok();
         let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
-        TestDb::Postgres { admin: admin.to_owned(), url: format!("{base}/{name}"), name }
+        TestDb::Postgres {
+            admin: admin.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+            files: TempDir::new().unwrap(),
+        }
     }
 
     pub fn url(&self) -> String {
         match self {
             TestDb::Sqlite { dir } => format!("sqlite://{}", dir.path().join("lobby.db").display()),
             TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// Where the apps on this database keep files: `uploads/` beside the
+    /// SQLite file (the default), or one folder every PostgreSQL node shares.
+    pub fn files_dir(&self) -> std::path::PathBuf {
+        match self {
+            TestDb::Sqlite { dir } => dir.path().join("uploads"),
+            TestDb::Postgres { files, .. } => files.path().to_owned(),
         }
     }
 

@@ -5,9 +5,14 @@
 
 pub mod cluster;
 pub mod db;
+pub mod github;
+pub mod images;
 pub mod nginx;
+pub mod oidc;
 pub mod process;
 pub mod raw;
+pub mod rooms;
+pub mod s3;
 pub mod source;
 pub mod ws;
 
@@ -37,6 +42,10 @@ pub fn test_config(db: &TestDb) -> Config {
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
     config.database_url = DatabaseUrl::new(db.url());
     config.public_url = None;
+    // PostgreSQL has no default store: every node on the database shares one folder.
+    if db.is_postgres() {
+        config.files.storage_url = Some(format!("file://{}", db.files_dir().display()));
+    }
     config
 }
 

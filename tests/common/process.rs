@@ -28,6 +28,7 @@ impl Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lobby"));
         command
             .env("DATABASE_URL", db.url())
+            .env("STORAGE_URL", format!("file://{}", db.files_dir().display()))
             .env("LISTEN_ADDR", addr.to_string())
             .env("ARGON2_MEMORY_KIB", "1024")
             .env("RUST_LOG", "error")
@@ -54,6 +55,13 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The process's resident memory now, in KiB (Linux's `VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS in /proc/PID/status");
+        line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).unwrap()
     }
 }
 

@@ -258,6 +258,7 @@ mod tests {
             sent_at: time::OffsetDateTime::UNIX_EPOCH,
             mentions: vec![],
             edited_at: edited.then_some(time::OffsetDateTime::UNIX_EPOCH),
+            files: vec![],
         };
         LogEntry { seq, message, deleted }
     }

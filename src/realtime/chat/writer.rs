@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::{
     domain::ChatText,
     rate::Rate,
-    store::{Batch, Change, ChangeError, NewMessage, Outcome, Store, StoreError},
+    store::{Batch, Change, ChangeError, NewFile, NewMessage, Outcome, Store, StoreError, UploadOutcome},
     tasks::Tasks,
 };
 
@@ -130,6 +130,32 @@ impl Writer {
         let store = self.store.clone();
         self.tasks.spawn(async move { store.checkpoint().await });
         Ok(position)
+    }
+
+    /// Commits an upload's message (`caption`, possibly empty) with its
+    /// file at once, in its own transaction (uploads are rare, and their
+    /// allowance is checked under the log's lock); the follower then
+    /// publishes it like any message. Not retried: the upload's objects are
+    /// the caller's to give up if this fails.
+    pub async fn post_file(
+        &self,
+        user_id: i64,
+        room: i64,
+        caption: &str,
+        file: &NewFile,
+        per_hour: u32,
+    ) -> Result<UploadOutcome, StoreError> {
+        let message = NewMessage { user_id, room, body: caption };
+        let outcome = tokio::time::timeout(
+            ATTEMPT_TIMEOUT * 2,
+            self.store.append_file(message, file, per_hour, self.rate),
+        )
+        .await
+        .map_err(|_| StoreError::timed_out("committing an upload"))??;
+        if matches!(outcome, UploadOutcome::Appended(_)) {
+            self.wake.notify_one();
+        }
+        Ok(outcome)
     }
 
     /// Waits until everything queued so far is committed; returns the

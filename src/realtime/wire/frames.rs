@@ -4,11 +4,33 @@
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 use tungstenite::Utf8Bytes;
 
-use crate::domain::{Message, RoomView};
+use crate::domain::{Attachment, Message, RoomView};
 
 /// A message as clients see it: `{"id", "room", "username", "message",
-/// "sentAt", "mentions", "editedAt"}` (times in RFC 3339).
+/// "sentAt", "mentions", "editedAt"}` (times in RFC 3339), and `"files"`
+/// when it carries any (an upload's message).
 pub struct MessageJson<'a>(pub &'a Message);
+
+/// A file as a message carries it: `{"id", "name", "type", "size", "url",
+/// "width", "height", "thumbnail"}` (the size in pixels and the thumbnail's
+/// URL for images, else null).
+pub struct FileJson<'a>(pub &'a Attachment);
+
+impl Serialize for FileJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut out = serializer.serialize_struct("File", 8)?;
+        out.serialize_field("id", &f.id)?;
+        out.serialize_field("name", f.name.as_str())?;
+        out.serialize_field("type", f.kind.mime())?;
+        out.serialize_field("size", &f.size)?;
+        out.serialize_field("url", &f.url())?;
+        out.serialize_field("width", &f.width)?;
+        out.serialize_field("height", &f.height)?;
+        out.serialize_field("thumbnail", &f.thumbnail_url())?;
+        out.end()
+    }
+}
 
 impl Serialize for MessageJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -16,7 +38,7 @@ impl Serialize for MessageJson<'_> {
         let rfc3339 = |t: time::OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
         };
-        let mut out = serializer.serialize_struct("Message", 7)?;
+        let mut out = serializer.serialize_struct("Message", 8)?;
         out.serialize_field("id", &m.id)?;
         out.serialize_field("room", &m.room)?;
         out.serialize_field("username", &m.username)?;
@@ -24,6 +46,12 @@ impl Serialize for MessageJson<'_> {
         out.serialize_field("sentAt", &rfc3339(m.sent_at))?;
         out.serialize_field("mentions", &m.mentions)?;
         out.serialize_field("editedAt", &m.edited_at.map(rfc3339))?;
+        if m.files.is_empty() {
+            out.skip_field("files")?;
+        } else {
+            let files: Vec<FileJson<'_>> = m.files.iter().map(FileJson).collect();
+            out.serialize_field("files", &files)?;
+        }
         out.end()
     }
 }
