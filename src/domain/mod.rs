@@ -5,9 +5,11 @@
 //! - [`username`], [`role`], [`registration`], [`user`]: accounts.
 //! - [`chat`]: what a message may say, and who it mentions.
 //! - [`room`]: rooms, their names and kinds, and members' levels.
+//! - [`push`]: Web Push subscriptions, who is pushed, and what a push says.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
+pub mod push;
 pub mod registration;
 pub mod role;
 pub mod room;
