@@ -19,6 +19,7 @@
 //! - `markers`: each user's read marker.
 //! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
+//! - [`push`]: Web Push: the VAPID keys, subscriptions, and the queue.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
 mod account_changes;
@@ -30,6 +31,7 @@ mod edits;
 pub mod log;
 mod markers;
 mod messages;
+pub mod push;
 mod rooms;
 mod sessions;
 mod throttles;
