@@ -17,6 +17,7 @@ mod next;
 pub mod origin;
 mod pages;
 pub mod pending;
+mod push;
 mod rooms;
 pub mod serve;
 mod site;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub endings: Endings,
     /// How many rooms, and who may make them.
     pub rooms: crate::store::RoomLimits,
+    /// Web Push: the VAPID key and subscriptions.
+    pub push: crate::push::Push,
 }
 
 pub struct SessionSettings {
@@ -128,6 +131,8 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/api/rooms/{id}/members/{username}", delete(rooms::remove_member))
         .route("/api/rooms/{id}/level", put(rooms::level))
         .route("/api/direct", post(rooms::direct))
+        .route("/api/push/key", get(push::key))
+        .route("/api/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)
@@ -135,6 +140,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
 
     // Health and static files need no session: keep them out of its layers.
     let without_session = Router::new().route("/healthz", get(health::healthz));
+    let without_session = without_session.route_service("/sw.js", push::service_worker(&public_dir()));
     #[cfg(feature = "autobahn")]
     let without_session = without_session.route("/autobahn", get(ws::autobahn));
     let without_session =
