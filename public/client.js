@@ -7,6 +7,7 @@
 //   js/people.js    who is here
 //   js/typing.js    who is typing, and telling others we are
 //   js/editing.js   editing and deleting one's own messages (and an admin deleting any)
+//   js/push.js      "Notify me": Web Push for this browser (the service worker is /sw.js)
 //   js/chat.js      the page: wires the above together
 
 import { startChat } from './js/chat.js';

@@ -7,6 +7,7 @@ import { MessageList } from './messages.js';
 import { People } from './people.js';
 import { Typing } from './typing.js';
 import { MessageActions } from './editing.js';
+import { notifyMe } from './push.js';
 
 const STATE_WORDS = {
   connecting: 'Connecting…',
@@ -163,15 +164,10 @@ export function startChat() {
   });
   messages.list.addEventListener('scroll', markRead, { passive: true });
 
-  // Mentions: a browser notification while the tab is hidden, if the person
-  // allowed it (asked only when they click, never on load).
-  const notify = byId('notify');
-  const canAsk = () => 'Notification' in window && Notification.permission === 'default';
-  notify.hidden = !canAsk();
-  notify.addEventListener('click', async () => {
-    await Notification.requestPermission();
-    notify.hidden = !canAsk();
-  });
+  // Mentions: a browser notification while the tab is hidden, and Web Push
+  // while no tab is open, if the person allowed them (asked only when they
+  // click "Notify me", never on load: push.js).
+  notifyMe(byId('notify'));
 
   function notifyIfMentioned(message) {
     const mine = me.toLowerCase();
