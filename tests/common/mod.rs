@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod db;
 pub mod nginx;
 pub mod process;
+pub mod push_service;
 pub mod raw;
 pub mod source;
 pub mod ws;
