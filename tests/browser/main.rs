@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod driver;
+mod push;
 
 use std::time::Duration;
 
