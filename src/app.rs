@@ -15,6 +15,7 @@ use crate::{
     rate::Rate,
     realtime::{Realtime, RealtimeSettings, presence::PresenceSettings},
     sessions::{CachedSessions, DatabaseSessions, Endings, SessionPolicy},
+    sso::{Sso, SsoConfigError},
     store::{DbError, Store, StoreError},
     tasks::Tasks,
     web::{self, AppState, SessionSettings, origin::PublicOrigin},
@@ -34,6 +35,8 @@ pub enum StartError {
     PublicUrl(Url),
     #[error("PING_TIMEOUT ({timeout:?}) must be shorter than PING_INTERVAL ({interval:?})")]
     PingTimeout { timeout: Duration, interval: Duration },
+    #[error(transparent)]
+    SignIn(#[from] SsoConfigError),
     #[error("VAPID_SUBJECT {0:?} must be a mailto: address or an https: URL")]
     VapidSubject(String),
     #[error("could not start Web Push: {0}")]
@@ -70,6 +73,8 @@ impl Application {
         if live.ping_timeout >= live.ping_interval {
             return Err(StartError::PingTimeout { timeout: live.ping_timeout, interval: live.ping_interval });
         }
+        // A sign-in setting that cannot work stops the start, before anything is opened.
+        let sso = Sso::from_config(&config.sign_in)?;
         let store = Store::connect(&config.database_url, &config.database).await?;
         store.migrate().await?;
 
@@ -179,6 +184,7 @@ impl Application {
             registration: config.registration,
             sessions: database_sessions,
             endings,
+            sign_in: web::sso::SignInRoutes::new(sso, &public_url),
             rooms: crate::store::RoomLimits {
                 max_rooms: i64::from(config.max_rooms_per_user),
                 admins_only: config.room_creation == crate::config::RoomCreation::Admins,
@@ -324,8 +330,8 @@ fn vapid_subject(config: &Config, public_url: &Url) -> Result<String, StartError
     }
 }
 
-/// Deletes expired sessions and throttles that have refilled, until the
-/// tasks stop. A failed sweep is logged and retried on the next tick: it
+/// Deletes expired sessions, sign-ins through a provider that expired, and
+/// throttles that have refilled, until the tasks stop. A failed sweep is logged and retried on the next tick: it
 /// must not end the task.
 async fn housekeeping(store: Store, throttles_refill: Duration, period: Duration, tasks: Tasks) {
     let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
@@ -339,6 +345,10 @@ async fn housekeeping(store: Store, throttles_refill: Duration, period: Duration
         }
         if let Err(e) = store.prune_throttles(throttles_refill).await {
             tracing::warn!(error = %e, "could not prune throttles");
+        }
+        if let Err(e) = store.delete_expired_sign_ins(time::OffsetDateTime::now_utc().unix_timestamp()).await
+        {
+            tracing::warn!(error = %e, "could not delete expired sign-ins");
         }
     }
 }

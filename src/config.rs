@@ -133,6 +133,9 @@ pub struct Config {
     pub live: LiveTuning,
 
     #[command(flatten)]
+    pub sign_in: SignIn,
+
+    #[command(flatten)]
     pub push: PushSettings,
 }
 
@@ -245,6 +248,69 @@ pub struct LiveTuning {
     /// its sockets. The heartbeat runs every tenth of it (at most every second).
     #[arg(long, env = "NODE_TTL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub node_ttl: Duration,
+}
+
+/// Sign-in through GitHub or one OpenID Connect provider (see `sso`). Each
+/// is on when its client id and secret are both set.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SignIn {
+    /// The client ID of Lobby's OAuth app on GitHub; with GITHUB_CLIENT_SECRET
+    /// it turns on "Log in with GitHub". The app's callback URL is
+    /// PUBLIC_URL/auth/github/callback.
+    #[arg(long, env = "GITHUB_CLIENT_ID")]
+    pub github_client_id: Option<String>,
+    /// The client secret of that OAuth app.
+    #[arg(long, env = "GITHUB_CLIENT_SECRET", hide_env_values = true)]
+    pub github_client_secret: Option<Secret>,
+    /// Where GitHub's sign-in pages are (another for GitHub Enterprise Server).
+    #[arg(long, env = "GITHUB_URL", default_value = "https://github.com")]
+    pub github_url: String,
+    /// Where GitHub's REST API is (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+
+    /// The issuer of an OpenID Connect provider, exactly as it names itself
+    /// (found at OIDC_ISSUER/.well-known/openid-configuration). With
+    /// OIDC_CLIENT_ID and OIDC_CLIENT_SECRET it turns on its login button.
+    /// The client's redirect URI is PUBLIC_URL/auth/oidc/callback.
+    #[arg(long, env = "OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Lobby's client ID at that provider.
+    #[arg(long, env = "OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// Lobby's client secret at that provider.
+    #[arg(long, env = "OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<Secret>,
+    /// The provider's name on its button ("Log in with NAME"); unset: the issuer's host.
+    #[arg(long, env = "OIDC_NAME")]
+    pub oidc_name: Option<String>,
+}
+
+/// A secret setting (a client secret): its value never reaches `Debug`
+/// output or a log line; `expose` is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 /// Web Push: notifications when no tab is open.
@@ -453,6 +519,25 @@ mod tests {
         let url = DatabaseUrl::new("postgres://lobby:hunter22@db/lobby");
         assert_eq!(url.to_string(), "postgres://lobby:***@db/lobby");
         assert!(!format!("{url:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn client_secrets_are_hidden() {
+        let c = Config::parse_from([
+            "lobby",
+            "--github-client-id",
+            "Iv1.abc",
+            "--github-client-secret",
+            "gh-hunter22",
+            "--oidc-client-secret",
+            "oidc-hunter22",
+        ]);
+        let debug = format!("{c:?}");
+        assert!(debug.contains("Iv1.abc"));
+        assert!(!debug.contains("hunter22"), "{debug}");
+        assert_eq!(c.sign_in.github_client_secret.unwrap().expose(), "gh-hunter22");
+        assert_eq!(c.sign_in.github_url, "https://github.com");
+        assert_eq!(c.sign_in.github_api_url, "https://api.github.com");
     }
 
     #[test]

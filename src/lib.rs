@@ -8,6 +8,7 @@
 //! - [`config`]: every setting, from flags, the environment or `.env`.
 //! - [`rate`], [`token`], [`telemetry`], [`process`], [`tasks`]: small tools
 //!   (token buckets, random tokens, logging, the process's limits, owned background work).
+//! - [`sso`]: sign-in through GitHub or an OpenID Connect provider: a callback in, an identity out.
 //! - [`websocket`]: the WebSocket protocol itself, kept lean for crowds of idle sockets.
 //! - [`notify`]: notifications between nodes: channels, payloads, sending.
 //! - [`store`]: the storage seam: every SQL statement, for SQLite and PostgreSQL.
@@ -29,6 +30,7 @@ pub mod tasks;
 pub mod telemetry;
 pub mod token;
 
+pub mod sso;
 pub mod websocket;
 
 pub mod notify;

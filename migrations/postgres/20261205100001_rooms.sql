@@ -13,7 +13,10 @@ CREATE TABLE rooms (
     direct_key  TEXT,
     created_by  BIGINT  REFERENCES users (id),
     created_at  BIGINT  NOT NULL, -- unix seconds
-    archived_at BIGINT
+    archived_at BIGINT,
+    -- How many members (the lobby: every account), kept with each change,
+    -- so a greeting for a user in hundreds of rooms counts nobody.
+    members     BIGINT  NOT NULL DEFAULT 0
 );
 -- Room ids are drawn under the log's lock (rooms are created in log
 -- transactions), from this sequence.
@@ -22,7 +25,10 @@ ALTER TABLE rooms ALTER COLUMN id SET DEFAULT nextval('rooms_id_seq');
 -- Names are unique without regard to case among the rooms not archived.
 CREATE UNIQUE INDEX rooms_name_key ON rooms (lower(name)) WHERE archived_at IS NULL AND kind <> 'direct';
 CREATE UNIQUE INDEX rooms_direct_key ON rooms (direct_key) WHERE kind = 'direct';
-INSERT INTO rooms (id, kind, name, topic, created_at) VALUES (1, 'open', 'lobby', '', 0);
+-- Open rooms are listed to everyone: found without reading the others.
+CREATE INDEX rooms_open ON rooms (id) WHERE kind = 'open' AND archived_at IS NULL;
+INSERT INTO rooms (id, kind, name, topic, created_at, members)
+    VALUES (1, 'open', 'lobby', '', 0, (SELECT count(*) FROM users));
 
 -- Who is in which room, with what is theirs there: the notification level
 -- and the read marker (the newest message of the room they have seen).

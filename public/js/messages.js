@@ -1,10 +1,10 @@
-// The conversation: messages, joins and leaves, the "new messages" divider,
-// and older messages, loaded when the list is scrolled to the top.
+// One room's conversation: messages, joins and leaves, the "new messages"
+// divider, and older messages, loaded when the list is scrolled to the top.
 // Everything from the network is inserted as text, never as HTML.
 //
-// #messages is a <ul> (the course's element) with role="log", which makes it
-// a live region rather than a list; its items are therefore role="none":
-// plain lines of the log.
+// Each room has its own <ul>; the one on screen is #messages (the course's
+// element), with role="log", which makes it a live region rather than a
+// list; its items are therefore role="none": plain lines of the log.
 
 const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dayAndTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -47,14 +47,34 @@ function textWithMentions(text, mentions, me) {
   return fragment;
 }
 
+/** Who wrote a message and when: the author, a space, the time. */
+export function byline(message) {
+  const author = document.createElement('span');
+  author.className = 'author';
+  author.textContent = message.username;
+  const time = document.createElement('time');
+  const sent = new Date(message.sentAt);
+  if (!Number.isNaN(sent.getTime())) {
+    time.dateTime = message.sentAt;
+    time.textContent = isToday(sent) ? timeOfDay.format(sent) : dayAndTime.format(sent);
+    time.title = fullDate.format(sent);
+  }
+  const fragment = document.createDocumentFragment();
+  fragment.append(author, ' ', time);
+  return fragment;
+}
+
 export class MessageList {
   /** `actions` (a MessageActions) adds the edit and delete buttons. */
-  constructor(list, me, actions) {
+  constructor(list, room, me, actions) {
     this.list = list;
+    this.room = room;
     this.me = me.toLowerCase();
     this.actions = actions;
     this.items = new Map();
     this.shown = new Map();
+    /** Deleted while a page of older messages was on its way: not shown again. */
+    this.gone = new Set();
     this.oldest = null;
     this.newest = 0;
     this.more = true;
@@ -82,6 +102,7 @@ export class MessageList {
 
   /** A message, new or changed (the same id shows once, as it is now). */
   show(message) {
+    if (this.gone.has(message.id)) return null;
     const item = this.render(message);
     const existing = this.items.get(message.id);
     if (existing) {
@@ -113,12 +134,40 @@ export class MessageList {
 
   /** A message that was deleted (it goes away for everyone). */
   remove(id) {
+    this.gone.add(id);
     const item = this.items.get(id);
     if (item) {
       item.remove();
       this.items.delete(id);
       this.shown.delete(id);
     }
+  }
+
+  /** Whether the newest message is on screen (scrolled into the list's view). */
+  newestOnScreen() {
+    const shown = this.list.querySelectorAll('li.message');
+    const last = shown[shown.length - 1];
+    if (!last || !this.list.isConnected) return false;
+    // Measured on screen: offsetTop would count from the page, not the list.
+    return last.getBoundingClientRect().bottom <= this.list.getBoundingClientRect().bottom + 2;
+  }
+
+  /**
+   * What is unread after `lastRead`: messages by others, and those of them
+   * that mention this user; or null when the list does not reach back that
+   * far (older messages not loaded), so it cannot say.
+   */
+  unreadAfter(lastRead) {
+    const reaches = !this.more || (this.oldest !== null && this.oldest <= lastRead);
+    if (!reaches) return null;
+    let unread = 0;
+    let mentions = 0;
+    for (const [id, message] of this.shown) {
+      if (id <= lastRead || message.username.toLowerCase() === this.me) continue;
+      unread += 1;
+      if ((message.mentions || []).some((m) => m.toLowerCase() === this.me)) mentions += 1;
+    }
+    return { unread, mentions };
   }
 
   /** A `message edited`: the new text, mentions and time, if it is shown. */
@@ -138,17 +187,7 @@ export class MessageList {
 
     const meta = document.createElement('div');
     meta.className = 'meta';
-    const author = document.createElement('span');
-    author.className = 'author';
-    author.textContent = message.username;
-    const time = document.createElement('time');
-    const sent = new Date(message.sentAt);
-    if (!Number.isNaN(sent.getTime())) {
-      time.dateTime = message.sentAt;
-      time.textContent = isToday(sent) ? timeOfDay.format(sent) : dayAndTime.format(sent);
-      time.title = fullDate.format(sent);
-    }
-    meta.append(author, ' ', time);
+    meta.append(byline(message));
     if (message.editedAt) {
       const edited = document.createElement('span');
       edited.className = 'edited';
@@ -211,7 +250,8 @@ export class MessageList {
     if (this.loading || !this.more || this.oldest === null) return;
     this.loading = true;
     try {
-      const response = await fetch(`/api/messages?before=${this.oldest}&limit=50`, { credentials: 'same-origin' });
+      const url = `/api/messages?room=${this.room}&before=${this.oldest}&limit=50`;
+      const response = await fetch(url, { credentials: 'same-origin' });
       if (!response.ok) return;
       const page = await response.json();
       // What was on screen stays where it was: measure the first message
@@ -220,7 +260,7 @@ export class MessageList {
       const first = this.list.querySelector('.message');
       const top = first ? first.getBoundingClientRect().top : 0;
       for (const message of page.messages) {
-        if (this.items.has(message.id)) continue;
+        if (this.items.has(message.id) || this.gone.has(message.id)) continue;
         const item = this.render(message);
         this.list.insertBefore(item, first);
         this.items.set(message.id, item);

@@ -1,14 +1,19 @@
 // Who is here: the users with a tab open, sorted without regard to case,
 // with their number. Set whole on connect (`online users`), then kept by
 // each join and leave; a change moves one item, so thousands stay cheap.
+// Each name but one's own is a button that starts a direct conversation
+// (`onMessage`); the names also fill the suggestions of the fields that
+// take usernames (a <datalist>, filled when such a field is shown).
 
 const collator = new Intl.Collator(undefined, { sensitivity: 'base' });
 
 export class People {
-  constructor(list, count, me) {
+  constructor(list, count, me, { hint, onMessage }) {
     this.list = list;
     this.count = count;
     this.me = me.toLowerCase();
+    this.hint = hint;
+    this.onMessage = onMessage;
     /** Sorted names, and their items. */
     this.names = [];
     this.items = new Map();
@@ -52,15 +57,31 @@ export class People {
     return low;
   }
 
+  isOnline(name) {
+    return this.items.has(name.toLowerCase());
+  }
+
   item(name) {
     const item = document.createElement('li');
-    item.textContent = name;
     if (name.toLowerCase() === this.me) {
+      item.textContent = name;
       item.className = 'me';
       const you = document.createElement('span');
       you.className = 'you';
       you.textContent = ' (you)';
       item.append(you);
+    } else {
+      // The name is the button's whole visible text and name; what it does
+      // is its description (read after the name).
+      const person = document.createElement('button');
+      person.type = 'button';
+      person.className = 'person';
+      person.dataset.username = name;
+      person.textContent = name;
+      person.title = `Write to ${name} directly`;
+      if (this.hint) person.setAttribute('aria-describedby', this.hint.id);
+      person.addEventListener('click', () => this.onMessage(name));
+      item.append(person);
     }
     this.items.set(name.toLowerCase(), item);
     return item;
@@ -68,5 +89,15 @@ export class People {
 
   updateCount() {
     this.count.textContent = String(this.names.length);
+  }
+
+  /** Fills a <datalist> with the others who are here. */
+  suggest(datalist) {
+    const others = this.names.filter((name) => name.toLowerCase() !== this.me);
+    datalist.replaceChildren(...others.map((name) => {
+      const option = document.createElement('option');
+      option.value = name;
+      return option;
+    }));
   }
 }

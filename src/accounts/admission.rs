@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// How long an invite link works.
@@ -22,7 +21,7 @@ pub fn new_invite_token() -> String {
 /// What is stored of a token: its SHA-256, in hex. Anything that is not a
 /// well-formed token hashes to something no invite has.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::token::hash(token)
 }
 
 /// Is `stored` the hash of `token`? In constant time.

@@ -12,8 +12,8 @@ pub use password::{HashError, Hasher, InvalidPassword, PASSWORD_CHARS, Password}
 pub use throttle::{Throttled, Throttles};
 
 use crate::{
-    domain::{InvalidUsername, RegistrationMode, User, Username},
-    store::{CreateUserError, Store, StoreError},
+    domain::{IdentityKey, IdentityProfile, InvalidUsername, RegistrationMode, User, Username},
+    store::{CreateUserError, IdentityAccount, Store, StoreError},
 };
 
 pub type AuthSession = axum_login::AuthSession<Accounts>;
@@ -57,8 +57,37 @@ pub enum RegisterError {
     InviteNeeded,
     #[error("This invite link is not valid: it was used, revoked or has expired. Ask for a new one.")]
     InviteInvalid,
+    /// No derived name was free (a thousand taken: never, in practice).
+    #[error(
+        "No free username could be made from the name the sign-in provider gave. Register with a name of your own."
+    )]
+    NoFreeName,
     #[error(transparent)]
     Failed(#[from] AccountsError),
+}
+
+impl RegisterError {
+    fn of(e: CreateUserError) -> Self {
+        match e {
+            CreateUserError::Taken => RegisterError::Taken,
+            CreateUserError::Closed => RegisterError::Closed,
+            CreateUserError::InviteNeeded => RegisterError::InviteNeeded,
+            CreateUserError::InviteInvalid => RegisterError::InviteInvalid,
+            CreateUserError::Store(e) => AccountsError::from(e).into(),
+        }
+    }
+}
+
+/// How a sign-in through a provider went.
+#[derive(Debug)]
+pub enum ProviderSignIn {
+    /// The identity's account: log it in.
+    Returning(User),
+    /// A new account, made for the identity: log it in.
+    Registered(User),
+    /// The identity's account is banned: nobody is logged in, and its
+    /// logins are not counted.
+    Suspended(User),
 }
 
 /// Users by id, for a few seconds: every request with a session asks. A
@@ -141,20 +170,50 @@ impl Accounts {
     ) -> Result<User, RegisterError> {
         let password_hash = self.hasher.hash(password).await.map_err(AccountsError::from)?;
         let invite_hash = invite.map(token_hash);
-        self.store.create_user(username, &password_hash, mode, invite_hash.as_deref()).await.map_err(|e| {
-            match e {
-                CreateUserError::Taken => RegisterError::Taken,
-                CreateUserError::Closed => RegisterError::Closed,
-                CreateUserError::InviteNeeded => RegisterError::InviteNeeded,
-                CreateUserError::InviteInvalid => RegisterError::InviteInvalid,
-                CreateUserError::Store(e) => AccountsError::from(e).into(),
+        self.store
+            .create_user(username, &password_hash, mode, invite_hash.as_deref())
+            .await
+            .map_err(RegisterError::of)
+    }
+
+    /// A sign-in through a provider: the identity's account, or, for an
+    /// identity nobody has, a new account (if the registration mode lets
+    /// it: `invite_hash` is the hash of the invite the sign-in came with),
+    /// named after `name_hint` (made valid and unique). Never an existing
+    /// account found by an equal name or email: only the identity finds one.
+    /// The identity's profile and login count are brought up to date.
+    #[tracing::instrument(skip_all, fields(provider = %key.provider))]
+    pub async fn sign_in_with(
+        &self,
+        key: &IdentityKey,
+        profile: &IdentityProfile,
+        name_hint: Option<&str>,
+        mode: RegistrationMode,
+        invite_hash: Option<&str>,
+    ) -> Result<ProviderSignIn, RegisterError> {
+        let failed = |e: StoreError| RegisterError::Failed(e.into());
+        let user = match self.store.user_by_identity(key).await.map_err(failed)? {
+            Some(user) => user,
+            None => {
+                let names = Username::derived(name_hint);
+                match self.store.create_user_with_identity(names, key, profile, mode, invite_hash).await {
+                    Ok(IdentityAccount::Created(user)) => return Ok(ProviderSignIn::Registered(user)),
+                    Ok(IdentityAccount::Existing(user)) => user,
+                    Err(CreateUserError::Taken) => return Err(RegisterError::NoFreeName),
+                    Err(e) => return Err(RegisterError::of(e)),
+                }
             }
-        })
+        };
+        if user.is_banned() {
+            return Ok(ProviderSignIn::Suspended(user));
+        }
+        self.store.record_identity_login(key, profile).await.map_err(failed)?;
+        Ok(ProviderSignIn::Returning(user))
     }
 
     /// Is `password` the user's? (For changing it: the current one first.)
     pub async fn verify(&self, user: &User, password: &Password) -> Result<bool, AccountsError> {
-        Ok(self.hasher.verify(password, Some(&user.password_hash)).await?)
+        Ok(self.hasher.verify(password, user.password_hash.as_deref()).await?)
     }
 
     /// The argon2id hash of a new password.
@@ -181,7 +240,9 @@ impl AuthnBackend for Accounts {
             Ok(name) => self.store.user_named(&name).await?,
             Err(InvalidUsername) => None,
         };
-        let phc = user.as_ref().map(|u| u.password_hash.as_str());
+        // An account without a password (made through a provider) goes
+        // through the same work as an unknown name, and fails the same way.
+        let phc = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let matches = self.hasher.verify(&creds.password, phc).await?;
         Ok(user.filter(|_| matches))
     }

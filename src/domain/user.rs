@@ -11,8 +11,9 @@ pub struct User {
     pub role: Role,
     /// Unix seconds; `None`: not banned.
     pub banned_at: Option<i64>,
-    /// The argon2id PHC string of the password.
-    pub password_hash: String,
+    /// The argon2id PHC string of the password; `None`: the account was
+    /// made through a provider and its owner has set no password.
+    pub password_hash: Option<String>,
     /// Random, replaced when the password changes (and at a ban): sessions
     /// carry it, so a password change ends them, and a session row reveals
     /// nothing that a guessed password could be tested against.
@@ -26,6 +27,10 @@ impl User {
 
     pub fn is_banned(&self) -> bool {
         self.banned_at.is_some()
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
     }
 }
 

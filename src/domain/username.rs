@@ -47,6 +47,63 @@ impl Username {
     }
 }
 
+/// The names a new account made through a provider may take, best first:
+/// the provider's name for the person made valid, then the same with a
+/// number (`alice`, `alice2`, `alice3`…). Whoever creates the account takes
+/// the first one that is free by name and by look.
+#[derive(Debug, Clone)]
+pub struct DerivedNames {
+    base: String,
+    next: u32,
+}
+
+/// The name used when a provider gives nothing usable.
+const FALLBACK_NAME: &str = "user";
+
+impl Username {
+    /// The names derived from `hint` (a GitHub login, an OpenID Connect
+    /// `preferred_username`, an email's local part): of an address, the part
+    /// before `@`; accents dropped (`Jörg` → `Jorg`); every other character
+    /// outside the rule becomes `_`, runs of them one, and none at the ends;
+    /// cut to the longest a name may be. A hint with nothing left is `user`.
+    pub fn derived(hint: Option<&str>) -> DerivedNames {
+        use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+        let hint = hint.unwrap_or_default();
+        let local = hint.split('@').find(|part| !part.trim().is_empty()).unwrap_or_default();
+        let mut base = String::new();
+        for c in local.nfkd().filter(|c| !is_combining_mark(*c)) {
+            let c = if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' };
+            let separator = matches!(c, '_' | '.' | '-');
+            if !(separator && (base.is_empty() || base.ends_with(['_', '.', '-']))) {
+                base.push(c);
+            }
+        }
+        base.truncate(32);
+        let base = base.trim_end_matches(['_', '.', '-']).to_owned();
+        let base = if base.is_empty() { FALLBACK_NAME.to_owned() } else { base };
+        // A name too short to stand alone starts numbered, long enough.
+        let next = match base.len() {
+            1 => 10,
+            2 => 2,
+            _ => 1,
+        };
+        DerivedNames { base, next }
+    }
+}
+
+impl Iterator for DerivedNames {
+    type Item = Username;
+
+    fn next(&mut self) -> Option<Username> {
+        let n = self.next;
+        self.next = self.next.checked_add(1)?;
+        let suffix = if n == 1 { String::new() } else { n.to_string() };
+        let mut base = self.base.clone();
+        base.truncate(32 - suffix.len());
+        Username::parse(&format!("{base}{suffix}")).ok()
+    }
+}
+
 impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -98,6 +155,37 @@ mod tests {
         assert_eq!(skeleton("vvendy"), skeleton("wendy"));
         assert_eq!(skeleton("b0b"), skeleton("bob"));
         assert_ne!(skeleton("alice"), skeleton("alicia"));
+    }
+
+    fn derived(hint: &str, n: usize) -> Vec<String> {
+        Username::derived(Some(hint)).take(n).map(|u| u.to_string()).collect()
+    }
+
+    #[test]
+    fn names_derived_from_a_provider_are_valid_and_numbered() {
+        assert_eq!(derived("octocat", 3), ["octocat", "octocat2", "octocat3"]);
+        assert_eq!(derived("alice@school.example", 1), ["alice"]);
+        assert_eq!(derived("bob.builder", 1), ["bob.builder"]);
+        assert_eq!(derived("Jörg Müller", 1), ["Jorg_Muller"]);
+        assert_eq!(derived("  --a  b!!c--  ", 1), ["a_b_c"]);
+        assert_eq!(derived("张伟", 2), ["user", "user2"]);
+        assert_eq!(derived("jo", 2), ["jo2", "jo3"], "too short to stand alone");
+        assert_eq!(derived("j", 1), ["j10"]);
+        assert_eq!(Username::derived(None).next().unwrap().as_str(), "user");
+        let long = derived(&"x".repeat(40), 2);
+        assert_eq!(long[0], "x".repeat(32));
+        assert_eq!(long[1], format!("{}2", "x".repeat(31)), "the number fits");
+    }
+
+    proptest! {
+        #[test]
+        fn every_derived_name_follows_the_rule(hint in "\\PC{0,60}") {
+            let names: Vec<Username> = Username::derived(Some(&hint)).take(12).collect();
+            prop_assert_eq!(names.len(), 12);
+            for name in &names {
+                prop_assert!(Username::parse(name.as_str()).is_ok());
+            }
+        }
     }
 
     #[test]

@@ -18,8 +18,18 @@ use std::{
 use tungstenite::Utf8Bytes;
 
 /// A frame for one socket: its position in the log (0: not of the log,
-/// such as typing), and the frame, serialized once for everyone it goes to.
+/// such as typing; negative: a room's event, see [`room_event`]), and the
+/// frame, serialized once for everyone it goes to.
 pub type Item = (i64, Utf8Bytes);
+
+/// The place of a room's event (a membership, a rename, an archive) at
+/// log position `seq` among a socket's items. Such events are not in the
+/// history a socket is sent but in the `rooms` of its greeting, which may
+/// be read further along the log than its history: the socket skips those
+/// its `rooms` already had, and only those.
+pub fn room_event(seq: i64) -> i64 {
+    -seq
+}
 
 pub struct Inbox {
     /// A std Mutex: pushes and takes are short and never await.

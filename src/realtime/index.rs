@@ -7,12 +7,13 @@
 //! The follower keeps the rooms in step with the log (a join, a leave, an
 //! archive are events of the log, applied in order with the messages), so
 //! after a socket is told `room left` nothing more of that room reaches it.
-//! A user's rooms are read from the database when their first socket here
-//! opens, with the log's position they reflect; the membership changes the
-//! follower applied after that position (it keeps the last few thousand)
-//! are replayed for them, with the frames that told the others, so a join
-//! or a leave that raced the connect is neither missed nor seen twice.
-//! While they have a socket here, the log keeps their rooms.
+//! A user's rooms are read from the database when a socket of theirs
+//! opens, with the log's position they reflect (its greeting's `rooms`);
+//! the rooms' events the follower applied after that position (it keeps
+//! the last few thousand) are replayed to it, with the frames that told
+//! the others, so a join, a leave, a rename or an archive that raced the
+//! connect is neither missed nor seen twice. While they have a socket
+//! here, the log keeps their rooms.
 //!
 //! One lock for all of it: deliveries take it shared (many at once), a
 //! membership change or a socket arriving or leaving takes it alone. A
@@ -26,7 +27,7 @@ use std::{
 
 use tungstenite::Utf8Bytes;
 
-use super::inbox::Inbox;
+use super::inbox::{Inbox, room_event};
 use crate::domain::LOBBY;
 
 #[derive(Default)]
@@ -40,21 +41,31 @@ pub(super) struct State {
     users: HashMap<i64, UserHere>,
     rooms: HashMap<i64, HashSet<i64>>,
     next: u64,
-    /// The latest membership changes applied, oldest first.
+    /// The latest rooms' events applied, oldest first.
     recent: VecDeque<Moved>,
 }
 
-/// A membership change as applied: at `seq`, `user` (`None`: everyone, an
-/// archive) came into or left `room`; `frame` is what they were told.
+/// A room's event as applied: at `seq`, in `room`, `change`; `frame` is
+/// what those it concerned were told.
 struct Moved {
     seq: i64,
-    user: Option<i64>,
     room: i64,
-    joined: bool,
+    change: Change,
     frame: Utf8Bytes,
 }
 
-/// Membership changes kept for replay: far more than happen between a
+enum Change {
+    /// This user came into the room (they are told).
+    Joined(i64),
+    /// This user left it or was removed (they are told).
+    Left(i64),
+    /// Nobody is in it any more (its members are told).
+    Archived,
+    /// Its members but `except` are told (a rename, another's join or leave).
+    News { except: Option<i64> },
+}
+
+/// Rooms' events kept for replay: far more than happen between a
 /// connect's read of the database and its arrival here.
 const RECENT: usize = 4096;
 
@@ -86,10 +97,11 @@ impl RoomIndex {
     }
 
     /// Adds a socket of `user`, whose rooms (the lobby aside) were `rooms`
-    /// at log position `at`, unless sockets of theirs here already keep
-    /// them; the changes applied after `at` are replayed into its inbox.
-    /// Then runs `then` with the user's rooms, under the same hold (nothing
-    /// is delivered in between).
+    /// at log position `at` (what its greeting says), and takes them as the
+    /// user's unless sockets of theirs here already keep them. The rooms'
+    /// events applied after `at` that concern the user, as the greeting
+    /// left them, are replayed into its inbox. Then runs `then` with the
+    /// user's rooms, under the same hold (nothing is delivered in between).
     pub fn attach<T>(
         self: &Arc<Self>,
         user: i64,
@@ -103,28 +115,35 @@ impl RoomIndex {
         state.next += 1;
         state.sockets.insert(id, (user, inbox.clone()));
         let State { users, rooms: by_room, recent, .. } = &mut *state;
-        let first = !users.contains_key(&user);
-        let here =
-            users.entry(user).or_insert_with(|| UserHere { sockets: Vec::new(), rooms: HashSet::new() });
-        here.sockets.push(id);
-        if first {
-            here.rooms = rooms.into_iter().collect();
-        }
-        for moved in recent.iter().filter(|m| m.seq > at && m.user.is_none_or(|u| u == user)) {
-            if first {
-                if moved.joined {
-                    here.rooms.insert(moved.room);
-                } else {
-                    here.rooms.remove(&moved.room);
+        // The greeting's rooms, moved along the events after them.
+        let mut theirs: HashSet<i64> = rooms.into_iter().collect();
+        for moved in recent.iter().filter(|m| m.seq > at) {
+            let tell = match moved.change {
+                Change::Joined(u) if u == user => {
+                    theirs.insert(moved.room);
+                    true
                 }
+                Change::Left(u) if u == user => {
+                    theirs.remove(&moved.room);
+                    true
+                }
+                Change::Joined(_) | Change::Left(_) => false,
+                // Told only if the greeting had it (an archive of a room they
+                // were never in says nothing to them).
+                Change::Archived => theirs.remove(&moved.room),
+                Change::News { except } => except != Some(user) && theirs.contains(&moved.room),
+            };
+            if tell {
+                inbox.push((room_event(moved.seq), moved.frame.clone()));
             }
-            inbox.push((moved.seq, moved.frame.clone()));
         }
-        if first {
-            for room in &here.rooms {
+        let here = users.entry(user).or_insert_with(|| {
+            for room in &theirs {
                 by_room.entry(*room).or_default().insert(user);
             }
-        }
+            UserHere { sockets: Vec::new(), rooms: theirs }
+        });
+        here.sockets.push(id);
         let out = then(&here.rooms);
         (Attached { index: self.clone(), id }, out)
     }
@@ -166,6 +185,15 @@ impl RoomIndex {
         f(self.read().users.get(&user).map(|u| &u.rooms))
     }
 
+    /// At `seq`, news of `room` (a rename, a member joined or left): its
+    /// members' sockets here but those of `except` are told `frame`, and so
+    /// is a socket whose greeting was read before it.
+    pub fn news(&self, seq: i64, room: i64, frame: Utf8Bytes, except: Option<i64>) {
+        let mut state = self.write();
+        each_in(&state, room, except, |_, inbox| inbox.push((room_event(seq), frame.clone())));
+        Self::remember(&mut state, Moved { seq, room, change: Change::News { except }, frame });
+    }
+
     /// Sends `frame` to every socket here of the members of `room` (the
     /// lobby: every socket), but those of `except`.
     pub fn deliver(&self, room: i64, seq: i64, frame: &Utf8Bytes, except: Option<i64>) {
@@ -185,28 +213,8 @@ impl RoomIndex {
 
     /// Runs `f` for every socket here in `room` (the lobby: every socket),
     /// but those of `except`, with its user.
-    pub fn each_in(&self, room: i64, except: Option<i64>, mut f: impl FnMut(i64, &Inbox)) {
-        let state = self.read();
-        if room == LOBBY {
-            for (user, inbox) in state.sockets.values() {
-                if Some(*user) != except {
-                    f(*user, inbox);
-                }
-            }
-            return;
-        }
-        let Some(members) = state.rooms.get(&room) else { return };
-        for user in members {
-            if Some(*user) == except {
-                continue;
-            }
-            let Some(here) = state.users.get(user) else { continue };
-            for id in &here.sockets {
-                if let Some((_, inbox)) = state.sockets.get(id) {
-                    f(*user, inbox);
-                }
-            }
-        }
+    pub fn each_in(&self, room: i64, except: Option<i64>, f: impl FnMut(i64, &Inbox)) {
+        each_in(&self.read(), room, except, f);
     }
 
     /// At `seq`, `user` came into `room`; `frame` tells them (it goes to
@@ -218,9 +226,9 @@ impl RoomIndex {
             if here.rooms.insert(room) {
                 rooms.entry(room).or_default().insert(user);
             }
-            push_all(sockets, &here.sockets, seq, &frame);
+            push_all(sockets, &here.sockets, room_event(seq), &frame);
         }
-        Self::remember(&mut state, Moved { seq, user: Some(user), room, joined: true, frame });
+        Self::remember(&mut state, Moved { seq, room, change: Change::Joined(user), frame });
     }
 
     /// At `seq`, `user` left `room` (or was removed); `frame` tells them.
@@ -229,7 +237,7 @@ impl RoomIndex {
         let State { users, rooms, sockets, .. } = &mut *state;
         if let Some(here) = users.get_mut(&user) {
             here.rooms.remove(&room);
-            push_all(sockets, &here.sockets, seq, &frame);
+            push_all(sockets, &here.sockets, room_event(seq), &frame);
         }
         if let Some(members) = rooms.get_mut(&room) {
             members.remove(&user);
@@ -237,7 +245,7 @@ impl RoomIndex {
                 rooms.remove(&room);
             }
         }
-        Self::remember(&mut state, Moved { seq, user: Some(user), room, joined: false, frame });
+        Self::remember(&mut state, Moved { seq, room, change: Change::Left(user), frame });
     }
 
     /// At `seq`, `room` was archived: nobody is in it any more, and its
@@ -248,10 +256,10 @@ impl RoomIndex {
         for user in rooms.remove(&room).unwrap_or_default() {
             if let Some(here) = users.get_mut(&user) {
                 here.rooms.remove(&room);
-                push_all(sockets, &here.sockets, seq, &frame);
+                push_all(sockets, &here.sockets, room_event(seq), &frame);
             }
         }
-        Self::remember(&mut state, Moved { seq, user: None, room, joined: false, frame });
+        Self::remember(&mut state, Moved { seq, room, change: Change::Archived, frame });
     }
 
     /// The users here in `room` (the lobby: everyone with a socket here).
@@ -266,6 +274,29 @@ impl RoomIndex {
     /// Does `user` have a socket here?
     pub fn is_here(&self, user: i64) -> bool {
         self.read().users.contains_key(&user)
+    }
+}
+
+fn each_in(state: &State, room: i64, except: Option<i64>, mut f: impl FnMut(i64, &Inbox)) {
+    if room == LOBBY {
+        for (user, inbox) in state.sockets.values() {
+            if Some(*user) != except {
+                f(*user, inbox);
+            }
+        }
+        return;
+    }
+    let Some(members) = state.rooms.get(&room) else { return };
+    for user in members {
+        if Some(*user) == except {
+            continue;
+        }
+        let Some(here) = state.users.get(user) else { continue };
+        for id in &here.sockets {
+            if let Some((_, inbox)) = state.sockets.get(id) {
+                f(*user, inbox);
+            }
+        }
     }
 }
 
@@ -307,17 +338,17 @@ mod tests {
         assert_eq!(take(&c), vec![10, 11], "every tab of a member");
 
         index.left(12, 1, 7, "left".into());
-        assert_eq!(take(&a), vec![12], "told");
+        assert_eq!(take(&a), vec![room_event(12)], "told, as a room's event");
         index.deliver(7, 13, &"m".into(), None);
         assert_eq!(take(&a), Vec::<i64>::new(), "after leaving, nothing of the room");
         index.joined(14, 2, 7, "joined".into());
         index.deliver(7, 15, &"m".into(), Some(1));
-        assert_eq!(take(&b), vec![14, 15]);
+        assert_eq!(take(&b), vec![room_event(14), 15]);
         drop(gc);
         assert!(index.is_here(1));
         index.archived(16, 7, "gone".into());
         assert!(!index.is_member(2, 7));
-        assert_eq!(take(&b), vec![16]);
+        assert_eq!(take(&b), vec![room_event(16)]);
     }
 
     #[test]
@@ -330,9 +361,31 @@ mod tests {
         let inbox = Arc::new(Inbox::new(16));
         let (_g5, rooms) = index.attach(5, vec![], 10, inbox.clone(), |rooms| rooms.clone());
         assert!(rooms.contains(&7));
-        assert_eq!(take(&inbox), vec![11], "told of the join");
+        assert_eq!(take(&inbox), vec![room_event(11)], "told of the join");
         let later = Arc::new(Inbox::new(16));
         let (_g6, _) = index.attach(6, vec![], 11, later.clone(), |_| ());
         assert_eq!(take(&later), Vec::<i64>::new(), "nothing of others, nothing already read");
+    }
+
+    #[test]
+    fn a_connect_that_raced_a_rooms_news_gets_what_its_rooms_lacked_and_nothing_else() {
+        let index = Arc::new(RoomIndex::default());
+        let (_g, _) = index.attach(9, vec![7, 8], 0, Arc::new(Inbox::new(16)), |_| ());
+        // User 5 read their rooms (7) at position 10; then, before arriving:
+        index.news(11, 7, "7 renamed".into(), None);
+        index.news(12, 8, "8 renamed".into(), None);
+        index.news(13, 7, "5 joined 7".into(), Some(5));
+        index.archived(14, 8, "8 archived".into());
+        index.joined(15, 5, 3, "5 joined 3".into());
+        index.news(16, 3, "3 renamed".into(), None);
+        index.archived(17, 7, "7 archived".into());
+        let inbox = Arc::new(Inbox::new(16));
+        let (_g5, rooms) = index.attach(5, vec![7], 10, inbox.clone(), |rooms| rooms.clone());
+        assert_eq!(rooms, HashSet::from([3]));
+        assert_eq!(
+            take(&inbox),
+            [11, 15, 16, 17].map(room_event),
+            "the news of its rooms, not of room 8 it was never in, nor its own join told to others"
+        );
     }
 }

@@ -138,6 +138,22 @@ impl ReadMarkers {
             state.known.retain(|(user, _), _| index.is_here(*user));
             state.pending.drain().map(|((user, room), id)| (user, room, id)).collect()
         };
+        self.write(moves).await;
+    }
+
+    /// Writes `user`'s moves not written yet, now: a new socket of theirs
+    /// reads its rooms (markers, unread counts) from the database, which
+    /// must not be behind what their tabs here were told.
+    pub async fn write_now(&self, user: i64) {
+        let moves: Vec<Marker> = {
+            let mut state = self.state();
+            let theirs: Vec<(i64, i64)> = state.pending.keys().filter(|(u, _)| *u == user).copied().collect();
+            theirs.into_iter().filter_map(|k| state.pending.remove(&k).map(|id| (k.0, k.1, id))).collect()
+        };
+        self.write(moves).await;
+    }
+
+    async fn write(&self, moves: Vec<Marker>) {
         if moves.is_empty() {
             return;
         }

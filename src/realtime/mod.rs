@@ -80,6 +80,10 @@ pub struct RealtimeSettings {
     pub session_policy: SessionPolicy,
 }
 
+/// How long a change made here waits for this node's sockets to be given
+/// it ([`Realtime::caught_up`]); past that it is answered all the same.
+const CAUGHT_UP_WITHIN: Duration = Duration::from_secs(1);
+
 /// Why a socket was not opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
@@ -117,8 +121,11 @@ struct Shared {
     /// Cancelled at shutdown: every socket closes with 1001.
     shutdown: CancellationToken,
     settings: RealtimeSettings,
-    /// How far the follower has published, for shutdown.
+    /// How far the follower has published, for shutdown and for changes
+    /// made here that must reach this node's sockets before their answer.
     published: Published,
+    /// Wakes the follower: changes committed here outside the writer.
+    wake: Arc<Notify>,
     /// This node's name in the cluster (`None`: a single server).
     node_name: Option<String>,
 }
@@ -188,7 +195,7 @@ impl Realtime {
             presence: presence.clone(),
         }
         .start(position, tasks);
-        let writer = Writer::start(store.clone(), settings.chat_rate, wake, 4096, tasks);
+        let writer = Writer::start(store.clone(), settings.chat_rate, wake.clone(), 4096, tasks);
         let allowance = ChatAllowance::new(settings.chat_rate);
         let shutdown = CancellationToken::new();
         beat::start(settings.ping_interval, settings.ping_timeout, events.clone(), shutdown.clone(), tasks);
@@ -213,6 +220,7 @@ impl Realtime {
             shutdown,
             settings,
             published,
+            wake,
             node_name: peers.node().map(|node| node.name().to_owned()),
         })))
     }
@@ -235,6 +243,9 @@ impl Realtime {
             return Err(Refused::Full);
         };
         let (user, session) = (who.user_id, who.session);
+        // Their markers this node took and has not written yet go first, so
+        // the rooms read next are not behind what their other tabs were told.
+        shared.markers.write_now(user).await;
         // The user's rooms, with the log's position they reflect: the index
         // replays what changed since, so a join racing this is not missed.
         let (at, rooms) = shared.store.rooms_for(user, &who.username).await.map_err(|e| {
@@ -273,7 +284,30 @@ impl Realtime {
             greeting,
             history_reaches: snapshot.last_id,
             online_reflects: online.position,
+            rooms_reflect: at,
         })
+    }
+
+    /// Waits until this node's sockets have been given every change of the
+    /// log committed so far (at most `CAUGHT_UP_WITHIN`). A change to rooms
+    /// (committed by the store, not the writer) is answered after it: by
+    /// then the user's sockets here are in the rooms they were told they
+    /// joined, and out of those they were told they left, so a tab can write
+    /// to a room the moment it is made or joined and is refused one it was
+    /// removed from. Other nodes follow within their notification's latency.
+    pub async fn caught_up(&self) {
+        let shared = &self.0;
+        let head = match shared.store.log_head().await {
+            Ok(head) => head,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the log's head");
+                return;
+            }
+        };
+        shared.wake.notify_one();
+        if !shared.published.clone().reach(head, CAUGHT_UP_WITHIN).await {
+            tracing::warn!(head, "a change was answered before this node's sockets were given it");
+        }
     }
 
     /// The part that closes sockets when sessions end, to register with

@@ -1,5 +1,5 @@
 //! Changes to an account that other sessions must hear of: roles and bans
-//! (by an admin, or the command line) and a new password. Each is one
+//! (by an admin, or the command line) and a new (or first) password. Each is one
 //! transaction that also ends the sessions it ends and announces its
 //! [`Ending`] to every node; the ending is returned for this node to carry
 //! out. Role and ban changes run exclusively ([`BeginExclusive`]), so "the
@@ -31,6 +31,9 @@ pub enum AccountChangeError {
     NotAllowed,
     #[error("That would leave no admin. Make someone else an admin first.")]
     LastAdmin,
+    /// A first password for an account that has one by now.
+    #[error("Your account has a password already: change it with your current one.")]
+    HasPassword,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -173,23 +176,58 @@ impl Store {
         password_hash: &str,
         keep: SessionId,
     ) -> Result<Ending, AccountChangeError> {
+        self.replace_password(user_id, password_hash, keep, false).await
+    }
+
+    /// The first password of an account that has none (one made through a
+    /// provider): as [`change_password`](Self::change_password), refused if
+    /// the account has a password by then (set meanwhile, in another tab).
+    pub async fn set_first_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep: SessionId,
+    ) -> Result<Ending, AccountChangeError> {
+        self.replace_password(user_id, password_hash, keep, true).await
+    }
+
+    async fn replace_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep: SessionId,
+        first: bool,
+    ) -> Result<Ending, AccountChangeError> {
         let end = format!(
             "DELETE FROM {} WHERE id IN
                  (SELECT session_id FROM account_sessions WHERE user_id = $1 AND session_id <> $2)
              RETURNING id",
             self.session_table()
         );
+        let set = if first {
+            "UPDATE users SET password_hash = $1, session_key = $2 WHERE id = $3 AND password_hash IS NULL"
+        } else {
+            "UPDATE users SET password_hash = $1, session_key = $2 WHERE id = $3"
+        };
         on_engine!(self, |pool| {
             let mut tx = pool.begin_exclusive().await?;
             if !tx.still_logged_in(Actor::User { user: user_id, session: keep }).await? {
                 return Err(AccountChangeError::NotAllowed);
             }
-            sqlx::query("UPDATE users SET password_hash = $1, session_key = $2 WHERE id = $3")
+            let changed = sqlx::query(set)
                 .bind(password_hash)
                 .bind(crate::token::hex(16))
                 .bind(user_id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(if first {
+                    AccountChangeError::HasPassword
+                } else {
+                    AccountChangeError::NotFound
+                });
+            }
             let ended: Vec<String> =
                 sqlx::query_scalar(&end).bind(user_id).bind(keep.to_string()).fetch_all(&mut *tx).await?;
             let ending = Ending::user(Reason::Ended, user_id, session_ids(&ended), Some(keep));

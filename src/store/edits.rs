@@ -51,6 +51,13 @@ struct Facts {
     role: Role,
 }
 
+/// Message `m` is in the lobby or in a room (not archived) that user `$2`
+/// is a member of. A message anywhere else is, to them, no message at all:
+/// changing it is `NotFound`, exactly as for an id never used.
+const IN_ONES_ROOMS: &str =
+    "(m.room_id = 1 OR EXISTS (SELECT 1 FROM memberships s JOIN rooms r ON r.id = s.room_id
+     WHERE s.room_id = m.room_id AND s.user_id = $2 AND r.archived_at IS NULL))";
+
 /// May this change be made (`now_ms`: the log's clock)?
 fn allowed(change: &Change<'_>, facts: &Facts, now_ms: i64) -> Result<(), ChangeError> {
     if facts.deleted {
@@ -74,19 +81,21 @@ impl Store {
         let (id, by) = match change {
             Change::Edit { id, by, .. } | Change::Delete { id, by } => (id, by),
         };
-        const FACTS: &str = "SELECT m.user_id, m.sent_at, m.deleted, u.role FROM messages m, users u
-                             WHERE m.id = $1 AND u.id = $2";
+        let facts = format!(
+            "SELECT m.user_id, m.sent_at, m.deleted, u.role FROM messages m, users u
+             WHERE m.id = $1 AND u.id = $2 AND {IN_ONES_ROOMS}"
+        );
         type Row = (i64, i64, bool, String);
         let (row, now): (Option<Row>, i64) = match self {
             Store::Sqlite(pool) => {
-                let row = sqlx::query_as(FACTS).bind(id).bind(by).fetch_optional(pool).await?;
+                let row = sqlx::query_as(&facts).bind(id).bind(by).fetch_optional(pool).await?;
                 (row, super::log::now_millis())
             }
             // The log's clock is the database's: the same for every node.
             Store::Postgres(pool) => {
                 let now = sqlx::query_scalar("SELECT (extract(epoch FROM now()) * 1000)::bigint");
                 (
-                    sqlx::query_as(FACTS).bind(id).bind(by).fetch_optional(pool).await?,
+                    sqlx::query_as(&facts).bind(id).bind(by).fetch_optional(pool).await?,
                     now.fetch_one(pool).await?,
                 )
             }
@@ -105,11 +114,13 @@ impl Store {
         on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
             let (head, now) = tx.lock_head().await?;
-            let message: Option<(i64, i64, bool)> =
-                sqlx::query_as("SELECT user_id, sent_at, deleted FROM messages WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let message: Option<(i64, i64, bool)> = sqlx::query_as(&format!(
+                "SELECT m.user_id, m.sent_at, m.deleted FROM messages m WHERE m.id = $1 AND {IN_ONES_ROOMS}"
+            ))
+            .bind(id)
+            .bind(by)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some((author, sent_at_ms, deleted)) = message else { return Err(ChangeError::NotFound) };
             let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
                 .bind(by)

@@ -78,6 +78,13 @@ impl Store {
         })
     }
 
+    /// The log's head: the position of its newest change.
+    pub async fn log_head(&self) -> Result<i64, StoreError> {
+        Ok(super::on_engine!(self, |pool| {
+            sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(pool).await
+        })?)
+    }
+
     /// Forgets batches committed before `older_than_ms` (unix milliseconds):
     /// no retry is that late.
     pub async fn prune_batches(&self, older_than_ms: i64) -> Result<(), StoreError> {
@@ -188,6 +195,11 @@ impl BeginLog for sqlx::PgPool {
 
 const EARLIER_ATTEMPT: &str = "SELECT outcomes FROM log_batches WHERE id = $1";
 const RECORD_BATCH: &str = "INSERT INTO log_batches (id, outcomes, at) VALUES ($1, $2, $3)";
+/// Each room's newest message, kept on the room so a greeting in hundreds
+/// of rooms looks for unread messages only where there are any; followed by
+/// the list of rooms a batch wrote to.
+const NEWEST_IN_ROOMS: &str =
+    "UPDATE rooms SET last_id = (SELECT max(id) FROM messages WHERE room_id = rooms.id) WHERE id IN";
 /// One user's chat allowance (messages, and edits: see `edits.rs`).
 pub(super) const ALLOWANCE: &str = "SELECT tokens, updated_at FROM chat_allowance WHERE user_id = $1";
 pub(super) const SAVE_ALLOWANCE: &str =
@@ -290,6 +302,13 @@ async fn append_sqlite(
         .execute(&mut **tx)
         .await?;
     }
+    if !accepted.is_empty() {
+        let rooms: Vec<i64> = accepted.iter().map(|(_, m)| m.room).collect();
+        sqlx::query(&format!("{NEWEST_IN_ROOMS} (SELECT value FROM json_each($1))"))
+            .bind(serde_json::to_string(&rooms).unwrap_or_default())
+            .execute(&mut **tx)
+            .await?;
+    }
     for (user_id, allowance) in allowances {
         sqlx::query(SAVE_ALLOWANCE)
             .bind(user_id)
@@ -377,6 +396,10 @@ async fn append_postgres(
         .bind(&rooms)
         .execute(&mut **tx)
         .await?;
+        sqlx::query(&format!("{NEWEST_IN_ROOMS} (SELECT unnest($1::bigint[]))"))
+            .bind(&rooms)
+            .execute(&mut **tx)
+            .await?;
     }
     let (users, tokens, updated): (Vec<i64>, Vec<f64>, Vec<i64>) =
         allowances.into_iter().map(|(u, a)| (u, a.tokens, a.updated_ms)).collect();

@@ -33,7 +33,7 @@ pub struct LogEntry {
 }
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(super) struct Row {
     id: i64,
     room_id: i64,
     seq: i64,
@@ -66,9 +66,15 @@ impl From<Row> for LogEntry {
     }
 }
 
-const ENTRY: &str =
-    "SELECT m.id, m.room_id, m.seq, u.username, m.body, m.sent_at, m.mentions, m.edited_at, m.deleted
-                     FROM messages m JOIN users u ON u.id = m.user_id";
+/// A message's columns, from `messages m` and `users u`.
+macro_rules! columns {
+    () => {
+        "m.id, m.room_id, m.seq, u.username, m.body, m.sent_at, m.mentions, m.edited_at, m.deleted"
+    };
+}
+pub(super) const COLUMNS: &str = columns!();
+pub(super) const ENTRY: &str =
+    concat!("SELECT ", columns!(), " FROM messages m JOIN users u ON u.id = m.user_id");
 
 /// A page of older messages (scrollback).
 #[derive(Debug)]

@@ -9,13 +9,16 @@
 //! engines differ (taking the log's lock, notifications, the cluster's tables)
 //! each engine's statements stand side by side in the same function.
 //!
-//! - `users`: creating and finding accounts.
+//! - `users`: creating and finding accounts (with a password, or through a provider).
+//! - `identities`: identities at providers: the account each belongs to, linking, unlinking.
+//! - `sso_pending`: sign-ins on their way through a provider, taken once.
 //! - `account_changes`: roles, bans and passwords, with the sessions they end.
 //! - `admission`: the registration mode and invites.
 //! - `account_sessions`: which sessions each user has, for the account page.
 //! - [`log`]: the chat log, appended in commit order.
 //! - `messages`: the log read back: by position, and room by room for scrollback.
 //! - `rooms`: rooms and memberships, whose changes ride the log.
+//! - `search`: messages found by words and substrings, in the rooms a user may see.
 //! - `markers`: each user's read marker.
 //! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
@@ -28,12 +31,15 @@ mod admission;
 mod authority;
 pub mod cluster;
 mod edits;
+mod identities;
 pub mod log;
 mod markers;
 mod messages;
 pub mod push;
 mod rooms;
+mod search;
 mod sessions;
+mod sso_pending;
 mod throttles;
 mod users;
 
@@ -41,6 +47,7 @@ use std::{str::FromStr, time::Duration};
 
 use sqlx::{
     Connection, PgPool, SqlitePool,
+    migrate::MigrateError,
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
@@ -50,11 +57,13 @@ pub use account_sessions::AccountSession;
 pub use admission::{Invite, InviteState};
 pub use authority::Actor;
 pub use edits::{Change, ChangeError};
+pub use identities::IdentityChangeError;
 pub use log::{Batch, NewMessage, Outcome};
 pub use messages::{LogChange, LogEntry, LogStart, Page};
 pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts, RoomLimits};
+pub use search::{Hits, Scope};
 pub use sessions::{SessionMeta, SessionRow};
-pub use users::{CreateUserError, UserRow};
+pub use users::{CreateUserError, IdentityAccount, UserRow};
 
 use crate::config::{DatabaseTuning, DatabaseUrl, Synchronous};
 
@@ -220,9 +229,19 @@ impl Store {
 
     /// Applies this engine's migrations. On PostgreSQL the migrator holds an
     /// advisory lock, so nodes starting together migrate once.
+    ///
+    /// SQLite's run on a connection of their own, closed afterwards: the
+    /// search migration sets its FTS5 tables' format version behind FTS5's
+    /// back, which a connection that had them open would not see
+    /// (migrations/sqlite/20261205300001_search.sql says why).
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Store::Sqlite(pool) => {
+                use sqlx::ConnectOptions;
+                let mut conn = pool.connect_options().connect().await.map_err(MigrateError::Execute)?;
+                SQLITE_MIGRATIONS.run(&mut conn).await?;
+                conn.close().await.map_err(MigrateError::Execute)?;
+            }
             Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())

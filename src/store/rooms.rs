@@ -141,33 +141,44 @@ fn now_secs() -> i64 {
 /// A room's name index, as each engine names it when a name is taken.
 const NAME: super::Unique = super::Unique { index: "rooms_name_key", sqlite_column: None };
 
-/// One user's view of rooms: `$1` the user, `$2` their name (for mentions),
-/// `$3` how far unread counts go. The lobby's members are every account.
+/// One user's view of rooms: `$1` the user, `$2` their name among a
+/// message's mentions (see [`mentioning`]), `$3` how far unread counts go.
+/// The lobby's members are every account.
 const VIEW: &str = "
-SELECT r.id, r.kind, r.name, r.topic, r.created_by,
-       CASE WHEN r.id = 1 THEN (SELECT count(*) FROM users)
-            ELSE (SELECT count(*) FROM memberships c WHERE c.room_id = r.id) END AS members,
-       (r.id = 1 OR m.user_id IS NOT NULL) AS member,
+WITH mine AS (SELECT room_id, level, last_read FROM memberships WHERE user_id = $1),
+     listed AS (SELECT 1 AS id
+                UNION SELECT room_id FROM mine
+                UNION SELECT id FROM rooms WHERE kind = 'open' AND archived_at IS NULL)
+SELECT r.id, r.kind, r.name, r.topic, r.created_by, r.members,
+       (r.id = 1 OR m.room_id IS NOT NULL) AS member,
        m.level AS level,
        coalesce(m.last_read, 0) AS last_read,
-       (SELECT coalesce(max(x.id), 0) FROM messages x WHERE x.room_id = r.id) AS last_id,
-       CASE WHEN r.id = 1 OR m.user_id IS NOT NULL THEN
+       r.last_id,
+       CASE WHEN (r.id = 1 OR m.room_id IS NOT NULL) AND r.last_id > coalesce(m.last_read, 0) THEN
            (SELECT count(*) FROM (SELECT 1 FROM messages x
                WHERE x.room_id = r.id AND x.id > coalesce(m.last_read, 0) AND x.user_id <> $1 AND NOT x.deleted
                LIMIT $3) AS u)
        ELSE 0 END AS unread,
-       CASE WHEN r.id = 1 OR m.user_id IS NOT NULL THEN
+       CASE WHEN (r.id = 1 OR m.room_id IS NOT NULL) AND r.last_id > coalesce(m.last_read, 0) THEN
            (SELECT count(*) FROM (SELECT 1 FROM messages x
                WHERE x.room_id = r.id AND x.id > coalesce(m.last_read, 0) AND x.user_id <> $1 AND NOT x.deleted
-                 AND (',' || x.mentions || ',') LIKE ('%,' || $2 || ',%')
+                 AND (',' || x.mentions || ',') LIKE $2 ESCAPE '\\'
                LIMIT $3) AS n)
        ELSE 0 END AS mentioned
-FROM rooms r LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $1
-WHERE r.archived_at IS NULL AND (r.id = 1 OR m.user_id IS NOT NULL OR r.kind = 'open')";
+FROM listed l JOIN rooms r ON r.id = l.id LEFT JOIN mine m ON m.room_id = r.id
+WHERE r.archived_at IS NULL";
 
-/// Unread messages are counted up to this many per room: a count past it
-/// shows as "1000", and a greeting in hundreds of rooms stays cheap.
-pub const UNREAD_CAP: i64 = 1000;
+/// The `LIKE` pattern that finds `username` in a message's mentions (its
+/// names, comma-separated): a `_` in a name is a wildcard to `LIKE`, so it
+/// is escaped, or `b_b` would count the mentions of `bob`.
+fn mentioning(username: &str) -> String {
+    format!("%,{},%", username.replace('_', "\\_"))
+}
+
+/// Unread messages are counted up to this many per room (a page shows
+/// "99+" past it): a greeting in hundreds of rooms reads short index
+/// ranges, never whole rooms.
+pub const UNREAD_CAP: i64 = 100;
 
 #[derive(sqlx::FromRow)]
 struct ViewRow {
@@ -243,20 +254,21 @@ impl Store {
     /// reflect (read together, in one snapshot).
     pub async fn rooms_for(&self, user: i64, username: &str) -> Result<(i64, Vec<RoomView>), StoreError> {
         let sql =
-            format!("{VIEW} ORDER BY (r.id <> 1), (m.user_id IS NULL), lower(coalesce(r.name, '')), r.id");
+            format!("{VIEW} ORDER BY (r.id <> 1), (m.room_id IS NULL), lower(coalesce(r.name, '')), r.id");
         // One snapshot throughout: SQLite's read transactions always are;
         // PostgreSQL's need repeatable read.
         let snapshot = match self {
             Store::Sqlite(_) => "SELECT 1",
             Store::Postgres(_) => "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         };
+        let pattern = mentioning(username);
         let (head, rows, people) = on_engine!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(snapshot).execute(&mut *tx).await?;
             let head: i64 =
                 sqlx::query_scalar("SELECT position FROM log_head WHERE id = 1").fetch_one(&mut *tx).await?;
             let rows: Vec<ViewRow> =
-                sqlx::query_as(&sql).bind(user).bind(username).bind(UNREAD_CAP).fetch_all(&mut *tx).await?;
+                sqlx::query_as(&sql).bind(user).bind(&pattern).bind(UNREAD_CAP).fetch_all(&mut *tx).await?;
             let people: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT m2.room_id, u.username FROM memberships m1
                  JOIN rooms r ON r.id = m1.room_id AND r.kind = 'direct'
@@ -304,7 +316,7 @@ impl Store {
         let (row, people) = on_engine!(self, |pool| {
             let row: Option<ViewRow> = sqlx::query_as(&sql)
                 .bind(user)
-                .bind(username)
+                .bind(mentioning(username))
                 .bind(UNREAD_CAP)
                 .bind(room)
                 .fetch_optional(pool)
@@ -412,14 +424,15 @@ impl Store {
             }
             let (head, now_ms) = tx.lock_head().await?;
             let created: Result<i64, sqlx::Error> = sqlx::query_scalar(
-                "INSERT INTO rooms (kind, name, topic, created_by, created_at) VALUES ($1, $2, $3, $4, $5)
-                 RETURNING id",
+                "INSERT INTO rooms (kind, name, topic, created_by, created_at, members)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .bind(kind.as_str())
             .bind(name.as_str())
             .bind(topic.as_str())
             .bind(creator)
             .bind(now)
+            .bind(members.len() as i64)
             .fetch_one(&mut *tx)
             .await;
             let room = match created {
@@ -494,12 +507,13 @@ impl Store {
             }
             let (head, now_ms) = tx.lock_head().await?;
             let room: i64 = sqlx::query_scalar(
-                "INSERT INTO rooms (kind, name, topic, direct_key, created_by, created_at)
-                 VALUES ('direct', NULL, '', $1, $2, $3) RETURNING id",
+                "INSERT INTO rooms (kind, name, topic, direct_key, created_by, created_at, members)
+                 VALUES ('direct', NULL, '', $1, $2, $3, $4) RETURNING id",
             )
             .bind(&key)
             .bind(asker)
             .bind(now)
+            .bind(members.len() as i64)
             .fetch_one(&mut *tx)
             .await?;
             let mut seq = head;
@@ -639,6 +653,10 @@ impl Store {
                 // Leaving an open room one is not in changes nothing.
                 return if target == user { Ok(()) } else { Err(RoomError::NotFound) };
             }
+            sqlx::query("UPDATE rooms SET members = members - 1 WHERE id = $1")
+                .bind(room)
+                .execute(&mut *tx)
+                .await?;
             let (head, now_ms) = tx.lock_head().await?;
             room_event!(tx, head + 1, room, RoomChange::Left, Some(target), now_ms);
             tx.advance_head(head + 1).await?;
@@ -775,9 +793,7 @@ impl Store {
     pub async fn all_rooms(&self) -> Result<Vec<(i64, String, RoomKind, i64)>, StoreError> {
         let rows: Vec<(i64, Option<String>, String, i64)> = on_engine!(self, |pool| {
             sqlx::query_as(
-                "SELECT r.id, r.name, r.kind,
-                        CASE WHEN r.id = 1 THEN (SELECT count(*) FROM users)
-                             ELSE (SELECT count(*) FROM memberships m WHERE m.room_id = r.id) END
+                "SELECT r.id, r.name, r.kind, r.members
                  FROM rooms r WHERE r.archived_at IS NULL AND r.kind <> 'direct' ORDER BY r.id",
             )
             .fetch_all(pool)
@@ -813,8 +829,7 @@ impl Store {
         const EVENTS: &str = "
             SELECT e.seq, e.room_id, e.kind, e.user_id, u.username,
                    r.kind AS room_kind, r.name, r.topic, r.created_by,
-                   (SELECT count(*) FROM memberships c WHERE c.room_id = r.id) AS members,
-                   (SELECT coalesce(max(x.id), 0) FROM messages x WHERE x.room_id = r.id) AS last_id
+                   r.members, r.last_id
             FROM room_events e JOIN rooms r ON r.id = e.room_id LEFT JOIN users u ON u.id = e.user_id
             WHERE e.seq > $1 ORDER BY e.seq LIMIT $2";
         let (rows, people): (Vec<Row>, Vec<(i64, String)>) = on_engine!(self, |pool| {
@@ -911,6 +926,7 @@ macro_rules! log_queries {
                 .bind(now_secs())
                 .execute(&mut **self)
                 .await?;
+                sqlx::query("UPDATE rooms SET members = members + 1 WHERE id = $1").bind(room).execute(&mut **self).await?;
                 let (head, now_ms) = self.lock_head().await?;
                 sqlx::query("INSERT INTO room_events (seq, room_id, kind, user_id, at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(head + 1)

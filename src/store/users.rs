@@ -1,12 +1,17 @@
-//! Accounts: creating them (under the registration mode) and finding them.
+//! Accounts: creating them (under the registration mode), with a password
+//! or through an identity at a provider, and finding them.
 //! Roles, bans and passwords are changed in `account_changes`.
 //!
 //! Creating runs in an exclusive transaction ([`BeginExclusive`]), so "the
 //! first account is the admin" and "an invite makes one account" hold when
 //! two registrations race.
 
-use super::{BeginExclusive, Store, StoreError, Unique, admission, on_engine, violates};
-use crate::domain::{RegistrationMode, Role, User, Username};
+use super::{
+    BeginExclusive, Store, StoreError, Unique, admission,
+    identities::{self, IDENTITY_KEY},
+    on_engine, violates,
+};
+use crate::domain::{DerivedNames, IdentityKey, IdentityProfile, RegistrationMode, Role, User, Username};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -49,14 +54,14 @@ impl UserRow {
 const NAME: Unique = Unique { index: "users_username_key", sqlite_column: None };
 const LOOK: Unique = Unique { index: "users_skeleton_key", sqlite_column: Some("users.skeleton") };
 
-const USER: &str = "SELECT id, username, password_hash, session_key, role, banned_at FROM users";
+pub(super) const USER: &str = "SELECT id, username, password_hash, session_key, role, banned_at FROM users";
 
 /// A `users` row, as [`USER`] reads it.
 #[derive(sqlx::FromRow)]
-struct UserRecord {
+pub(super) struct UserRecord {
     id: i64,
     username: String,
-    password_hash: String,
+    password_hash: Option<String>,
     session_key: String,
     role: String,
     banned_at: Option<i64>,
@@ -79,6 +84,92 @@ fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Whether the registration mode lets a new account be made, in the
+/// exclusive transaction `$tx` that makes it: the configured `$mode`, unless
+/// an admin stored another; anyone while no account exists. Evaluates to
+/// (whether this is the first account, the id of the invite it uses), or
+/// returns the refusal.
+macro_rules! admission {
+    ($tx:ident, $mode:expr, $invite:expr, $now:expr) => {{
+        let first: bool =
+            sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users)").fetch_one(&mut *$tx).await?;
+        let stored: Option<String> =
+            sqlx::query_scalar(admission::MODE).bind(admission::MODE_KEY).fetch_optional(&mut *$tx).await?;
+        let mode = stored.and_then(|m| m.parse().ok()).unwrap_or($mode);
+        let invite_id: Option<i64> = match (first, mode, $invite) {
+            (true, _, _) | (false, RegistrationMode::Open, _) => None,
+            (false, RegistrationMode::Closed, _) => return Err(CreateUserError::Closed),
+            (false, RegistrationMode::Invite, None) => return Err(CreateUserError::InviteNeeded),
+            (false, RegistrationMode::Invite, Some(hash)) => Some(
+                sqlx::query_scalar(admission::USABLE_INVITE)
+                    .bind(hash)
+                    .bind($now)
+                    .fetch_optional(&mut *$tx)
+                    .await?
+                    .ok_or(CreateUserError::InviteInvalid)?,
+            ),
+        };
+        (first, invite_id)
+    }};
+}
+
+/// Inserts the account in `$tx` (`$hash`: its password's, or none) and uses
+/// up its invite; evaluates to the [`User`]. Two names that are the same by
+/// case or by look break a unique index: `Taken`.
+macro_rules! insert_user {
+    ($tx:ident, $name:expr, $hash:expr, $first:expr, $invite_id:expr, $now:expr) => {{
+        let role = if $first { Role::Admin } else { Role::Member };
+        let created: Result<UserRecord, sqlx::Error> = sqlx::query_as(
+            "INSERT INTO users (username, skeleton, password_hash, session_key, created_at, role)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id, username, password_hash, session_key, role, banned_at",
+        )
+        .bind($name.as_str())
+        .bind($name.skeleton())
+        .bind($hash)
+        .bind(crate::token::hex(16))
+        .bind($now)
+        .bind(role.as_str())
+        .fetch_one(&mut *$tx)
+        .await;
+        let user = User::from(created.map_err(|e| {
+            if violates(&e, &NAME) || violates(&e, &LOOK) {
+                CreateUserError::Taken
+            } else {
+                CreateUserError::from(e)
+            }
+        })?);
+        // Every account is in the lobby.
+        sqlx::query("UPDATE rooms SET members = members + 1 WHERE id = 1").execute(&mut *$tx).await?;
+        if let Some(invite) = $invite_id {
+            sqlx::query("UPDATE invites SET used_by = $1, used_at = $2 WHERE id = $3")
+                .bind(user.id)
+                .bind($now)
+                .bind(invite)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        user
+    }};
+}
+
+/// Is a name taken, by case or by look ($1 the name, $2 its skeleton)?
+const NAME_TAKEN: &str =
+    "SELECT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1) OR skeleton = $2)";
+
+/// How many derived names a new account through a provider tries before
+/// giving up (each is one indexed lookup, inside the registrations' lock).
+const NAMES_TRIED: usize = 1000;
+
+/// An account made, or found, for an identity at a provider.
+#[derive(Debug)]
+pub enum IdentityAccount {
+    /// A new account, with the identity as its way in (and no password).
+    Created(User),
+    /// The identity was linked to this account meanwhile (a login racing this one).
+    Existing(User),
+}
+
 impl Store {
     /// Creates the account, if the registration mode lets it: `mode` is the
     /// configured one, which a mode an admin stored overrides. While no
@@ -97,57 +188,71 @@ impl Store {
         let now = now_secs();
         on_engine!(self, |pool| {
             let mut tx = pool.begin_exclusive().await?;
-            let first: bool =
-                sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users)").fetch_one(&mut *tx).await?;
-            let stored: Option<String> = sqlx::query_scalar(admission::MODE)
-                .bind(admission::MODE_KEY)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let mode = stored.and_then(|m| m.parse().ok()).unwrap_or(mode);
-            let invite_id: Option<i64> = match (first, mode, invite) {
-                (true, _, _) | (false, RegistrationMode::Open, _) => None,
-                (false, RegistrationMode::Closed, _) => return Err(CreateUserError::Closed),
-                (false, RegistrationMode::Invite, None) => return Err(CreateUserError::InviteNeeded),
-                (false, RegistrationMode::Invite, Some(hash)) => Some(
-                    sqlx::query_scalar(admission::USABLE_INVITE)
-                        .bind(hash)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or(CreateUserError::InviteInvalid)?,
-                ),
-            };
-            let role = if first { Role::Admin } else { Role::Member };
-            let created: Result<UserRecord, sqlx::Error> = sqlx::query_as(
-                "INSERT INTO users (username, skeleton, password_hash, session_key, created_at, role)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 RETURNING id, username, password_hash, session_key, role, banned_at",
-            )
-            .bind(name.as_str())
-            .bind(name.skeleton())
-            .bind(password_hash)
-            .bind(crate::token::hex(16))
-            .bind(now)
-            .bind(role.as_str())
-            .fetch_one(&mut *tx)
-            .await;
-            let user = User::from(created.map_err(|e| {
-                if violates(&e, &NAME) || violates(&e, &LOOK) {
-                    CreateUserError::Taken
-                } else {
-                    CreateUserError::from(e)
-                }
-            })?);
-            if let Some(invite) = invite_id {
-                sqlx::query("UPDATE invites SET used_by = $1, used_at = $2 WHERE id = $3")
-                    .bind(user.id)
-                    .bind(now)
-                    .bind(invite)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let (first, invite_id) = admission!(tx, mode, invite, now);
+            let user = insert_user!(tx, name, Some(password_hash), first, invite_id, now);
             tx.commit().await?;
             Ok(user)
+        })
+    }
+
+    /// Creates an account for an identity at a provider, under the same
+    /// registration rules as [`create_user`](Self::create_user), with no
+    /// password: the identity is its way in, and this is its first login.
+    /// Its name is the first of `names` free by case and by look. The
+    /// account and its identity are made in one transaction: never one
+    /// without the other. An identity already linked (a login racing this
+    /// one) makes nothing: its account is returned.
+    pub async fn create_user_with_identity(
+        &self,
+        names: DerivedNames,
+        key: &IdentityKey,
+        profile: &IdentityProfile,
+        mode: RegistrationMode,
+        invite: Option<&str>,
+    ) -> Result<IdentityAccount, CreateUserError> {
+        let now = now_secs();
+        let sql = format!("{USER} WHERE id = (SELECT user_id FROM identities {IDENTITY_KEY})");
+        on_engine!(self, |pool| {
+            let mut tx = pool.begin_exclusive().await?;
+            let linked: Option<UserRecord> = sqlx::query_as(&sql)
+                .bind(key.provider.as_str())
+                .bind(&key.issuer)
+                .bind(&key.subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(user) = linked {
+                return Ok(IdentityAccount::Existing(User::from(user)));
+            }
+            let (first, invite_id) = admission!(tx, mode, invite, now);
+            let mut free = None;
+            for name in names.take(NAMES_TRIED) {
+                let taken: bool = sqlx::query_scalar(NAME_TAKEN)
+                    .bind(name.as_str())
+                    .bind(name.skeleton())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if !taken {
+                    free = Some(name);
+                    break;
+                }
+            }
+            let Some(name) = free else { return Err(CreateUserError::Taken) };
+            let user = insert_user!(tx, name, None::<&str>, first, invite_id, now);
+            sqlx::query(identities::INSERT)
+                .bind(user.id)
+                .bind(key.provider.as_str())
+                .bind(&key.issuer)
+                .bind(&key.subject)
+                .bind(&profile.display_name)
+                .bind(&profile.photo_url)
+                .bind(&profile.email)
+                .bind(now)
+                .bind(Some(now))
+                .bind(1_i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(IdentityAccount::Created(user))
         })
     }
 

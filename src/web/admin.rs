@@ -13,12 +13,12 @@ use serde::Deserialize;
 use super::{
     AppState,
     error::AppError,
-    pages::{AdminPage, InviteLine, UserLine, Viewer, render},
+    pages::{AdminPage, InviteLine, RoomLine, UserLine, Viewer, render},
 };
 use crate::{
     accounts::{AuthSession, INVITE_LIFETIME, new_invite_token, token_hash},
     domain::{Ending, RegistrationMode, Role, User},
-    store::{AccountChangeError, Actor},
+    store::{AccountChangeError, Actor, RoomError},
 };
 
 const ADMINS_ONLY: &str = "This page is for the admins of this Lobby.";
@@ -57,6 +57,7 @@ fn done_words(done: &str) -> Option<&'static str> {
         "role" => "The role is changed.",
         "registration" => "The registration mode is saved.",
         "revoked" => "The invite link is revoked.",
+        "archived" => "The room is archived: it is gone from every list, and its messages are kept.",
         _ => return None,
     })
 }
@@ -81,6 +82,7 @@ impl Said {
 async fn admin_page(state: &AppState, viewer: &User, said: Said) -> Result<Response, AppError> {
     let users = state.store.all_users().await?;
     let invites = state.store.invites().await?;
+    let rooms = state.store.all_rooms().await?;
     let now = now_secs();
     let page = AdminPage {
         viewer: Some(Viewer::of(viewer)),
@@ -91,6 +93,10 @@ async fn admin_page(state: &AppState, viewer: &User, said: Said) -> Result<Respo
         registration: state.store.registration_mode(state.registration).await?,
         modes: RegistrationMode::ALL,
         invites: invites.iter().map(|i| InviteLine::of(i, now)).collect(),
+        rooms: rooms
+            .into_iter()
+            .map(|(id, name, kind, members)| RoomLine::of(id, name, kind, members))
+            .collect(),
         new_invite: said.new_invite,
         notice: said.notice,
         error: said.error,
@@ -128,7 +134,9 @@ async fn refused(state: &AppState, viewer: &User, e: AccountChangeError) -> Resu
         AccountChangeError::Store(e) => return Err(e.into()),
         AccountChangeError::NotAllowed => return Err(AppError::Forbidden(NO_LONGER)),
         AccountChangeError::NotFound => StatusCode::NOT_FOUND,
-        AccountChangeError::Yourself | AccountChangeError::LastAdmin => StatusCode::CONFLICT,
+        AccountChangeError::Yourself | AccountChangeError::LastAdmin | AccountChangeError::HasPassword => {
+            StatusCode::CONFLICT
+        }
     };
     admin_page(state, viewer, Said::refused(status, e.to_string())).await
 }
@@ -294,4 +302,36 @@ pub async fn revoke_invite(
             admin_page(&state, &viewer, said).await
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoomForm {
+    room: Option<String>,
+}
+
+/// Archives a room (any open or private one but the lobby): it leaves every
+/// member's list and tabs at once, on every node; its messages are kept.
+pub async fn archive_room(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    form: Result<Form<RoomForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let (viewer, actor) = admin_actor(&auth)?;
+    let Form(form) = form?;
+    let Some(room) = form.room.as_deref().and_then(|r| r.parse::<i64>().ok()).filter(|r| *r > 0) else {
+        let said = Said::refused(StatusCode::UNPROCESSABLE_ENTITY, "The form names no room.");
+        return admin_page(&state, &viewer, said).await;
+    };
+    let status = match state.store.archive_room(actor, room).await {
+        Ok(()) => {
+            tracing::info!(room, by = viewer.id, "room archived");
+            return Ok(Redirect::to("/admin?done=archived").into_response());
+        }
+        Err(RoomError::Store(e)) => return Err(e.into()),
+        Err(RoomError::NotAllowed | RoomError::Forbidden) => return Err(AppError::Forbidden(NO_LONGER)),
+        Err(RoomError::NotFound) => StatusCode::NOT_FOUND,
+        Err(_) => StatusCode::CONFLICT,
+    };
+    let said = Said::refused(status, "There is no such room left to archive, or it cannot be archived.");
+    admin_page(&state, &viewer, said).await
 }

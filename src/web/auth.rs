@@ -14,10 +14,11 @@ use super::{
     error::AppError,
     next::local_path,
     pages::{HomePage, render},
+    site::home_page,
 };
 use crate::{
     accounts::{AuthSession, Credentials, Password, RegisterError, Throttled, plausible_token},
-    domain::{RegistrationMode, Username},
+    domain::{RegistrationMode, User, Username},
 };
 
 /// The exact words for every failed login, whether or not the name exists.
@@ -87,20 +88,32 @@ pub async fn login(
         return login_failed(&state, StatusCode::FORBIDDEN, SUSPENDED, username, next).await;
     }
     state.throttles.succeeded(&username, client).await?;
-    // A new session id at every login, even over an existing login, so an
-    // id planted or seen before login is worthless after it.
-    auth.session.cycle_id().await?;
-    auth.login(&user).await?;
-    state.session_policy.started(&auth.session, user.id, user_agent(&headers)).await?;
+    log_in(&state, &mut auth, &user, &headers).await?;
     tracing::info!(user.id = user.id, "logged in");
     metrics::counter!(crate::metrics::LOGINS, "outcome" => "ok").increment(1);
     let target = local_path(next.as_deref()).unwrap_or("/profile");
     Ok(Redirect::to(target).into_response())
 }
 
+/// Logs `user` in on this session, the one way every login does it (a
+/// password, a registration, a provider): a new session id, even over an
+/// existing login, so an id planted or seen before login is worthless after
+/// it; the login's clocks started and its listing written.
+pub(super) async fn log_in(
+    state: &AppState,
+    auth: &mut AuthSession,
+    user: &User,
+    headers: &HeaderMap,
+) -> Result<(), AppError> {
+    auth.session.cycle_id().await?;
+    auth.login(user).await?;
+    state.session_policy.started(&auth.session, user.id, user_agent(headers)).await?;
+    Ok(())
+}
+
 /// What a throttled person is told: which limit, and when to come back
 /// (rounded up: never too early).
-fn throttled_words(throttled: Throttled) -> String {
+pub(super) fn throttled_words(throttled: Throttled) -> String {
     let secs = retry_secs(throttled);
     match throttled {
         Throttled::Failures(_) => {
@@ -133,9 +146,7 @@ async fn login_failed(
     let page = HomePage {
         login_error: Some(message.to_owned()),
         login_username: username,
-        next: local_path(next.as_deref()).unwrap_or_default().to_owned(),
-        registration: state.store.registration_mode(state.registration).await?,
-        ..HomePage::default()
+        ..home_page(state, None, next.as_deref().unwrap_or_default(), "").await?
     };
     Ok(render(status, &page))
 }
@@ -210,9 +221,7 @@ pub async fn register(
     };
     tracing::info!(user.id = user.id, admin = user.is_admin(), "registered");
     metrics::counter!(crate::metrics::REGISTRATIONS, "outcome" => "ok").increment(1);
-    auth.session.cycle_id().await?;
-    auth.login(&user).await?;
-    state.session_policy.started(&auth.session, user.id, user_agent(&headers)).await?;
+    log_in(&state, &mut auth, &user, &headers).await?;
     Ok(Redirect::to("/profile").into_response())
 }
 
@@ -226,9 +235,7 @@ async fn register_failed(
     let page = HomePage {
         register_error: Some(message.to_owned()),
         register_username: username,
-        registration: state.store.registration_mode(state.registration).await?,
-        invite: invite.unwrap_or_default(),
-        ..HomePage::default()
+        ..home_page(state, None, "", invite.as_deref().unwrap_or_default()).await?
     };
     Ok(render(status, &page))
 }

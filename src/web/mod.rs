@@ -19,8 +19,10 @@ mod pages;
 pub mod pending;
 mod push;
 mod rooms;
+mod search;
 pub mod serve;
 mod site;
+pub mod sso;
 mod ws;
 
 use axum::{
@@ -76,6 +78,8 @@ pub struct AppState {
     pub sessions: DatabaseSessions,
     /// Carries out here the endings a change made (the database tells the other nodes).
     pub endings: Endings,
+    /// Sign-in through GitHub or OpenID Connect, as configured.
+    pub sign_in: sso::SignInRoutes,
     /// How many rooms, and who may make them.
     pub rooms: crate::store::RoomLimits,
     /// Web Push: the VAPID key and subscriptions.
@@ -109,9 +113,14 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/register", post(auth::register))
         .route("/profile", get(site::profile))
         .route("/chat", get(site::chat))
+        .route("/chat/{id}", get(site::chat_room))
         .route("/join/{token}", get(site::join))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
+        .route("/account/password/set", post(account::set_password))
+        .route("/account/identities/unlink", post(account::unlink))
+        .route("/auth/{provider}", get(sso::begin))
+        .route("/auth/{provider}/callback", get(sso::callback))
         .route("/account/sessions/end", post(account::end_session))
         .route("/admin", get(admin::page))
         .route("/admin/users/ban", post(admin::ban))
@@ -120,6 +129,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/admin/registration", post(admin::registration))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/invites/revoke", post(admin::revoke_invite))
+        .route("/admin/rooms/archive", post(admin::archive_room))
         .route("/logout", get(auth::logout).post(auth::logout))
         .route("/ws", get(ws::upgrade))
         .route("/api/messages", get(api::messages))
@@ -131,6 +141,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/api/rooms/{id}/members/{username}", delete(rooms::remove_member))
         .route("/api/rooms/{id}/level", put(rooms::level))
         .route("/api/direct", post(rooms::direct))
+        .route("/api/search", get(search::search))
         .route("/api/push/key", get(push::key))
         .route("/api/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
         .fallback(site::not_found)

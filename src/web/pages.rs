@@ -8,7 +8,7 @@ use axum::{
 
 use super::error::AppError;
 use crate::{
-    domain::{RegistrationMode, User},
+    domain::{Identity, LOBBY, RegistrationMode, RoomKind, User},
     store::{AccountSession, Invite, InviteState, UserRow},
 };
 
@@ -25,10 +25,23 @@ impl Viewer {
     }
 }
 
+/// A "Log in with …" button (or, on the account page, "Connect …").
+#[derive(Debug, Clone)]
+pub struct SignInButton {
+    /// `github` or `oidc`: the element is `#login-PROVIDER` (`#connect-PROVIDER`).
+    pub provider: &'static str,
+    pub label: String,
+    pub href: String,
+}
+
 #[derive(Template, Default)]
 #[template(path = "home.html")]
 pub struct HomePage {
     pub viewer: Option<Viewer>,
+    /// The configured providers' buttons (none while logged in).
+    pub sign_in: Vec<SignInButton>,
+    /// Why a sign-in through a provider did not happen.
+    pub sign_in_error: Option<String>,
     /// Local path to go to after login (already checked by `LocalPath`).
     pub next: String,
     pub login_error: Option<String>,
@@ -55,6 +68,14 @@ pub struct ChatPage {
     pub admin: bool,
     /// The edit window, in seconds (the page offers edits only within it).
     pub edit_window: u64,
+    /// The room the page opens on.
+    pub room: i64,
+    /// The page's title before " · Lobby": "Chat", or the room's and "Chat".
+    pub title: String,
+    /// The room's name, or a direct room's other people.
+    pub heading: String,
+    /// The ids of the rooms this user made, separated by spaces.
+    pub created: String,
 }
 
 /// One of the viewer's sessions, as the account page shows it.
@@ -78,11 +99,49 @@ impl SessionLine {
     }
 }
 
+/// An identity linked to the viewer's account, as the account page shows it.
+/// (No picture: the pages load images from this site only.)
+pub struct IdentityLine {
+    pub id: i64,
+    /// `github` or `oidc`.
+    pub provider: &'static str,
+    /// "GitHub", `OIDC_NAME`, or what it was before the settings changed.
+    pub label: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub linked: String,
+    pub last_login: Option<String>,
+    pub login_count: i64,
+    /// False while it is the account's only way in.
+    pub can_unlink: bool,
+}
+
+impl IdentityLine {
+    pub fn of(identity: &Identity, label: String, can_unlink: bool) -> Self {
+        Self {
+            id: identity.id,
+            provider: identity.key.provider.as_str(),
+            label,
+            display_name: identity.profile.display_name.clone(),
+            email: identity.profile.email.clone(),
+            linked: when(identity.created_at),
+            last_login: identity.last_login_at.map(when),
+            login_count: identity.login_count,
+            can_unlink,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub viewer: Option<Viewer>,
     pub sessions: Vec<SessionLine>,
+    pub identities: Vec<IdentityLine>,
+    /// Providers configured and not linked yet.
+    pub connect: Vec<SignInButton>,
+    /// False for an account made through a provider, until a password is set.
+    pub has_password: bool,
     /// What the last change did, or why it was refused.
     pub notice: Option<String>,
     pub error: Option<String>,
@@ -143,6 +202,22 @@ impl InviteLine {
     }
 }
 
+/// A room, as the admin page shows it.
+pub struct RoomLine {
+    pub id: i64,
+    pub name: String,
+    pub members: i64,
+    /// The lobby: everyone's, never archived.
+    pub lobby: bool,
+    pub open: bool,
+}
+
+impl RoomLine {
+    pub fn of(id: i64, name: String, kind: RoomKind, members: i64) -> Self {
+        Self { id, name, members, lobby: id == LOBBY, open: kind == RoomKind::Open }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
@@ -151,6 +226,8 @@ pub struct AdminPage {
     pub registration: RegistrationMode,
     pub modes: [RegistrationMode; 3],
     pub invites: Vec<InviteLine>,
+    /// Every room but the direct ones, the lobby first.
+    pub rooms: Vec<RoomLine>,
     /// A link just created: shown once, never stored.
     pub new_invite: Option<String>,
     pub notice: Option<String>,

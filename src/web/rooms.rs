@@ -5,6 +5,8 @@
 //! wrong in our words, and answers with the room as the user now sees it.
 //!
 //! A room the user may not see is answered exactly as an id never used.
+//! A change is answered once this node's sockets have been given it
+//! ([`crate::realtime::Realtime::caught_up`]).
 
 use axum::{
     Json,
@@ -134,6 +136,7 @@ pub async fn create(
     let topic = Topic::parse(new.topic.as_deref().unwrap_or_default()).map_err(|e| invalid(e.to_string()))?;
     let people = names(new.people.as_deref().unwrap_or_default())?;
     let room = state.store.create_room(actor, kind, &name, &topic, &people, state.rooms).await?;
+    state.realtime.caught_up().await;
     tracing::info!(room, user.id = user.id, kind = kind.as_str(), "room made");
     created(&state, &user, room).await
 }
@@ -158,6 +161,9 @@ pub async fn direct(
         return Err(invalid(format!("A direct conversation is with 1 to {} other people.", DIRECT_MAX - 1)));
     }
     let (room, new) = state.store.direct_room(actor, &people, state.rooms).await?;
+    if new {
+        state.realtime.caught_up().await;
+    }
     if new { created(&state, &user, room).await } else { view(&state, &user, room).await }
 }
 
@@ -182,6 +188,7 @@ pub async fn update(
         return Err(invalid("Send a new name, a new topic, or both."));
     }
     state.store.update_room(actor, room, name.as_ref(), topic.as_ref()).await?;
+    state.realtime.caught_up().await;
     view(&state, &user, room).await
 }
 
@@ -193,6 +200,7 @@ pub async fn archive(
 ) -> Result<Response, ApiError> {
     let (_, actor) = asker(&auth)?;
     state.store.archive_room(actor, room_id(&id)?).await?;
+    state.realtime.caught_up().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -205,6 +213,7 @@ pub async fn join(
     let (user, actor) = asker(&auth)?;
     let room = room_id(&id)?;
     state.store.join_room(actor, room, state.rooms).await?;
+    state.realtime.caught_up().await;
     view(&state, &user, room).await
 }
 
@@ -216,6 +225,7 @@ pub async fn leave(
 ) -> Result<Response, ApiError> {
     let (user, actor) = asker(&auth)?;
     state.store.remove_member(actor, room_id(&id)?, user.id).await?;
+    state.realtime.caught_up().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -257,6 +267,7 @@ pub async fn add_member(
     let raw = person.username.unwrap_or_default();
     let name = Username::parse(&raw).map_err(|_| invalid(format!("{raw:?} is not a username.")))?;
     state.store.add_member(actor, room, &name, state.rooms).await?;
+    state.realtime.caught_up().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -275,6 +286,7 @@ pub async fn remove_member(
     };
     let Some(target) = target else { return Err(not_found()) };
     state.store.remove_member(actor, room, target.id).await?;
+    state.realtime.caught_up().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -4,12 +4,15 @@
 //! `cargo test --test browser -- --ignored` (`.ci/run` does), after
 //! `npm ci --prefix tests/browser` (axe-core, for the accessibility check).
 //! The one through nginx also needs nginx and PostgreSQL
-//! (`LOBBY_TEST_POSTGRES`). Asked for without what they need, they fail.
+//! (`LOBBY_TEST_POSTGRES`); the sign-in one (`sso`) node and
+//! `npm ci --prefix tests/sso/oidc`. Asked for without what they need, they fail.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod driver;
 mod push;
+mod rooms;
+mod sso;
 
 use std::time::Duration;
 
@@ -258,13 +261,46 @@ async fn every_page_at_phone_and_desktop_width_in_light_and_dark() {
     look_at(&alice, "profile").await;
     let bob_cookie = app.cookie("bob").await;
     let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
+    // Rooms beside the conversation: a private one with something unread
+    // and a mention, one with a topic, a direct conversation, an open room
+    // alice is not in.
+    let design = rooms::private_room(&app, &bob_cookie, "design-review", &["alice"]).await;
+    let topic = serde_json::json!({ "name": "release-notes", "kind": "private", "topic": "What ships on Friday", "people": ["alice"] });
+    rooms::call(&app, &bob_cookie, "POST", "/api/rooms", topic).await;
+    rooms::call(
+        &app,
+        &bob_cookie,
+        "POST",
+        "/api/rooms",
+        serde_json::json!({ "name": "general", "kind": "open" }),
+    )
+    .await;
+    rooms::call(&app, &bob_cookie, "POST", "/api/direct", serde_json::json!({ "people": ["alice"] })).await;
     open_chat_tab(&alice, &app.base, false).await;
     send(&alice, "Hi everyone!").await;
     bob.chat("Hello @alice, welcome to the lobby. This line is long enough to wrap on a phone screen.").await;
     wait_message(&alice, |m| m.contains("welcome to the lobby")).await;
+    for text in ["The mockups are up.", "@alice could you look at the second one?"] {
+        bob.emit("chat message", serde_json::json!({ "room": design, "message": text })).await;
+    }
+    rooms::until(&alice, &rooms::unread(design, true)).await;
     bob.emit("typing", serde_json::Value::Null).await;
     alice.wait_text("#typing", |t| t == "bob is typing…").await;
     look_at(&alice, "chat").await;
+    // A room of its own, at its address.
+    alice.goto(&format!("{}/chat/{design}", app.base)).await;
+    alice.wait_text("#connection", |t| t == "Connected").await;
+    wait_message(&alice, |m| m.contains("second one")).await;
+    look_at(&alice, "chat-room").await;
+    // The dialogs: making a room (private, so it asks for people), and its settings.
+    alice.click("#new-room").await;
+    alice.click("#new-room-form input[value=private]").await;
+    alice.find("#new-room-people").await;
+    look_at(&alice, "chat-new-room").await;
+    alice.click("#new-room-dialog [data-close]").await;
+    alice.click("#room-settings").await;
+    look_at(&alice, "chat-settings").await;
+    alice.click("#settings-dialog [data-close]").await;
     alice.goto(&format!("{}/account", app.base)).await;
     look_at(&alice, "account").await;
     alice.goto(&format!("{}/admin", app.base)).await;
@@ -338,6 +374,16 @@ async fn people_see_who_is_here_who_is_typing_and_their_mentions() {
     bob.close().await;
 }
 
+/// An app where one socket may send hundreds of messages at once (to fill
+/// a conversation quickly).
+async fn spawn_app_without_chat_limits() -> TestApp {
+    spawn_app_with(|c| {
+        c.live.chat_burst = 100_000;
+        c.live.chat_rate = 100_000.0;
+    })
+    .await
+}
+
 /// The `id` and top edge (px) of the messages shown, oldest first.
 async fn shown_messages(person: &Person) -> Vec<(i64, f64)> {
     let value = person
@@ -355,11 +401,7 @@ async fn shown_messages(person: &Person) -> Vec<(i64, f64)> {
 #[tokio::test]
 #[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
 async fn scrolling_up_loads_older_messages_without_jumping_back_to_the_first() {
-    let app = spawn_app_with(|c| {
-        c.live.chat_burst = 100_000;
-        c.live.chat_rate = 100_000.0;
-    })
-    .await;
+    let app = spawn_app_without_chat_limits().await;
     let bob_cookie = app.cookie("bob").await;
     let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
     for i in 1..=300 {
@@ -405,6 +447,14 @@ async fn scrolling_up_loads_older_messages_without_jumping_back_to_the_first() {
     alice.close().await;
 }
 
+/// Sets the open room's notification level from its settings.
+async fn set_level(person: &Person, level: &str) {
+    person.click("#room-settings").await;
+    person.click(&format!("#room-level-form input[value={level}]")).await;
+    person.wait_text("#settings-status", |t| t == "Saved.").await;
+    person.click("#settings-dialog [data-close]").await;
+}
+
 /// The texts of the messages just before and after the "New messages" divider.
 async fn divider_between(person: &Person) -> (String, String) {
     person.wait_text("#connection", |t| t == "Connected").await;
@@ -432,6 +482,8 @@ async fn returning_shows_where_the_new_messages_start_and_a_hidden_tab_counts_th
     let alice = driver.person().await;
     alice.register(&app.base, "alice", PASSWORD).await;
     let chat_tab = open_chat_tab(&alice, &app.base, false).await;
+    // The lobby tells of mentions only, unless one asks for every message.
+    set_level(&alice, "all").await;
     for i in 1..=3 {
         bob.chat(&format!("seen {i}")).await;
     }
@@ -622,4 +674,88 @@ async fn people_edit_their_messages_and_an_admin_deletes_and_bans() {
     alice.assert_clean_console(&[]).await;
     alice.close().await;
     bob.close().await;
+}
+
+/// The texts of the elements `css` finds, read in one go.
+async fn texts_of(person: &Person, css: &str) -> Vec<String> {
+    let script = format!("return [...document.querySelectorAll({css:?})].map((e) => e.textContent)");
+    serde_json::from_value(person.client.execute(&script, vec![]).await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs chromium + chromium-driver: cargo test --test browser -- --ignored"]
+async fn search_from_the_box_to_the_message_highlighted_in_its_room() {
+    let app = spawn_app_without_chat_limits().await;
+    // The message sought, far back in the lobby: 120 others came after it.
+    let bob_cookie = app.cookie("bob").await;
+    let mut bob = common::ws::Ws::open(&app.base, &bob_cookie).await;
+    bob.chat("Deploying the new build to staging tonight").await;
+    bob.chat("the deploy went fine").await;
+    for i in 1..=120 {
+        bob.chat(&format!("filler number {i}")).await;
+    }
+    while bob.until("chat message").await["message"] != "filler number 120" {}
+    drop(bob);
+
+    let driver = Driver::start().await;
+    let alice = driver.person().await;
+    alice.register(&app.base, "alice", PASSWORD).await;
+    open_chat_tab(&alice, &app.base, false).await;
+    wait_message(&alice, |m| m.ends_with("filler number 120")).await;
+
+    // `/` from the conversation goes to the search box; Enter searches.
+    alice.click("#messages").await;
+    alice.client.active_element().await.unwrap().send_keys("/").await.unwrap();
+    let focused = alice.client.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("search-q"));
+    focused.send_keys(&format!("deploying{}", char::from(Key::Enter))).await.unwrap();
+    alice.wait_text("#search-status", |t| t.starts_with("2 messages found")).await;
+    // Newest first, each match marked as it is written.
+    assert_eq!(texts_of(&alice, "#search-results mark.match").await, ["deploy", "Deploying"]);
+    alice.assert_accessible("the search results").await;
+
+    // The older result opens in its room, the lobby, scrolled to and highlighted.
+    let results = alice.client.find_all(Locator::Css("#search-results button.result")).await.unwrap();
+    results[1].click().await.unwrap();
+    let found = alice.wait_text("#search-context li.found", |t| !t.is_empty()).await;
+    assert!(found.contains("Deploying the new build to staging tonight"), "{found}");
+    assert_eq!(alice.text("#search-title").await, "In #lobby");
+    let shown = alice
+        .client
+        .execute(
+            "const panel = document.getElementById('search-panel').getBoundingClientRect();
+             const found = document.querySelector('#search-context li.found');
+             const at = found.getBoundingClientRect();
+             return document.activeElement === found && at.top >= panel.top && at.bottom <= panel.bottom",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, serde_json::Value::Bool(true), "the message is in view and has the focus");
+    alice.assert_accessible("a search result in its room").await;
+    let around = texts_of(&alice, "#search-context li.message .text").await;
+    assert!(around.len() > 2 && around.contains(&"filler number 1".to_owned()), "{around:?}");
+
+    // Back to the results, and Escape closes the panel, the box keeping the focus.
+    alice.click("#search-back").await;
+    alice.wait_text("#search-status", |t| t.starts_with("2 messages found")).await;
+    alice
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&char::from(Key::Escape).to_string())
+        .await
+        .unwrap();
+    let hidden =
+        alice.client.execute("return document.getElementById('search-panel').hidden", vec![]).await.unwrap();
+    assert_eq!(hidden, serde_json::Value::Bool(true));
+
+    // A query the server refuses says why, in the panel.
+    alice.fill("#search-q", "-deploy").await;
+    alice.click("#search button[type=submit]").await;
+    alice.wait_text("#search-status", |t| t.contains("not only what to leave out")).await;
+
+    alice.assert_clean_console(&[400]).await;
+    alice.close().await;
 }

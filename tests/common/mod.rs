@@ -5,10 +5,13 @@
 
 pub mod cluster;
 pub mod db;
+pub mod github;
 pub mod nginx;
+pub mod oidc;
 pub mod process;
 pub mod push_service;
 pub mod raw;
+pub mod rooms;
 pub mod source;
 pub mod ws;
 

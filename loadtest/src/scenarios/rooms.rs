@@ -32,18 +32,25 @@ pub(super) async fn private_room(
     }
 }
 
-/// Sends stamped messages at `rate` a second for `secs`, each to the next
-/// of `rooms` (`None`: the lobby), reading what comes back; how many it sent.
-async fn send_to(
-    base: String,
-    cookie: String,
+/// A sender's socket, open before a phase is measured (its arrival is
+/// announced to every socket, which is not what a phase measures) and
+/// closed after.
+struct Sender {
+    out: futures_util::stream::SplitSink<client::Ws, Message>,
+    drain: tokio::task::JoinHandle<()>,
     rooms: Vec<Option<i64>>,
-    rate: f64,
-    secs: f64,
-) -> Result<u64, String> {
-    let ws = client::open(&base, &cookie, "", Sources(0), 0).await?;
-    let (mut out, mut incoming) = ws.split();
+}
+
+async fn open_sender(base: &str, cookie: &str, rooms: Vec<Option<i64>>) -> Result<Sender, String> {
+    let ws = client::open(base, cookie, "", Sources(0), 0).await?;
+    let (out, mut incoming) = ws.split();
     let drain = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
+    Ok(Sender { out, drain, rooms })
+}
+
+/// Sends stamped messages at `rate` a second for `secs`, each to the next
+/// of its rooms (`None`: the lobby); how many it sent.
+async fn send_to(mut sender: Sender, rate: f64, secs: f64) -> Result<(Sender, u64), String> {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let until = Instant::now() + Duration::from_secs_f64(secs);
@@ -51,18 +58,18 @@ async fn send_to(
     while Instant::now() < until {
         tick.tick().await;
         let text = format!("{sent}:{}", reader::now_nanos());
-        let data = match rooms[sent as usize % rooms.len()] {
+        let data = match sender.rooms[sent as usize % sender.rooms.len()] {
             Some(room) => json!({"room": room, "message": text}),
             None => json!(text),
         };
-        out.send(Message::text(json!({"event": "chat message", "data": data}).to_string()))
+        sender
+            .out
+            .send(Message::text(json!({"event": "chat message", "data": data}).to_string()))
             .await
             .map_err(|e| e.to_string())?;
         sent += 1;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    drain.abort();
-    Ok(sent)
+    Ok((sender, sent))
 }
 
 /// One phase of sending: its figures.
@@ -72,39 +79,51 @@ struct Phase {
     cpu: f64,
 }
 
+/// The senders connect, and once every receiver has seen them (the count
+/// `everyone`), the server's CPU is measured from the first message to the
+/// last delivery; then the senders leave.
 async fn phase(
     server: &Server,
     receivers: &Fleet,
     senders: &[(String, Vec<Option<i64>>)],
+    everyone: u64,
     rate: f64,
     secs: f64,
     per_message: u64,
 ) -> Result<Phase, String> {
+    let mut open = Vec::with_capacity(senders.len());
+    for (cookie, rooms) in senders {
+        open.push(open_sender(server.base(), cookie, rooms.clone()).await?);
+    }
+    if receivers.wait_all_at(everyone, Duration::from_secs(60)).await.is_none() {
+        return Err(format!("the receivers did not all see {everyone} connected"));
+    }
+    settle().await;
     let delivered = || receivers.seen.iter().map(|s| s.chat.load(Ordering::Relaxed)).sum::<u64>();
     let before = delivered();
     let cpu_before = server.cpu_secs();
-    let tasks: Vec<_> = senders
-        .iter()
-        .map(|(cookie, rooms)| {
-            tokio::spawn(send_to(
-                server.base().to_owned(),
-                cookie.clone(),
-                rooms.clone(),
-                rate / senders.len() as f64,
-                secs,
-            ))
-        })
+    let tasks: Vec<_> = open
+        .into_iter()
+        .map(|sender| tokio::spawn(send_to(sender, rate / senders.len() as f64, secs)))
         .collect();
     let mut sent = 0;
+    let mut done = Vec::with_capacity(tasks.len());
     for task in tasks {
-        sent += task.await.map_err(|e| e.to_string())??;
+        let (sender, n) = task.await.map_err(|e| e.to_string())??;
+        sent += n;
+        done.push(sender);
     }
     let expected = before + sent * per_message;
     let deadline = Instant::now() + Duration::from_secs(5);
     while delivered() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(Phase { sent, delivered: delivered() - before, cpu: server.cpu_secs() - cpu_before })
+    let phase = Phase { sent, delivered: delivered() - before, cpu: server.cpu_secs() - cpu_before };
+    for mut sender in done {
+        let _ = sender.out.close().await;
+        sender.drain.abort();
+    }
+    Ok(phase)
 }
 
 /// N sockets (one user each) in private rooms of SIZE; RATE messages a
@@ -152,9 +171,7 @@ pub(super) async fn rooms(
     receivers.open(n).await?;
     let senders_with_rooms: Vec<(String, Vec<Option<i64>>)> =
         sender_cookies.iter().cloned().zip(rooms_of).collect();
-    // The senders' own sockets count too; wait for the fleet to see them.
-    let in_rooms = phase(server, &receivers, &senders_with_rooms, rate, secs, size as u64);
-    let in_rooms = in_rooms.await?;
+    let in_rooms = phase(server, &receivers, &senders_with_rooms, total, rate, secs, size as u64).await?;
     let mut all: Vec<u32> = receivers.finish().await.iter().flatten().map(|(_, l)| *l).collect();
     all.sort_unstable();
     // The same messages with the same deliveries each, as a lobby fan-out:
@@ -164,7 +181,7 @@ pub(super) async fn rooms(
     let mut few = fleet(cli, server, receiver_cookies[..size].to_vec(), (size + 1) as u64);
     few.open(size).await?;
     let lobby_sender = vec![(sender_cookies[0].clone(), vec![None])];
-    let in_lobby = phase(server, &few, &lobby_sender, rate, secs, size as u64).await?;
+    let in_lobby = phase(server, &few, &lobby_sender, (size + 1) as u64, rate, secs, size as u64).await?;
     let mut lobby_latencies: Vec<u32> = few.finish().await.iter().flatten().map(|(_, l)| *l).collect();
     lobby_latencies.sort_unstable();
     let per = |p: &Phase| p.cpu * 1e6 / p.delivered.max(1) as f64;

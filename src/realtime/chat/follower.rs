@@ -170,15 +170,15 @@ impl Follower {
                 self.index.joined(seq, *user, room, joined);
                 // A room's first members are told it exists, not that the others joined.
                 if event.change == RoomChange::Joined {
-                    self.index.deliver(room, seq, &member_frame("member joined", room, name), Some(*user));
+                    self.index.news(seq, room, member_frame("member joined", room, name), Some(*user));
                 }
             }
             (RoomChange::Left, Some((user, name))) => {
-                self.index.deliver(room, seq, &member_frame("member left", room, name), Some(*user));
+                self.index.news(seq, room, member_frame("member left", room, name), Some(*user));
                 self.index.left(seq, *user, room, room_left_frame(room));
             }
             (RoomChange::Updated, _) => {
-                self.index.deliver(room, seq, &room_updated_frame(&joined_view(event, "")), None)
+                self.index.news(seq, room, room_updated_frame(&joined_view(event, "")), None)
             }
             (RoomChange::Archived, _) => self.index.archived(seq, room, room_left_frame(room)),
             // A join or leave of a user since deleted: nobody to tell.

@@ -148,7 +148,8 @@ async fn post(realtime: &Realtime, who: &Identity, room: i64, raw: &str) -> Resu
 
 /// A `read`: the user has seen message `id`, which moves their marker in
 /// its room (never past the newest message: a marker names something read).
-/// A message of a room they are not in moves nothing.
+/// A message of a room they are not in moves nothing and is `not_found`,
+/// exactly as an id that names no message.
 fn reading(realtime: &Realtime, who: &Identity, id: i64) -> Answer {
     let (realtime, user) = (realtime.clone(), who.user_id);
     Box::pin(async move {
@@ -156,17 +157,21 @@ fn reading(realtime: &Realtime, who: &Identity, id: i64) -> Answer {
         let room = match realtime.0.history.room_of(id) {
             Some(room) => Some(room),
             // An older message: asked of the database.
-            None => realtime.0.store.room_of_message(id).await.unwrap_or_else(|e| {
-                tracing::debug!(error = %e, "could not find a read message's room");
-                None
-            }),
+            None => match realtime.0.store.room_of_message(id).await {
+                Ok(room) => room,
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not find a read message's room");
+                    return Ok(());
+                }
+            },
         };
-        if let Some(room) = room
-            && realtime.0.index.is_member(user, room)
-        {
-            realtime.0.markers.read(user, room, id);
+        match room {
+            Some(room) if realtime.0.index.is_member(user, room) => {
+                realtime.0.markers.read(user, room, id);
+                Ok(())
+            }
+            _ => Err(Refusal::NotFound),
         }
-        Ok(())
     })
 }
 

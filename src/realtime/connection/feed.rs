@@ -33,6 +33,9 @@ pub(super) struct Feed {
     last_sent: i64,
     /// The last announcement this socket's `online users` reflected.
     last_notice: i64,
+    /// The position of the log its `rooms` reflected: rooms' events up to
+    /// it are in them already.
+    rooms_reflect: i64,
     count_sent: usize,
     /// The beat of a ping not answered yet.
     awaiting_pong: Option<u64>,
@@ -41,16 +44,18 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    /// A socket whose snapshot reached `last_sent` (chat) and `last_notice`
-    /// (announcements), and that was sent `count_sent`.
+    /// A socket whose snapshot reached `last_sent` (chat), `last_notice`
+    /// (announcements) and `rooms_reflect` (its rooms), and that was sent
+    /// `count_sent`.
     pub(super) fn new(
         events: broadcast::Receiver<Event>,
         last_sent: i64,
         last_notice: i64,
+        rooms_reflect: i64,
         count_sent: usize,
         user_id: i64,
     ) -> Self {
-        Self { events, last_sent, last_notice, count_sent, awaiting_pong: None, user_id }
+        Self { events, last_sent, last_notice, rooms_reflect, count_sent, awaiting_pong: None, user_id }
     }
 
     /// The next event (cancel-safe).
@@ -80,14 +85,25 @@ impl Feed {
     }
 
     async fn item(&mut self, socket: &mut WebSocket, (seq, frame): Item) -> Result<(), End> {
-        if seq > 0 {
-            // Already in the history this socket was sent.
-            if seq <= self.last_sent {
-                return Ok(());
-            }
-            self.last_sent = seq;
+        if !self.is_new(seq) {
+            return Ok(());
         }
         socket.feed(frame).await.map_err(|_| End::Gone)
+    }
+
+    /// Is the item at `seq` news to this socket? Not a change of the log
+    /// its history had, nor a room's event its `rooms` had: the two were
+    /// read at different positions, either one further along.
+    fn is_new(&mut self, seq: i64) -> bool {
+        if seq > 0 {
+            if seq <= self.last_sent {
+                return false;
+            }
+            self.last_sent = seq;
+        } else if seq < 0 && -seq <= self.rooms_reflect {
+            return false;
+        }
+        true
     }
 
     /// The client sent something: it is alive, whatever it sent.
@@ -193,5 +209,37 @@ impl Feed {
             socket.feed(frame).await.map_err(|_| End::Gone)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realtime::inbox::room_event;
+
+    fn feed(history_reaches: i64, rooms_reflect: i64) -> Feed {
+        let (_, events) = broadcast::channel(1);
+        Feed::new(events, history_reaches, 0, rooms_reflect, 0, 1)
+    }
+
+    #[test]
+    fn rooms_read_before_the_history_miss_no_room_event_in_between() {
+        // Rooms read at 10, history at 20: a join at 15 is in neither.
+        let mut feed = feed(20, 10);
+        assert!(!feed.is_new(room_event(8)), "in its rooms");
+        assert!(feed.is_new(room_event(15)), "not in its rooms, though before the history's end");
+        assert!(!feed.is_new(15), "a message the history had");
+        assert!(feed.is_new(21));
+        assert!(feed.is_new(0), "typing, markers");
+    }
+
+    #[test]
+    fn rooms_read_after_the_history_see_no_room_event_twice() {
+        // Rooms read at 20, history at 10: a join at 15 is in its rooms.
+        let mut feed = feed(10, 20);
+        assert!(!feed.is_new(room_event(15)), "its rooms had it");
+        assert!(feed.is_new(15), "a message after the history");
+        assert!(!feed.is_new(15), "once");
+        assert!(feed.is_new(room_event(21)));
     }
 }

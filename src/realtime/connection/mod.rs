@@ -60,10 +60,12 @@ pub struct Opened {
     /// The first frames, in the contract's order: the count, who is online,
     /// the rooms, the lobby's read marker, the history.
     pub(super) greeting: Vec<Utf8Bytes>,
-    /// The position the history reaches, and the announcement who is
-    /// online reflects: live frames up to them are skipped.
+    /// The position the history reaches, the announcement who is online
+    /// reflects, and the position of the log the rooms reflect: live
+    /// frames up to them are skipped.
     pub(super) history_reaches: i64,
     pub(super) online_reflects: i64,
+    pub(super) rooms_reflect: i64,
 }
 
 /// How long we wait for the client's Close after sending ours.
@@ -102,10 +104,12 @@ impl Opened {
             greeting,
             history_reaches,
             online_reflects,
+            rooms_reflect,
         } = self;
         let send_timeout = realtime.0.settings.send_timeout;
         let user_id = seat.identity().user_id;
-        let mut feed = Feed::new(events, history_reaches, online_reflects, count.value, user_id);
+        let mut feed =
+            Feed::new(events, history_reaches, online_reflects, rooms_reflect, count.value, user_id);
         // Queued here, written by the task; then the live stream.
         for frame in greeting {
             socket.queue_text(frame);
