@@ -7,7 +7,6 @@ import { LobbySocket } from './socket.js';
 import { People } from './people.js';
 import { Typing } from './typing.js';
 import { MessageActions } from './editing.js';
-import { notifyMe } from './push.js';
 import { LOBBY, Rooms, roomAt, roomLabel, roomPath } from './rooms.js';
 import { RoomList } from './roomlist.js';
 import { Conversations } from './conversations.js';
@@ -105,7 +104,7 @@ export function startChat() {
   new Browse({ rooms, openRoom: (id) => openRoom(id, { push: true }), joined: joinedHere });
   const members = new Members({ rooms, people, me, canManage });
   const settings = new Settings({ rooms, canManage, gone: (id) => leftRoom(id) });
-  const notifier = new Notifier({ button: byId('notify'), rooms, openRoom: (id) => openRoom(id, { push: true }) });
+  const notifier = new Notifier({ button: byId('notify'), status: byId('notify-state'), rooms, openRoom: (id) => openRoom(id, { push: true }) });
   const glance = new Glance({
     rooms,
     title: () => head.title,
@@ -394,11 +393,6 @@ export function startChat() {
     conversations.markRead();
     updateTitle();
   });
-
-  // Mentions: a browser notification while the tab is hidden, and Web Push
-  // while no tab is open, if the person allowed them (asked only when they
-  // click "Notify me", never on load: push.js).
-  notifyMe(byId('notify'));
 
   window.addEventListener('popstate', () => {
     if (current === null) return;

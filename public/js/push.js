@@ -1,21 +1,13 @@
-// Notifications when no tab is open: Web Push for this browser. The page's
-// "Notify me" button (#notify) asks the browser for permission, only ever
-// from a click, subscribes this browser at its push service with the
-// server's key, and hands the subscription to the server, which keeps it
-// for this session. Beside the button a line says where things stand: on,
-// off, or blocked by the browser; when on, the button turns them off. The
-// service worker (/sw.js) shows what arrives.
+// Web Push for this browser: notifications when no Lobby tab is open. The
+// service worker (/sw.js) is registered on load (that asks nothing of the
+// person) and shows what arrives; notify.js decides when to subscribe (when
+// notifications are turned on) and unsubscribe (turned off). A subscription
+// is made with the server's key (/api/push/key; push is offered only when it
+// answers) and handed to the server, which keeps it for this session.
 
 const WORKER = '/sw.js';
 // How long the browser's push service has to take a subscription.
 const SUBSCRIBE_WITHIN_MS = 5000;
-
-const WORDS = {
-  on: 'Notifications are on, also when no Lobby tab is open.',
-  off: 'Notifications are off.',
-  blocked: 'Notifications are blocked by this browser. Allow them in its settings for this site to turn them on.',
-  unsupported: 'This browser cannot show notifications when no tab is open.',
-};
 
 /** base64url → bytes (what `applicationServerKey` takes everywhere). */
 function bytes(base64url) {
@@ -36,63 +28,59 @@ async function send(method, body) {
   }
 }
 
-/** Wires the #notify button; registers the service worker (which asks nothing). */
-export function notifyMe(button) {
-  if (!button) return;
-  const supported = 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
-  const state = document.createElement('span');
-  state.id = 'notify-state';
-  state.className = 'muted notify-state';
-  state.setAttribute('role', 'status');
-  button.after(state);
-  let busy = false;
-
-  // The worker, registered on load (that asks nothing of the person).
-  const registration = supported
-    ? navigator.serviceWorker.register(WORKER, { scope: '/' })
-      .then(() => navigator.serviceWorker.ready)
-      .catch(() => null)
-    : null;
-
-  async function subscription() {
-    const ready = registration && (await registration);
-    return ready ? ready.pushManager.getSubscription() : null;
+export class WebPush {
+  constructor() {
+    this.supported = 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+    // The worker, registered on load; null where it cannot run.
+    this.ready = this.supported
+      ? navigator.serviceWorker.register(WORKER, { scope: '/' })
+        .then(() => navigator.serviceWorker.ready)
+        .catch(() => null)
+      : Promise.resolve(null);
+    this.key = null;
   }
 
-  async function render(error) {
-    let now = 'unsupported';
-    if (supported && (await registration)) {
-      if (Notification.permission === 'denied') now = 'blocked';
-      else if (Notification.permission === 'granted' && (await subscription())) now = 'on';
-      else now = 'off';
-    }
-    button.dataset.state = now;
-    button.hidden = now === 'blocked' || now === 'unsupported';
-    button.textContent = now === 'on' ? 'Turn off notifications' : 'Notify me';
-    button.disabled = busy;
-    state.textContent = error ? `${WORDS[now]} ${error}` : WORDS[now];
-    state.dataset.state = now;
+  /** The server's public key, or null when push is not offered here. */
+  async serverKey() {
+    if (this.key) return this.key;
+    const res = await fetch('/api/push/key').catch(() => null);
+    if (!res || !res.ok) return null;
+    const said = await res.json().catch(() => ({}));
+    this.key = typeof said.publicKey === 'string' ? said.publicKey : null;
+    return this.key;
   }
 
-  async function turnOn() {
-    // From the click: the one place permission is asked for.
-    const permission = await Notification.requestPermission();
-    if (permission !== 'granted') return null;
-    const ready = await registration;
+  /** This browser's subscription, if it has one. */
+  async subscription() {
+    const ready = await this.ready;
+    return ready ? ready.pushManager.getSubscription().catch(() => null) : null;
+  }
+
+  /**
+   * Subscribes (permission must be granted already) and tells the server;
+   * a subscription this browser kept from an earlier session is handed to
+   * this one. Resolves to null when push is on, else to why not, in words.
+   */
+  async subscribe() {
+    if (!this.supported) return 'This browser cannot receive notifications with no tab open.';
+    const ready = await this.ready;
     if (!ready) return 'The service worker could not start.';
-    const key = await fetch('/api/push/key').then((res) => (res.ok ? res.json() : Promise.reject(new Error('No key.'))));
-    let subscribed;
-    try {
-      // A browser that cannot reach its push service may never answer: say
-      // so rather than leave the button waiting.
-      subscribed = await Promise.race([
-        ready.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: bytes(key.publicKey) }),
-        new Promise((_, reject) => {
-          setTimeout(() => reject(new Error('no answer in time')), SUBSCRIBE_WITHIN_MS);
-        }),
-      ]);
-    } catch (e) {
-      return `The browser's push service did not take the subscription (${e.message}).`;
+    const key = await this.serverKey();
+    if (!key) return 'This server does not send notifications when no tab is open.';
+    let subscribed = await this.subscription();
+    if (!subscribed) {
+      try {
+        // A browser that cannot reach its push service may never answer:
+        // say so rather than leave the button waiting.
+        subscribed = await Promise.race([
+          ready.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: bytes(key) }),
+          new Promise((_, reject) => {
+            setTimeout(() => reject(new Error('no answer in time')), SUBSCRIBE_WITHIN_MS);
+          }),
+        ]);
+      } catch (e) {
+        return `The browser's push service did not take the subscription (${e.message}).`;
+      }
     }
     try {
       await send('POST', subscribed.toJSON());
@@ -103,41 +91,14 @@ export function notifyMe(button) {
     return null;
   }
 
-  async function turnOff() {
-    const subscribed = await subscription();
-    if (!subscribed) return null;
+  /** Unsubscribes this browser, at the server and at its push service. */
+  async unsubscribe() {
+    const subscribed = await this.subscription();
+    if (!subscribed) return;
     try {
       await send('DELETE', { endpoint: subscribed.endpoint });
     } finally {
       await subscribed.unsubscribe().catch(() => {});
     }
-    return null;
   }
-
-  button.addEventListener('click', async () => {
-    if (busy || !supported) return;
-    busy = true;
-    await render();
-    let error = null;
-    try {
-      error = button.dataset.state === 'on' ? await turnOff() : await turnOn();
-    } catch (e) {
-      error = e.message;
-    }
-    busy = false;
-    await render(error);
-  });
-
-  render();
-  // Allowed or blocked in the browser's own settings: show it at once.
-  if (supported && navigator.permissions) {
-    navigator.permissions.query({ name: 'notifications' })
-      .then((status) => { status.onchange = () => { if (!busy) render(); }; })
-      .catch(() => {});
-  }
-  // A subscription this browser kept from an earlier session (the server
-  // forgot it when that session ended) belongs to this one now.
-  subscription()
-    .then((kept) => (kept && Notification.permission === 'granted' ? send('POST', kept.toJSON()) : null))
-    .catch(() => {});
 }

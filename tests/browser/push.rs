@@ -1,10 +1,11 @@
 //! Web Push in Chromium: the app installs (the manifest parsed without
 //! errors, as Lighthouse's installability check reads it; the service
-//! worker registered for the whole site), "Notify me" asks for permission
-//! only from the click and goes on to subscribe at the browser's push
-//! service with the server's key (headless Chromium has no push service to
-//! reach: the test follows the flow up to that call), the state shows on,
-//! off or blocked, and the service worker's push handler shows the
+//! worker registered for the whole site), the one notifications control
+//! ("Turn on notifications") asks for permission only from the click and
+//! goes on to subscribe at the browser's push service with the server's key
+//! (headless Chromium has no push service to reach: the test follows the
+//! flow up to that call), the state shows on, off or blocked, turning off
+//! unsubscribes, and the service worker's push handler shows the
 //! notification (a push event dispatched to it through DevTools).
 
 use std::time::Duration;
@@ -93,13 +94,33 @@ async fn the_app_installs_asks_only_from_a_click_and_shows_a_push() {
 
     // Nothing asked on load; the state says off.
     assert_eq!(bob.client.execute("return window.__asked", vec![]).await.unwrap(), json!(0));
-    assert_eq!(bob.text("#notify").await, "Notify me");
+    assert_eq!(bob.text("#notify").await, "Turn on notifications");
     assert_eq!(bob.text("#notify-state").await, "Notifications are off.");
+    // One control for notifications on the page, not one per kind.
+    let controls = bob
+        .client
+        .execute("return [...document.querySelectorAll('button')].filter((b) => /notif/i.test(b.textContent)).length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(controls, json!(1));
 
-    // The click asks (granted here by DevTools, as a person would) and
-    // subscribes with the server's key.
+    // Allowed in the browser's own settings (DevTools here): on at once,
+    // nothing asked.
     bob.devtools("Browser.grantPermissions", json!({ "origin": app.base, "permissions": ["notifications"] }))
         .await;
+    bob.wait_text("#notify-state", |t| t.starts_with("Notifications are on")).await;
+    assert_eq!(bob.text("#notify").await, "Turn off notifications");
+    assert_eq!(bob.client.execute("return window.__asked", vec![]).await.unwrap(), json!(0));
+
+    // Off: unsubscribed, and said so.
+    bob.click("#notify").await;
+    bob.wait_text("#notify-state", |t| t == "Notifications are off.").await;
+    assert_eq!(bob.text("#notify").await, "Turn on notifications");
+    assert_eq!(app.scalar("SELECT count(*) FROM push_subscriptions").await, 0);
+
+    // On again: the click asks (answered at once, granted) and subscribes
+    // with the server's key.
+    bob.client.execute("window.__subscribed = []", vec![]).await.unwrap();
     bob.click("#notify").await;
     let mut subscribed = json!([]);
     for _ in 0..200 {
@@ -118,14 +139,15 @@ async fn the_app_installs_asks_only_from_a_click_and_shows_a_push() {
     let key: Value =
         app.client_with(&cookie).get(app.url("/api/push/key")).send().await.unwrap().json().await.unwrap();
     assert_eq!(subscribed, json!([{ "userVisibleOnly": true, "key": key["publicKey"] }]));
-    // Either this Chromium reached a push service (the subscription is
-    // then the server's) or it says why not; both end the flow with a state.
-    let state = bob
-        .wait_text("#notify-state", |t| t.starts_with("Notifications are on") || t.contains("push service"))
-        .await;
-    if state.starts_with("Notifications are on") {
+    // On either way (this page shows them while a tab is open); also with
+    // no tab open if this Chromium reached a push service (the subscription
+    // is then the server's), else the state says why not.
+    let state = bob.wait_text("#notify-state", |t| t.starts_with("Notifications are on")).await;
+    assert_eq!(bob.text("#notify").await, "Turn off notifications");
+    if state.contains("also when no Lobby tab is open") {
         assert_eq!(app.scalar("SELECT count(*) FROM push_subscriptions").await, 1);
-        assert_eq!(bob.text("#notify").await, "Turn off notifications");
+    } else {
+        assert!(state.contains("push service"), "{state}");
     }
 
     // The service worker's push handler: a push event dispatched to it shows
@@ -162,6 +184,13 @@ async fn the_app_installs_asks_only_from_a_click_and_shows_a_push() {
         ]])
     );
     bob.assert_clean_console(&[]).await;
+
+    // Turned off, it stays off in this browser.
+    bob.click("#notify").await;
+    bob.wait_text("#notify-state", |t| t == "Notifications are off.").await;
+    bob.goto(&format!("{}/chat", app.base)).await;
+    bob.wait_text("#notify-state", |t| t == "Notifications are off.").await;
+    assert_eq!(app.scalar("SELECT count(*) FROM push_subscriptions").await, 0);
 
     // Blocked by the browser: said so, and no button to press.
     bob.devtools(
