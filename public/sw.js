@@ -2,7 +2,7 @@
 // It shows the pushes the server sends while no Lobby tab is open (titled
 // with the room, the sender and text as the body, one notification per
 // room: a newer push replaces the room's last one), and a click opens the
-// chat at the message, or focuses a Lobby tab already open and shows it
+// room (/chat/ID), or focuses a Lobby tab already open and opens the room
 // there. It caches nothing: chat needs the network anyway.
 
 self.addEventListener('install', () => self.skipWaiting());
@@ -50,15 +50,25 @@ self.addEventListener('push', (event) => {
   event.waitUntil(self.registration.showNotification(title, options));
 });
 
+/** Is this tab the chat page (any room)? It then opens a room without a reload. */
+function onChat(tab) {
+  return /^\/chat(\/\d+)?\/?$/.test(new URL(tab.url).pathname);
+}
+
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
   const url = onSite(event.notification.data && event.notification.data.url);
   event.waitUntil((async () => {
-    const tabs = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-    const open = tabs.find((tab) => new URL(tab.url).origin === self.location.origin);
+    const tabs = (await self.clients.matchAll({ type: 'window', includeUncontrolled: true }))
+      .filter((tab) => new URL(tab.url).origin === self.location.origin);
+    // A chat tab first (it switches rooms in place, keeping drafts), else any Lobby tab.
+    const open = tabs.find(onChat) || tabs[0];
     if (open) {
-      const focused = await open.focus();
-      if (focused.url !== url && 'navigate' in focused) {
+      const focused = (await open.focus().catch(() => null)) || open;
+      if (focused.url === url) return;
+      if (onChat(focused)) {
+        focused.postMessage({ type: 'lobby:open', url });
+      } else if ('navigate' in focused) {
         await focused.navigate(url).catch(() => null);
       }
       return;

@@ -261,7 +261,7 @@ async fn a_direct_message_is_pushed_signed_and_encrypted_to_someone_with_no_tab_
     let mut alice_ws = socket(app, &alice).await;
 
     let long = "ä".repeat(150) + &"b".repeat(150);
-    let id = say(&mut alice_ws, room, &long).await;
+    say(&mut alice_ws, room, &long).await;
     let pushes = world.service.until_received(&bobs_phone, 1, Duration::from_secs(10)).await;
     let push = &pushes[0];
     assert_eq!(push.payload["room"], room);
@@ -270,7 +270,7 @@ async fn a_direct_message_is_pushed_signed_and_encrypted_to_someone_with_no_tab_
     let text = push.payload["text"].as_str().unwrap();
     assert_eq!(text.chars().count(), 200);
     assert!(text.starts_with(&"ä".repeat(150)) && text.ends_with("b…"), "{text}");
-    assert_eq!(push.payload["url"], format!("/chat?room={room}&message={id}"));
+    assert_eq!(push.payload["url"], format!("/chat/{room}"));
     assert_eq!(push.payload["count"], 1);
     assert!(push.ttl > 0);
     assert_eq!(push.topic.as_deref(), Some(room.to_string().as_str()));

@@ -394,6 +394,17 @@ export function startChat() {
     updateTitle();
   });
 
+  // A push notification clicked while this tab was open (the service
+  // worker asks, /sw.js): its room, here, without a reload.
+  navigator.serviceWorker?.addEventListener('message', (event) => {
+    if (event.origin !== location.origin || event.data?.type !== 'lobby:open') return;
+    const url = new URL(String(event.data.url), location.origin);
+    if (url.origin !== location.origin) return;
+    const id = roomAt(url.pathname);
+    if (id !== null && rooms.get(id)) openRoom(id, { push: true });
+    else location.assign(url.href);
+  });
+
   window.addEventListener('popstate', () => {
     if (current === null) return;
     const id = roomAt(location.pathname);

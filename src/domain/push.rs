@@ -83,15 +83,16 @@ pub struct Notice {
     pub from: String,
     /// That message, cut to [`TEXT_CHARS`].
     pub text: String,
-    /// On the site: the room, opened at that message.
+    /// On the site: the chat page opened on the room (`/chat/ID`; the
+    /// page has no anchor for one message, so it opens at the room's unread).
     pub url: String,
     /// How many messages it stands for (those held back since the last push).
     pub count: i64,
 }
 
 impl Notice {
-    pub fn new(room: i64, room_name: String, from: String, text: &str, message: i64, count: i64) -> Self {
-        Self { room, room_name, from, text: cut(text, TEXT_CHARS), url: message_url(room, message), count }
+    pub fn new(room: i64, room_name: String, from: String, text: &str, count: i64) -> Self {
+        Self { room, room_name, from, text: cut(text, TEXT_CHARS), url: room_url(room), count }
     }
 
     pub fn to_json(&self) -> String {
@@ -109,14 +110,10 @@ pub fn cut(text: &str, chars: usize) -> String {
     cut
 }
 
-/// The chat page opened on `room` at `message`: one page serves every room,
-/// so the room and the message are its query (the lobby's is `/chat?message=…`).
-pub fn message_url(room: i64, message: i64) -> String {
-    if room == LOBBY {
-        format!("/chat?message={message}")
-    } else {
-        format!("/chat?room={room}&message={message}")
-    }
+/// The chat page opened on `room`: `/chat/ID`, the lobby's `/chat` (the
+/// page's own addresses: `roomPath` in public/js/rooms.js).
+pub fn room_url(room: i64) -> String {
+    if room == LOBBY { "/chat".to_owned() } else { format!("/chat/{room}") }
 }
 
 /// A direct room's name for one of its members: the others' names.
@@ -179,14 +176,14 @@ mod tests {
 
     #[test]
     fn a_notice_is_the_contracts_payload() {
-        let notice = Notice::new(7, "study".into(), "alice".into(), "hi @bob", 42, 3);
+        let notice = Notice::new(7, "study".into(), "alice".into(), "hi @bob", 3);
         let json: serde_json::Value = serde_json::from_str(&notice.to_json()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"room": 7, "roomName": "study", "from": "alice", "text": "hi @bob",
-                               "url": "/chat?room=7&message=42", "count": 3})
+                               "url": "/chat/7", "count": 3})
         );
-        assert_eq!(message_url(LOBBY, 5), "/chat?message=5");
+        assert_eq!(room_url(LOBBY), "/chat");
         assert_eq!(direct_name(&["bob".into(), "carol".into()]), "bob, carol");
     }
 }

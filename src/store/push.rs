@@ -169,7 +169,7 @@ macro_rules! notice_for {
                     } else {
                         name.unwrap_or_default()
                     };
-                    Some(Notice::new(row.room_id, room_name, author, &body, row.message_id, row.pending))
+                    Some(Notice::new(row.room_id, room_name, author, &body, row.pending))
                 }
             }
             // Deleted, in an archived room, or gone.

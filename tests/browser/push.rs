@@ -6,7 +6,8 @@
 //! (headless Chromium has no push service to reach: the test follows the
 //! flow up to that call), the state shows on, off or blocked, turning off
 //! unsubscribes, and the service worker's push handler shows the
-//! notification (a push event dispatched to it through DevTools).
+//! notification (a push event dispatched to it through DevTools) with the
+//! room's address.
 
 use std::time::Duration;
 
@@ -153,7 +154,7 @@ async fn the_app_installs_asks_only_from_a_click_and_shows_a_push() {
     // The service worker's push handler: a push event dispatched to it shows
     // the notification, titled with the room, sender and text as its body,
     // tagged per room. (A fresh profile's first registration has id 0.)
-    let payload = json!({"room": 7, "roomName": "study", "from": "alice", "text": "see you at 5", "url": "/chat?room=7&message=42", "count": 2});
+    let payload = json!({"room": 7, "roomName": "study", "from": "alice", "text": "see you at 5", "url": "/chat/7", "count": 2});
     bob.devtools("ServiceWorker.enable", json!({})).await;
     let mut shown = json!([]);
     'registrations: for id in 0..4 {
@@ -180,7 +181,7 @@ async fn the_app_installs_asks_only_from_a_click_and_shows_a_push() {
             "study",
             "alice: see you at 5\n(2 new messages)",
             "lobby-room-7",
-            format!("{}/chat?room=7&message=42", app.base)
+            format!("{}/chat/7", app.base)
         ]])
     );
     bob.assert_clean_console(&[]).await;
