@@ -14,13 +14,14 @@
 //   js/people.js         who is here (each name starts a direct conversation)
 //   js/typing.js         who is typing in each room, and telling others we are
 //   js/glance.js         what is unread at a glance: the hidden tab's title, the drawer button's badge
-//   js/notify.js         notifications while the tab is hidden, by each room's level
+//   js/notify.js         notifications, one control (on, off, blocked): shown while the tab is hidden, by each room's level
 //   js/editing.js        editing and deleting one's own messages (and an admin deleting any)
 //   js/dialogs.js        the page's modal dialogs: opening, closing, their words
 //   js/browse.js         browsing and joining open rooms
 //   js/start.js          making a room, and starting a direct conversation
 //   js/members.js        a room's members: who, adding and removing
 //   js/settings.js       a room's settings: name, topic, level, leave, archive
+//   js/push.js           Web Push for this browser, with no tab open: subscribing, unsubscribing (the service worker is /sw.js)
 //   js/search.js         the search box, its results, and a result opened in its room
 //   js/chat.js           the page: wires the above together
 

@@ -39,6 +39,10 @@ pub enum StartError {
     SignIn(#[from] SsoConfigError),
     #[error(transparent)]
     Storage(#[from] crate::files::StorageError),
+    #[error("VAPID_SUBJECT {0:?} must be a mailto: address or an https: URL")]
+    VapidSubject(String),
+    #[error("could not start Web Push: {0}")]
+    Push(#[from] crate::push::StartError),
 }
 
 /// How shutdown spends its 10 s (the contract's bound on SIGTERM): closing
@@ -157,6 +161,15 @@ impl Application {
             cluster::listener::start(node);
         }
 
+        let push = crate::push::Push::start(
+            &store,
+            &realtime,
+            &config.push,
+            vapid_subject(&config, &public_url)?,
+            &tasks,
+        )
+        .await?;
+
         let throttles = Throttles::new(
             store.clone(),
             config.login_failure_burst,
@@ -185,6 +198,7 @@ impl Application {
                 per_minute: ROOMS_PER_MINUTE,
             },
             files,
+            push,
         };
         tasks.spawn(housekeeping(
             store.clone(),
@@ -319,6 +333,22 @@ fn realtime_settings(
         edit_window: config.edit_window,
         session_check_interval: live.session_check_interval,
         session_policy,
+    }
+}
+
+/// VAPID's `sub`: `VAPID_SUBJECT` (a `mailto:` or https URL), or else the
+/// public URL's origin (push services want a way to reach the operator).
+fn vapid_subject(config: &Config, public_url: &Url) -> Result<String, StartError> {
+    match &config.push.vapid_subject {
+        Some(subject) => {
+            let valid = match Url::parse(subject) {
+                Ok(url) if url.scheme() == "mailto" => url.path().contains('@'),
+                Ok(url) if url.scheme() == "https" => url.host().is_some(),
+                _ => false,
+            };
+            if valid { Ok(subject.clone()) } else { Err(StartError::VapidSubject(subject.clone())) }
+        }
+        None => Ok(public_url.origin().ascii_serialization()),
     }
 }
 

@@ -137,6 +137,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub sign_in: SignIn,
+
+    #[command(flatten)]
+    pub push: PushSettings,
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -338,6 +341,41 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"***\"")
     }
+}
+
+/// Web Push: notifications when no tab is open.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PushSettings {
+    /// Who runs this server, as push services are told (VAPID's `sub`): a
+    /// `mailto:` address or an `https:` URL. Unset: PUBLIC_URL.
+    #[arg(long, env = "VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+    /// Also send to push endpoints that are plain http, or whose host is (or
+    /// resolves to) a loopback, private, link-local or multicast address.
+    /// For tests only: off, a subscription cannot make the server send
+    /// requests into its own network.
+    #[arg(long = "push-allow-insecure", env = "PUSH_ALLOW_INSECURE", default_value = "false",
+          action = clap::ArgAction::Set)]
+    pub allow_insecure: bool,
+    /// At most one push per user and room per this long; messages held back
+    /// meanwhile go out at its end, in one push that counts them.
+    #[arg(long = "push-window", env = "PUSH_WINDOW", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub window: Duration,
+    /// How long a push service has to answer one push.
+    #[arg(long = "push-timeout", env = "PUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Pushes this node sends at once.
+    #[arg(
+        id = "push_concurrency",
+        long = "push-concurrency",
+        env = "PUSH_CONCURRENCY",
+        default_value_t = 16
+    )]
+    pub concurrency: usize,
+    /// A push that keeps failing (not 404 or 410) is tried again, further
+    /// apart each time, for this long.
+    #[arg(long = "push-retry-for", env = "PUSH_RETRY_FOR", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub retry_for: Duration,
 }
 
 /// A trusted proxy: one address (`10.0.0.5`) or a range (`10.0.0.0/8`).
@@ -639,5 +677,17 @@ mod tests {
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.argon2.memory_kib, 19456);
         assert_eq!(c.session_lifetime, Duration::from_secs(7 * 24 * 3600));
+        // The contract's push rules: one push per user and room per 30 s,
+        // retried for 10 minutes, only to public https endpoints.
+        assert_eq!(c.push.window, Duration::from_secs(30));
+        assert_eq!(c.push.retry_for, Duration::from_secs(600));
+        assert!(!c.push.allow_insecure);
+        assert_eq!(c.push.vapid_subject, None);
+    }
+
+    #[test]
+    fn push_allow_insecure_is_true_or_false() {
+        assert!(Config::parse_from(["lobby", "--push-allow-insecure", "true"]).push.allow_insecure);
+        assert!(Config::try_parse_from(["lobby", "--push-allow-insecure", "yes please"]).is_err());
     }
 }

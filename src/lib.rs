@@ -17,6 +17,7 @@
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
 //! - [`cluster`]: this node's membership of a cluster on PostgreSQL: the listener, the heartbeat.
 //! - [`realtime`]: the live half: presence, revocation, the chat log, one task per connection.
+//! - [`push`]: Web Push for users with no tab open: subscriptions, the queue, the sender.
 //! - [`web`]: the router, pages (askama), forms, the cross-origin guard, the error type.
 //! - [`metrics`]: Prometheus metrics on `METRICS_ADDR`.
 //! - [`app`]: builds all of the above around a bound listener and runs it until shutdown.
@@ -43,6 +44,8 @@ pub mod sessions;
 
 pub mod cluster;
 pub mod realtime;
+
+pub mod push;
 
 pub mod web;
 

@@ -49,6 +49,9 @@ pub const LOGINS: &str = "lobby_logins_total";
 pub const REGISTRATIONS: &str = "lobby_registrations_total";
 /// Sign-ins (and links) through a provider, by provider and outcome (counter).
 pub const SSO_SIGN_INS: &str = "lobby_sso_sign_ins_total";
+/// Web Push attempts, by outcome: `sent`, `gone` (404/410, the subscription
+/// deleted), `failed` (to be retried or given up), `refused` (counter).
+pub const PUSHES: &str = "lobby_pushes_total";
 /// Passwords waiting for a hashing thread (gauge).
 pub const HASH_QUEUE: &str = "lobby_hash_queue";
 /// Pooled database connections, busy or idle (gauge), and the pool's size.

@@ -106,7 +106,7 @@ export function startChat() {
   new Browse({ rooms, openRoom: (id) => openRoom(id, { push: true }), joined: joinedHere });
   const members = new Members({ rooms, people, me, canManage });
   const settings = new Settings({ rooms, canManage, gone: (id) => leftRoom(id) });
-  const notifier = new Notifier({ button: byId('notify'), rooms, openRoom: (id) => openRoom(id, { push: true }) });
+  const notifier = new Notifier({ button: byId('notify'), status: byId('notify-state'), rooms, openRoom: (id) => openRoom(id, { push: true }) });
   const glance = new Glance({
     rooms,
     title: () => head.title,
@@ -406,6 +406,17 @@ export function startChat() {
   document.addEventListener('visibilitychange', () => {
     conversations.markRead();
     updateTitle();
+  });
+
+  // A push notification clicked while this tab was open (the service
+  // worker asks, /sw.js): its room, here, without a reload.
+  navigator.serviceWorker?.addEventListener('message', (event) => {
+    if (event.origin !== location.origin || event.data?.type !== 'lobby:open') return;
+    const url = new URL(String(event.data.url), location.origin);
+    if (url.origin !== location.origin) return;
+    const id = roomAt(url.pathname);
+    if (id !== null && rooms.get(id)) openRoom(id, { push: true });
+    else location.assign(url.href);
   });
 
   window.addEventListener('popstate', () => {

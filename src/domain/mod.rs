@@ -7,12 +7,14 @@
 //! - [`chat`]: what a message may say, and who it mentions.
 //! - [`room`]: rooms, their names and kinds, and members' levels.
 //! - [`file`]: files shared in rooms: names, kinds judged by their bytes.
+//! - [`push`]: Web Push subscriptions, who is pushed, and what a push says.
 //! - [`search`]: the search query language, and the snippet of a result.
 //! - [`session`]: how sessions end.
 
 pub mod chat;
 pub mod file;
 pub mod identity;
+pub mod push;
 pub mod registration;
 pub mod role;
 pub mod room;

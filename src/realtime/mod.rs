@@ -338,6 +338,18 @@ impl Realtime {
         self.0.presence.online_users()
     }
 
+    /// Which of `users` have a socket open, on any node (for Web Push: only
+    /// a user with none is pushed).
+    pub async fn with_sockets(&self, users: &[i64]) -> Result<std::collections::HashSet<i64>, StoreError> {
+        self.0.presence.with_sockets(users).await
+    }
+
+    /// The log's position this node has published to its sockets, to
+    /// follow: it moves after every change read back, on every node.
+    pub fn published(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.0.published.watch()
+    }
+
     /// Is this user (by name, in any case) online anywhere?
     pub fn is_online(&self, username: &str) -> bool {
         self.0.presence.is_online(username)

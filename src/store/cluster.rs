@@ -342,6 +342,19 @@ impl ClusterStore {
         Ok(Elsewhere { connections: connections.max(0) as usize })
     }
 
+    /// Which of `users` have a socket open on a live node, by the presence
+    /// table (what each node's heartbeat last wrote).
+    pub async fn with_tabs(&self, users: &[i64]) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT p.user_id FROM presence p JOIN nodes n ON n.id = p.node_id
+             WHERE p.user_id = ANY($1) AND n.heartbeat_at > now() - make_interval(secs => $2)",
+        )
+        .bind(users)
+        .bind(self.ttl_secs())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Forgets announcements older than `age`: a node away that long starts afresh.
     pub async fn prune_announcements(&self, age: Duration) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM presence_events WHERE at < now() - make_interval(secs => $1)")

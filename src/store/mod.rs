@@ -24,6 +24,7 @@
 //! - `markers`: each user's read marker.
 //! - `sessions`: the sessions' rows; saving updates, never recreates.
 //! - `throttles`: token buckets for login attempts, shared by every node.
+//! - [`push`]: Web Push: the VAPID keys, subscriptions, and the queue.
 //! - [`cluster`]: PostgreSQL only: nodes, presence, announcements, notifications.
 
 mod account_changes;
@@ -37,6 +38,7 @@ mod identities;
 pub mod log;
 mod markers;
 mod messages;
+pub mod push;
 mod rooms;
 mod search;
 mod sessions;

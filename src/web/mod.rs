@@ -18,6 +18,7 @@ mod next;
 pub mod origin;
 mod pages;
 pub mod pending;
+mod push;
 mod rooms;
 mod search;
 pub mod serve;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub rooms: crate::store::RoomLimits,
     /// Files shared in rooms: the storage, and the limits on uploads.
     pub files: crate::files::Files,
+    /// Web Push: the VAPID key and subscriptions.
+    pub push: crate::push::Push,
 }
 
 pub struct SessionSettings {
@@ -143,6 +146,8 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/api/direct", post(rooms::direct))
         .route("/api/search", get(search::search))
         .merge(files::routes(&state))
+        .route("/api/push/key", get(push::key))
+        .route("/api/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(sessions.policy, activity::touch))
         .layer(auth_layer)
@@ -150,6 +155,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
 
     // Health and static files need no session: keep them out of its layers.
     let without_session = Router::new().route("/healthz", get(health::healthz));
+    let without_session = without_session.route_service("/sw.js", push::service_worker(&public_dir()));
     #[cfg(feature = "autobahn")]
     let without_session = without_session.route("/autobahn", get(ws::autobahn));
     let without_session =

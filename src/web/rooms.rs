@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// Who asks: the user and their session, or 401.
-fn asker(auth: &AuthSession) -> Result<(User, Actor), ApiError> {
+pub(super) fn asker(auth: &AuthSession) -> Result<(User, Actor), ApiError> {
     match (&auth.user, auth.session.id()) {
         (Some(user), Some(session)) => Ok((user.clone(), Actor::User { user: user.id, session })),
         _ => Err(ApiError::unauthorized()),

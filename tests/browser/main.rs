@@ -11,6 +11,7 @@
 mod common;
 mod driver;
 mod files;
+mod push;
 mod rooms;
 mod sso;
 

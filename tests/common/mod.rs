@@ -10,6 +10,7 @@ pub mod images;
 pub mod nginx;
 pub mod oidc;
 pub mod process;
+pub mod push_service;
 pub mod raw;
 pub mod rooms;
 pub mod s3;

@@ -45,6 +45,11 @@ const READ_BATCH: usize = 512;
 pub struct Published(watch::Receiver<i64>);
 
 impl Published {
+    /// The position published, to follow.
+    pub fn watch(&self) -> watch::Receiver<i64> {
+        self.0.clone()
+    }
+
     /// Waits (at most `within`) until everything up to `position` is published.
     pub async fn reach(&mut self, position: i64, within: Duration) -> bool {
         tokio::time::timeout(within, self.0.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())

@@ -134,6 +134,13 @@ impl Cluster {
         self.state().online
     }
 
+    pub async fn with_sockets(&self, users: &[i64]) -> Result<HashSet<i64>, StoreError> {
+        let mut found: HashSet<i64> = self.node.store().with_tabs(users).await?.into_iter().collect();
+        let state = self.state();
+        found.extend(users.iter().copied().filter(|user| state.tabs.contains_key(user)));
+        Ok(found)
+    }
+
     pub fn names_contain(&self, lowercase: &str) -> bool {
         self.state().names.contains(lowercase)
     }

@@ -64,6 +64,11 @@ impl Local {
         self.state().tabs.len()
     }
 
+    pub fn with_sockets(&self, users: &[i64]) -> std::collections::HashSet<i64> {
+        let state = self.state();
+        users.iter().copied().filter(|user| state.tabs.contains_key(user)).collect()
+    }
+
     pub fn names_contain(&self, lowercase: &str) -> bool {
         self.state().names.contains(lowercase)
     }

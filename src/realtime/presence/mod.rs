@@ -20,7 +20,7 @@ pub mod local;
 mod names;
 mod notices;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use tower_sessions::session::Id as SessionId;
 use tungstenite::Utf8Bytes;
@@ -134,6 +134,16 @@ impl Presence {
         match self {
             Presence::Local(local) => local.names_contain(&name),
             Presence::Cluster(cluster) => cluster.names_contain(&name),
+        }
+    }
+
+    /// Which of `users` have a socket open on any node: this server's own
+    /// count alone; on a cluster, the presence table (every node's
+    /// heartbeat) and this node's own sockets.
+    pub async fn with_sockets(&self, users: &[i64]) -> Result<HashSet<i64>, StoreError> {
+        match self {
+            Presence::Local(local) => Ok(local.with_sockets(users)),
+            Presence::Cluster(cluster) => cluster.with_sockets(users).await,
         }
     }
 
