@@ -246,7 +246,7 @@ const ROOMS_OF: &str = "SELECT count(*) FROM memberships m JOIN rooms r ON r.id 
 const IS_ADMIN: &str =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin' AND banned_at IS NULL)";
 /// The newest message of a room: where a new member's marker starts.
-const NEWEST: &str = "SELECT coalesce(max(id), 0) FROM messages WHERE room_id = $1";
+const NEWEST: &str = "SELECT last_id FROM rooms WHERE id = $1";
 
 impl Store {
     /// Every room `user` is a member of (the lobby first), then every open
@@ -666,9 +666,7 @@ impl Store {
                 .bind(room)
                 .execute(&mut *tx)
                 .await?;
-            let (head, now_ms) = tx.lock_head().await?;
-            room_event!(tx, head + 1, room, RoomChange::Left, Some(target), now_ms);
-            tx.advance_head(head + 1).await?;
+            tx.append_event(room, RoomChange::Left, Some(target)).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -717,9 +715,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let (head, now_ms) = tx.lock_head().await?;
-            room_event!(tx, head + 1, room, RoomChange::Updated, None::<i64>, now_ms);
-            tx.advance_head(head + 1).await?;
+            tx.append_event(room, RoomChange::Updated, None).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -751,9 +747,7 @@ impl Store {
                 .bind(room)
                 .execute(&mut *tx)
                 .await?;
-            let (head, now_ms) = tx.lock_head().await?;
-            room_event!(tx, head + 1, room, RoomChange::Archived, None::<i64>, now_ms);
-            tx.advance_head(head + 1).await?;
+            tx.append_event(room, RoomChange::Archived, None).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -896,6 +890,13 @@ trait LogQueries: Send {
     fn existing(&mut self, room: i64) -> impl Future<Output = Result<RoomRow, RoomError>> + Send;
     /// A room as `user` may see it, or `NotFound`.
     fn visible(&mut self, room: i64, user: i64) -> impl Future<Output = Result<RoomRow, RoomError>> + Send;
+    /// Appends one room's event at the head of the log.
+    fn append_event(
+        &mut self,
+        room: i64,
+        change: RoomChange,
+        user: Option<i64>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// Adds `user` to `room` with the level its kind calls for and the
     /// marker at its newest message, as a `joined` event of the log.
     fn add_member(
@@ -936,11 +937,15 @@ macro_rules! log_queries {
                 .execute(&mut **self)
                 .await?;
                 sqlx::query("UPDATE rooms SET members = members + 1 WHERE id = $1").bind(room).execute(&mut **self).await?;
+                self.append_event(room, RoomChange::Joined, Some(user)).await
+            }
+
+            async fn append_event(&mut self, room: i64, change: RoomChange, user: Option<i64>) -> Result<(), sqlx::Error> {
                 let (head, now_ms) = self.lock_head().await?;
                 sqlx::query("INSERT INTO room_events (seq, room_id, kind, user_id, at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(head + 1)
                     .bind(room)
-                    .bind(RoomChange::Joined.as_str())
+                    .bind(change.as_str())
                     .bind(user)
                     .bind(now_ms)
                     .execute(&mut **self)
