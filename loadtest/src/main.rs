@@ -117,6 +117,8 @@ pub enum Scenario {
         #[arg(long, default_value_t = 400)]
         commits: usize,
     },
+    /// N uploads of SIZE (10MiB, 512KiB, bytes) at once, streamed: the server's RSS rise.
+    Uploads { n: usize, size: String },
     /// (internal) One client process of a multi-process `idle`.
     #[command(hide = true)]
     Hold { conns: usize, total: usize, offset: usize, cookies: PathBuf },

@@ -36,12 +36,13 @@ pub struct Node {
 /// connections can drive any rate, 50 users can hold any number of tabs,
 /// and one client address may register and log in as often as it likes,
 /// with as many handshakes and logins in flight at once as it likes.
-const LIMITS: [(&str, &str); 5] = [
+const LIMITS: [(&str, &str); 6] = [
     ("CHAT_BURST", "1000000"),
     ("CHAT_RATE", "1000000"),
     ("MAX_SOCKETS_PER_USER", "1000000"),
     ("AUTH_ATTEMPTS_PER_MINUTE", "1000000"),
     ("MAX_PENDING_PER_CLIENT", "0"),
+    ("UPLOADS_PER_HOUR", "1000000"),
 ];
 
 fn free_port() -> Result<u16, String> {

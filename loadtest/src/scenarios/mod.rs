@@ -7,6 +7,7 @@
 //! - [`http`]: authenticated page views, and scrollback pages, per second.
 //! - [`rooms`]: a small room's messages next to the lobby's; greeting a user in many rooms.
 //! - [`search`]: search latency over a large chat, and what its index costs a commit.
+//! - [`uploads`]: the server's memory while large uploads run at once.
 
 mod counts;
 mod fanout;
@@ -14,6 +15,7 @@ mod http;
 mod idle;
 mod rooms;
 mod search;
+mod uploads;
 
 use counts::{churn, failover, storm};
 use fanout::{Midway, fanout};
@@ -21,6 +23,7 @@ use http::{http, scrollback};
 use idle::{hold, idle};
 use rooms::{greeting, private_room, rooms};
 use search::search;
+use uploads::uploads;
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -57,7 +60,10 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
         _ => {
             let cheap = matches!(
                 cli.scenario,
-                Scenario::Rooms { .. } | Scenario::Greeting { .. } | Scenario::Search { .. }
+                Scenario::Rooms { .. }
+                    | Scenario::Greeting { .. }
+                    | Scenario::Search { .. }
+                    | Scenario::Uploads { .. }
             );
             let cheap = cheap || matches!(cli.scenario, Scenario::Idle { rooms, .. } if rooms > 0);
             Server::start(&cli.server_bin, cli.nodes, cheap).await?
@@ -82,6 +88,7 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
         Scenario::Search { messages, rooms, member_of, queries, commits } => {
             search(cli, &mut server, (messages, rooms, member_of), queries, commits).await
         }
+        Scenario::Uploads { n, size } => uploads(&server, n, &size).await,
         Scenario::Hold { .. } => unreachable!("handled above"),
     }
 }
