@@ -3,7 +3,7 @@
 # target/bench/results.jsonl (summaries go to the terminal; CARGO_TARGET_DIR
 # is respected).
 #
-#   loadtest/bench.sh           full sizes, 3 runs each, release build (about 35 minutes)
+#   loadtest/bench.sh           full sizes, 3 runs each, release build (about 50 minutes)
 #   loadtest/bench.sh --smoke   a few hundred connections, a few seconds, once each (CI)
 #   loadtest/bench.sh --compare BEFORE_BIN
 #                               the memory and CPU scenarios against two servers in one
@@ -82,6 +82,9 @@ if [ "$mode" = "--smoke" ]; then
     "rooms 200 10 50 3"
     "greeting 30 10"
     "idle 200 --rooms 10"
+    "search 20000 100 --queries 20 --commits 40"
+    "--nodes 1 search 20000 100 --queries 20 --commits 40"
+    "uploads 4 1MiB"
   )
   # A killed node is counted out after NODE_TTL: keep the smoke short.
   export LOBBY_SERVER_NODE_TTL=2s
@@ -109,6 +112,9 @@ else
     "greeting 500 50"
     "greeting 0 50"
     "--source-addrs 4 --procs 2 idle 19000 --rooms 10"
+    "search 1000000 1000"
+    "--nodes 1 search 1000000 1000"
+    "uploads 20 10MiB"
   )
 fi
 

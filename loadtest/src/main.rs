@@ -101,6 +101,24 @@ pub enum Scenario {
     /// One user in ROOMS rooms connects CONNECTS times: the greeting's time and
     /// server CPU (ROOMS 0 also works against a server without rooms).
     Greeting { rooms: usize, connects: usize },
+    /// MESSAGES messages in ROOMS rooms written straight into the database, then
+    /// GET /api/search (one word, two words, a prefix, a phrase) from a user in
+    /// --member-of of them, one at a time: p50 and p99 per kind; then commits
+    /// with the index and without it. On PostgreSQL with --nodes 1.
+    Search {
+        messages: usize,
+        rooms: usize,
+        #[arg(long, default_value_t = 50)]
+        member_of: usize,
+        /// Queries of each kind.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Messages committed one at a time, then as many at once, with the index and without.
+        #[arg(long, default_value_t = 400)]
+        commits: usize,
+    },
+    /// N uploads of SIZE (10MiB, 512KiB, bytes) at once, streamed: the server's RSS rise.
+    Uploads { n: usize, size: String },
     /// (internal) One client process of a multi-process `idle`.
     #[command(hide = true)]
     Hold { conns: usize, total: usize, offset: usize, cookies: PathBuf },

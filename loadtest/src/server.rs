@@ -12,9 +12,18 @@ use std::{
 /// One node or several; connections are dealt over `nodes` round-robin.
 pub struct Server {
     pub nodes: Vec<Node>,
+    /// How the nodes were started, to start them again (`None` for nodes given by URL).
+    started: Option<Started>,
     /// Dropped after the nodes (field order), so they never outlive their database.
     _postgres: Option<Postgres>,
     _dir: Option<tempfile::TempDir>,
+}
+
+struct Started {
+    bin: PathBuf,
+    database: String,
+    dir: PathBuf,
+    cheap_hashing: bool,
 }
 
 pub struct Node {
@@ -27,12 +36,13 @@ pub struct Node {
 /// connections can drive any rate, 50 users can hold any number of tabs,
 /// and one client address may register and log in as often as it likes,
 /// with as many handshakes and logins in flight at once as it likes.
-const LIMITS: [(&str, &str); 5] = [
+const LIMITS: [(&str, &str); 6] = [
     ("CHAT_BURST", "1000000"),
     ("CHAT_RATE", "1000000"),
     ("MAX_SOCKETS_PER_USER", "1000000"),
     ("AUTH_ATTEMPTS_PER_MINUTE", "1000000"),
     ("MAX_PENDING_PER_CLIENT", "0"),
+    ("UPLOADS_PER_HOUR", "1000000"),
 ];
 
 fn free_port() -> Result<u16, String> {
@@ -58,7 +68,8 @@ impl Server {
         for _ in 0..nodes.max(1) {
             started.push(Node::start(&bin, &database, dir.path(), cheap_hashing)?);
         }
-        let server = Server { nodes: started, _postgres: postgres, _dir: Some(dir) };
+        let how = Started { bin, database, dir: dir.path().to_owned(), cheap_hashing };
+        let server = Server { nodes: started, started: Some(how), _postgres: postgres, _dir: Some(dir) };
         for node in &server.nodes {
             node.wait_healthy().await?;
         }
@@ -80,7 +91,7 @@ impl Server {
             .zip(pids)
             .map(|(url, pid)| Node { base: url.trim().trim_end_matches('/').to_owned(), pid, child: None })
             .collect();
-        let server = Server { nodes, _postgres: None, _dir: None };
+        let server = Server { nodes, started: None, _postgres: None, _dir: None };
         for node in &server.nodes {
             node.wait_healthy().await?;
         }
@@ -111,6 +122,36 @@ impl Server {
     /// CPU time (user + system) every node has used so far, in seconds (from /proc).
     pub fn cpu_secs(&self) -> f64 {
         self.nodes.iter().map(|n| cpu_secs(n.pid)).sum()
+    }
+
+    /// The database the nodes this tool started use (a `sqlite://` or `postgres://` URL).
+    pub fn database_url(&self) -> Option<&str> {
+        self.started.as_ref().map(|s| s.database.as_str())
+    }
+
+    /// Stops every node this tool started (SIGTERM: a clean shutdown), keeping their database.
+    pub fn stop(&mut self) -> Result<(), String> {
+        for node in &mut self.nodes {
+            let child = node.child.as_mut().ok_or("only nodes this tool started can be stopped")?;
+            // SAFETY: a signal to our own child, which has not been waited for yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            child.wait().map_err(|e| e.to_string())?;
+            node.child = None;
+        }
+        self.nodes.clear();
+        Ok(())
+    }
+
+    /// Starts as many nodes as before on the same database (after [`Server::stop`]).
+    pub async fn start_again(&mut self, nodes: usize) -> Result<(), String> {
+        let how = self.started.as_ref().ok_or("only nodes this tool started can be started again")?;
+        for _ in 0..nodes.max(1) {
+            self.nodes.push(Node::start(&how.bin, &how.database, &how.dir, how.cheap_hashing)?);
+        }
+        for node in &self.nodes {
+            node.wait_healthy().await?;
+        }
+        Ok(())
     }
 
     /// SIGKILL to node `i` (one this tool started).

@@ -6,18 +6,24 @@
 //! - [`fanout`]: delivery rate, latency and loss (and logins, or typing, during a fanout).
 //! - [`http`]: authenticated page views, and scrollback pages, per second.
 //! - [`rooms`]: a small room's messages next to the lobby's; greeting a user in many rooms.
+//! - [`search`]: search latency over a large chat, and what its index costs a commit.
+//! - [`uploads`]: the server's memory while large uploads run at once.
 
 mod counts;
 mod fanout;
 mod http;
 mod idle;
 mod rooms;
+mod search;
+mod uploads;
 
 use counts::{churn, failover, storm};
 use fanout::{Midway, fanout};
 use http::{http, scrollback};
 use idle::{hold, idle};
 use rooms::{greeting, private_room, rooms};
+use search::search;
+use uploads::uploads;
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -52,7 +58,13 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
         (Some(_), None) => return Err("--url needs --pid (to read the server's memory)".into()),
         // Registering thousands of accounts is not what these measure: cheap hashing.
         _ => {
-            let cheap = matches!(cli.scenario, Scenario::Rooms { .. } | Scenario::Greeting { .. });
+            let cheap = matches!(
+                cli.scenario,
+                Scenario::Rooms { .. }
+                    | Scenario::Greeting { .. }
+                    | Scenario::Search { .. }
+                    | Scenario::Uploads { .. }
+            );
             let cheap = cheap || matches!(cli.scenario, Scenario::Idle { rooms, .. } if rooms > 0);
             Server::start(&cli.server_bin, cli.nodes, cheap).await?
         }
@@ -73,6 +85,10 @@ pub async fn run(cli: &Cli) -> Result<Value, String> {
         Scenario::Failover { n } => failover(cli, &mut server, n).await,
         Scenario::Rooms { n, size, rate, secs } => rooms(cli, &server, n, size, rate, secs).await,
         Scenario::Greeting { rooms, connects } => greeting(&server, rooms, connects).await,
+        Scenario::Search { messages, rooms, member_of, queries, commits } => {
+            search(cli, &mut server, (messages, rooms, member_of), queries, commits).await
+        }
+        Scenario::Uploads { n, size } => uploads(&server, n, &size).await,
         Scenario::Hold { .. } => unreachable!("handled above"),
     }
 }
