@@ -40,6 +40,8 @@ const SWEEP_BATCH: usize = 100;
 /// Thumbnails made at once on this node: each holds an image and its
 /// decoded pixels, so they take turns.
 const THUMBNAILERS: usize = 1;
+/// The most of a body's chunk scrubbed and copied at once.
+const SLICE: usize = 64 << 10;
 
 /// The limits on uploads, from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -199,29 +201,46 @@ impl Files {
                 if read > shared.limits.max_bytes {
                     return Err(ReceiveError::TooLarge);
                 }
-                match &mut scrubber {
-                    Some((_, scrubber)) => scrubber.feed(chunk, &mut cleaned),
-                    None => head.extend_from_slice(chunk),
+            }
+            // A chunk may be large (whatever the socket had): it is taken a
+            // slice at a time, so what is held besides it stays small.
+            let chunk = chunk.as_deref().unwrap_or_default();
+            let slices = chunk.chunks(SLICE).map(Some).chain(ended.then_some(None));
+            for slice in slices {
+                match (&mut scrubber, slice) {
+                    (Some((_, scrubber)), Some(slice)) => scrubber.feed(slice, &mut cleaned),
+                    (None, Some(slice)) => head.extend_from_slice(slice),
+                    (_, None) => {}
                 }
-            }
-            if scrubber.is_none() && (head.len() >= FileKind::SNIFF_BYTES || ended) {
-                let kind = FileKind::sniff(&head);
-                let mut fresh = scrub::Scrubber::new(kind);
-                fresh.feed(&std::mem::take(&mut head), &mut cleaned);
-                scrubber = Some((kind, fresh));
-            }
-            if let (true, Some((_, scrubber))) = (ended, &mut scrubber) {
-                scrubber.finish(&mut cleaned);
-            }
-            hash.update(&cleaned);
-            size += cleaned.len() as u64;
-            part.extend_from_slice(&cleaned);
-            cleaned.clear();
-            // One part in memory at a time: it is sent before more is read.
-            if part.len() >= part_size || (ended && !part.is_empty()) {
-                writing.part(part.split().freeze()).await?;
+                if scrubber.is_none() && (head.len() >= FileKind::SNIFF_BYTES || slice.is_none()) {
+                    let kind = FileKind::sniff(&head);
+                    let mut fresh = scrub::Scrubber::new(kind);
+                    fresh.feed(&std::mem::take(&mut head), &mut cleaned);
+                    scrubber = Some((kind, fresh));
+                }
+                if let (None, Some((_, scrubber))) = (slice, &mut scrubber) {
+                    scrubber.finish(&mut cleaned);
+                }
+                hash.update(&cleaned);
+                size += cleaned.len() as u64;
+                // Parts are filled to exactly `part_size`, so the one buffer
+                // is reused rather than grown. One part in memory at a time:
+                // it is sent before more is read.
+                let mut rest = &cleaned[..];
+                while !rest.is_empty() {
+                    let take = rest.len().min(part_size - part.len());
+                    part.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    if part.len() == part_size {
+                        writing.part(part.split().freeze()).await?;
+                    }
+                }
+                cleaned.clear();
             }
             if ended {
+                if !part.is_empty() {
+                    writing.part(part.split().freeze()).await?;
+                }
                 break;
             }
         }

@@ -18,6 +18,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::{AppState, error::AppError, json::ApiError};
@@ -59,6 +66,63 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             HeaderValue::from_static(SANDBOX),
         ));
     upload.nest("/files", serving)
+}
+
+/// A body that hands over one piece of at most `PIECE` bytes per poll, then
+/// yields. The multipart parser reads whatever is ready in one go into a
+/// buffer of its own: without this, while an upload waits on the storage,
+/// it would gather all the socket had meanwhile, in a buffer that grows.
+struct OnePiece {
+    body: Body,
+    /// What is left of the last frame, handed over next.
+    rest: Bytes,
+    /// A piece was just handed over: the next poll yields first.
+    handed: bool,
+}
+
+/// The most a [`OnePiece`] hands over at once.
+const PIECE: usize = 64 * 1024;
+
+impl HttpBody for OnePiece {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if std::mem::take(&mut self.handed) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if self.rest.is_empty() {
+            match std::task::ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => self.rest = data,
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+                other => return Poll::Ready(other),
+            }
+        }
+        let at = self.rest.len().min(PIECE);
+        let piece = self.rest.split_to(at);
+        self.handed = true;
+        Poll::Ready(Some(Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty() && self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.body.size_hint();
+        let rest = self.rest.len() as u64;
+        hint.set_lower(hint.lower() + rest);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + rest);
+        }
+        hint
+    }
 }
 
 fn refused(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -121,6 +185,7 @@ async fn receive(
             "You have shared as many files as anyone may in an hour.",
         )));
     }
+    let request = request.map(|body| Body::new(OnePiece { body, rest: Bytes::new(), handed: false }));
     let mut form = Multipart::from_request(request, state).await.map_err(|_| {
         fail(refused(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
