@@ -321,7 +321,9 @@ async fn failures_at_github_are_pages_in_our_words() {
     let gh = GitHub::start(None).await;
     let app = github_app(&gh, |_| {}).await;
     let url = begin(&app, &client, "/auth/github").await;
-    app.db.execute("UPDATE sso_pending SET expires_at = 1").await;
+    // Expired a minute ago (the housekeeping forgets them only an hour after).
+    let a_minute_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 60;
+    app.db.execute(&format!("UPDATE sso_pending SET expires_at = {a_minute_ago}")).await;
     let res = get(&client, gh.approve(&url).await.as_str()).await;
     let (_, page) = landed(&app, &client, res).await;
     assert!(page.contains("The sign-in took more than 10 minutes."), "{page}");
