@@ -162,7 +162,7 @@ export class Search {
         this.roomName(message.room),
       ]);
       this.context.replaceChildren();
-      const list = new MessageList(this.context, this.me, null);
+      const list = new MessageList(this.context, message.room, this.me, null);
       list.more = false;
       for (const shown of page.messages) list.show(shown);
       // Lines of the conversation's log there; items of a plain list here.
