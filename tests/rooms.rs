@@ -157,7 +157,10 @@ async fn a_removed_member_finds_nothing_more_of_the_room() {
     alice_ws.emit("chat message", json!({"room": id, "message": "and after"})).await;
     alice_ws.chat("sentinel").await;
     let seen = until_text(&mut bob_ws, "sentinel").await;
-    assert_eq!(of_room(&seen, id), vec![("room left".to_owned(), json!({ "room": id }))], "{seen:?}");
+    // His own message moved his marker in the room: that may come now.
+    let mut of_his = of_room(&seen, id);
+    of_his.retain(|(e, _)| e != "read marker");
+    assert_eq!(of_his, vec![("room left".to_owned(), json!({ "room": id }))], "{seen:?}");
     let told = until_text(&mut alice_ws, "sentinel").await;
     let of_ops = of_room(&told, id);
     let mut told_of_room: Vec<&str> = names(&of_ops).into_iter().filter(|e| *e != "read marker").collect();
