@@ -390,9 +390,7 @@ impl Store {
         let now = now_secs();
         on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let admin: bool = sqlx::query_scalar(IS_ADMIN).bind(creator).fetch_one(&mut *tx).await?;
             if limits.admins_only && !admin {
                 return Err(RoomError::AdminsOnly);
@@ -480,9 +478,7 @@ impl Store {
         let now = now_secs();
         let made = on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let mut members = vec![(asker, String::new())];
             for name in people {
                 let found: Option<i64> = sqlx::query_scalar(
@@ -561,9 +557,7 @@ impl Store {
         }
         on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let found: Option<RoomRow> = sqlx::query_as(ROOM_ROW).bind(room).fetch_optional(&mut *tx).await?;
             let Some(found) = found.filter(|r| r.archived_at.is_none()) else {
                 return Err(RoomError::NotFound);
@@ -597,9 +591,7 @@ impl Store {
         let Actor::User { user, .. } = by else { return Err(RoomError::NotAllowed) };
         on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let found = tx.visible(room, user).await?;
             if room == LOBBY || found.kind != "private" {
                 return Err(RoomError::Refused(
@@ -636,9 +628,7 @@ impl Store {
         let Actor::User { user, .. } = by else { return Err(RoomError::NotAllowed) };
         on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let found = tx.visible(room, user).await?;
             if room == LOBBY {
                 return Err(RoomError::Refused(LOBBY_REFUSES));
@@ -683,9 +673,7 @@ impl Store {
         let Actor::User { user, .. } = by else { return Err(RoomError::NotAllowed) };
         on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let found = tx.visible(room, user).await?;
             if name.is_some() && room == LOBBY {
                 return Err(RoomError::Refused(LOBBY_REFUSES));
@@ -727,9 +715,7 @@ impl Store {
         let Actor::User { user, .. } = by else { return Err(RoomError::NotAllowed) };
         on_engine!(self, |pool| {
             let mut tx = pool.begin_log().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let admin: bool = sqlx::query_scalar(IS_ADMIN).bind(user).fetch_one(&mut *tx).await?;
             // Admins archive any room they can name on /admin, seen or not.
             let found = if admin { tx.existing(room).await? } else { tx.visible(room, user).await? };
@@ -758,9 +744,7 @@ impl Store {
         let Actor::User { user, .. } = by else { return Err(RoomError::NotAllowed) };
         on_engine!(self, |pool| {
             let mut tx = pool.begin_exclusive().await?;
-            if !tx.still_logged_in(by).await? {
-                return Err(RoomError::NotAllowed);
-            }
+            tx.acting(by).await?;
             let changed = if room == LOBBY {
                 sqlx::query(
                     "INSERT INTO memberships (room_id, user_id, level, last_read, joined_at) VALUES (1, $1, $2, 0, 0)
@@ -879,6 +863,16 @@ impl Store {
             .collect())
     }
 }
+
+/// A change on behalf of `by` goes on only while their session is live
+/// (checked in the change's own transaction).
+trait Acting: Authority {
+    fn acting(&mut self, by: Actor) -> impl Future<Output = Result<(), RoomError>> + Send {
+        async move { if self.still_logged_in(by).await? { Ok(()) } else { Err(RoomError::NotAllowed) } }
+    }
+}
+
+impl<T: Authority> Acting for T {}
 
 fn is_unique(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
