@@ -9,6 +9,10 @@ use lobby::{
     web::error::error_chain,
 };
 
+/// mimalloc for everything Rust allocates (src/process/allocator.rs says why).
+#[global_allocator]
+static ALLOCATOR: lobby::process::allocator::Allocator = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // A missing .env is normal; settings then come from flags and the environment.

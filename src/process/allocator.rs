@@ -1,7 +1,49 @@
-//! glibc's allocator raises its mmap threshold after a large block is freed,
-//! after which blocks that size come from (and stay in) the heap: each argon2
-//! run (19 MiB) then left memory resident, 380 MB after 60 registrations.
-//! Pinning the threshold keeps large blocks mmapped and returned on free.
+//! Which allocator, and how it gives memory back.
+//!
+//! Rust's allocations go to mimalloc ([`Allocator`], installed by the
+//! binary). Under glibc's allocator a storm of connections left most of
+//! its memory resident: each socket keeps a few small blocks for its life
+//! (its task, its I/O registration, its inbox), made between the larger
+//! ones its upgrade and greeting use and free, so the freed space was
+//! scattered over pages a few live bytes kept (19,000 idle sockets: 4.5 KiB
+//! resident each). mimalloc keeps blocks of each size on pages of their own
+//! and returns pages that empty, so more of what the upgrades used goes
+//! back (3.0 KiB; BENCHMARKS.md, "Idle memory").
+//!
+//! What C code allocates (SQLite) still goes to the C library's malloc.
+//! There, glibc raises its mmap threshold after a large block is freed,
+//! after which blocks that size come from (and stay in) the heap; pinning
+//! the threshold keeps large blocks mmapped and returned on free (argon2's
+//! 19 MiB runs once left 380 MB resident after 60 registrations).
+
+/// The allocator the binary installs (`#[global_allocator]`).
+pub type Allocator = mimalloc::MiMalloc;
+
+/// mimalloc's options by their place in its `mi_option_e` (the same in
+/// its versions 2 and 3; the Rust bindings name neither).
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// Memory mimalloc no longer uses goes back to the system at once, and is
+/// committed only as it is used: by default it commits its arenas eagerly
+/// and resets (rather than returns) what it frees, after a delay, so an
+/// idle server kept what a burst of sign-ins (argon2's 19 MiB each) or of
+/// connections had used. Set before anything is allocated (the first
+/// allocation reserves the first arena): run as the binary is loaded,
+/// before Rust's runtime starts.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RETURN_FREED_MEMORY: extern "C" fn() = return_freed_memory;
+
+extern "C" fn return_freed_memory() {
+    // SAFETY: setting an option only changes a value mimalloc reads when it
+    // next reserves or purges; any value is valid for these two, and this
+    // allocates nothing.
+    unsafe {
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+    }
+}
 
 /// Blocks at least this large are mmapped and unmapped on free.
 const MMAP_THRESHOLD: i32 = 1024 * 1024;
