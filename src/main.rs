@@ -13,8 +13,23 @@ use lobby::{
 #[global_allocator]
 static ALLOCATOR: lobby::process::allocator::Allocator = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Workers that go idle hand back what their heaps hold free.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(lobby::process::allocator::collect_when_idle)
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("lobby: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve())
+}
+
+async fn serve() -> ExitCode {
     // A missing .env is normal; settings then come from flags and the environment.
     let _ = dotenvy::dotenv();
     let config = Config::parse();

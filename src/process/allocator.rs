@@ -7,8 +7,9 @@
 //! ones its upgrade and greeting use and free, so the freed space was
 //! scattered over pages a few live bytes kept (19,000 idle sockets: 4.5 KiB
 //! resident each). mimalloc keeps blocks of each size on pages of their own
-//! and returns pages that empty, so more of what the upgrades used goes
-//! back (3.0 KiB; BENCHMARKS.md, "Idle memory").
+//! and returns pages that empty, at once (`RETURN_FREED_MEMORY`) and when
+//! a worker goes idle ([`collect_when_idle`]): 2.1 KiB (BENCHMARKS.md,
+//! "Idle memory").
 //!
 //! What C code allocates (SQLite) still goes to the C library's malloc.
 //! There, glibc raises its mmap threshold after a large block is freed,
@@ -43,6 +44,28 @@ extern "C" fn return_freed_memory() {
         libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
         libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
     }
+}
+
+/// How often a thread at most hands its free pages back, when it idles.
+const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Hands back what this thread's heap holds free, at most once per
+/// `COLLECT_EVERY`: mimalloc returns an emptied page when the thread
+/// that owns it next allocates or collects, so a worker that went quiet
+/// after a storm of connections would keep what the storm freed until the
+/// next busy moment. Called by the runtime's workers as they park.
+pub fn collect_when_idle() {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+    LAST.with(|last| {
+        let now = std::time::Instant::now();
+        if last.get().is_none_or(|then| now.duration_since(then) >= COLLECT_EVERY) {
+            last.set(Some(now));
+            // SAFETY: collecting only frees what this thread's heap holds free.
+            unsafe { libmimalloc_sys::mi_collect(false) };
+        }
+    });
 }
 
 /// Blocks at least this large are mmapped and unmapped on free.
