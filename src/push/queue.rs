@@ -54,12 +54,17 @@ impl Queue {
         }
     }
 
-    /// Plans every message not yet planned.
+    /// Plans every message not yet planned. Catching up on many, it
+    /// pauses after each round as long as the round took: SQLite has one
+    /// writer at a time and does not queue them, so rounds back to back
+    /// would keep chat messages from committing (a million messages
+    /// imported at once kept every sender waiting past its deadline).
     async fn plan(&self) {
         let mut busy = 0;
         loop {
+            let round = tokio::time::Instant::now();
             match self.store.plan_pushes(PLAN_BATCH).await {
-                Ok(Planned::Done { more: true, .. }) => {}
+                Ok(Planned::Done { more: true, .. }) => tokio::time::sleep(round.elapsed()).await,
                 Ok(Planned::Done { .. }) => return,
                 Ok(Planned::Busy) if busy < BUSY_TRIES => {
                     busy += 1;
