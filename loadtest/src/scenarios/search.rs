@@ -260,6 +260,9 @@ async fn load(
         db.insert(&rows).await?;
     }
     db.execute(&format!("UPDATE log_head SET position = {} WHERE id = 1", head + messages as i64)).await?;
+    // As if the server had planned their pushes as they came (its planner
+    // would otherwise start on a million-message backlog).
+    db.execute(&format!("UPDATE push_cursor SET position = {} WHERE id = 1", head + messages as i64)).await?;
     db.execute(
         "UPDATE rooms SET last_id = coalesce((SELECT max(id) FROM messages WHERE room_id = rooms.id), 0)",
     )
