@@ -629,23 +629,33 @@ async fn a_password_login_to_an_account_without_one_takes_as_long_as_a_wrong_pas
     via_github(&app, &app.client(), &gh, "/auth/github").await;
     password_user(&app, "carol").await;
     let client = app.client();
-    let (mut no_password, mut wrong_password, mut pages) = (Vec::new(), Vec::new(), Vec::new());
+    // Timed on a machine that runs other tests beside this one, which only
+    // ever add time: the fastest of each kind is the work itself, and a
+    // measurement that other work spoilt is taken again (up to three
+    // times). Without the dummy hash, every try would fail.
+    let mut tries = Vec::new();
     for _ in 0..3 {
-        let started = Instant::now();
-        let res = app.login(&client, "octocat", "a guess at nothing").await;
-        no_password.push(started.elapsed());
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        pages.push(res.text().await.unwrap().replace("octocat", "NAME"));
-        let started = Instant::now();
-        let res = app.login(&client, "carol", "a guess at nothing").await;
-        wrong_password.push(started.elapsed());
-        pages.push(res.text().await.unwrap().replace("carol", "NAME"));
+        let (mut no_password, mut wrong_password, mut pages) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..4 {
+            let started = Instant::now();
+            let res = app.login(&client, "octocat", "a guess at nothing").await;
+            no_password.push(started.elapsed());
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            pages.push(res.text().await.unwrap().replace("octocat", "NAME"));
+            let started = Instant::now();
+            let res = app.login(&client, "carol", "a guess at nothing").await;
+            wrong_password.push(started.elapsed());
+            pages.push(res.text().await.unwrap().replace("carol", "NAME"));
+        }
+        assert!(pages.iter().all(|p| *p == pages[0]), "the same page for both");
+        let fastest = |times: &[Duration]| times.iter().min().unwrap().as_secs_f64();
+        let (none, wrong) = (fastest(&no_password), fastest(&wrong_password));
+        if none > wrong * 0.4 && none < wrong * 2.5 {
+            return;
+        }
+        tries.push(format!("{none:.4}s vs {wrong:.4}s"));
     }
-    assert!(pages.iter().all(|p| *p == pages[0]), "the same page for both");
-    no_password.sort();
-    wrong_password.sort();
-    let (none, wrong) = (no_password[1].as_secs_f64(), wrong_password[1].as_secs_f64());
-    assert!(none > wrong * 0.4 && none < wrong * 2.5, "median {none:.4}s vs {wrong:.4}s");
+    panic!("no password against a wrong one, fastest of each: {}", tries.join(", "));
 }
 
 #[tokio::test]
