@@ -218,8 +218,13 @@ impl SearchQuery {
                     terms.push(Term { kind, tokens: vec![word], prefix: false, excluded });
                 }
             } else {
-                // The word being typed: the last one, bare, not excluded.
-                let prefix = i == last && !chunk.quoted && !excluded;
+                // The word being typed: the last one, bare, not excluded,
+                // and not one character (the `s` of `it's`), which would
+                // be the start of a tenth of all words.
+                let prefix = i == last
+                    && !chunk.quoted
+                    && !excluded
+                    && words.last().is_some_and(|w| w.chars().nth(1).is_some());
                 terms.push(Term { kind: TermKind::Words, tokens: words, prefix, excluded });
             }
         }
@@ -279,6 +284,10 @@ mod tests {
         );
         let q = SearchQuery::parse(r#"-"not this" that"#).unwrap();
         assert_eq!(q.terms(), &[words(&["not", "this"], false, true), words(&["that"], true, false)]);
+        // One character typed last is a word, not a start: `it's` is the phrase `it s`.
+        assert_eq!(SearchQuery::parse("it's").unwrap().terms(), &[words(&["it", "s"], false, false)]);
+        assert_eq!(SearchQuery::parse("plan a").unwrap().terms()[1], words(&["a"], false, false));
+        assert_eq!(SearchQuery::parse("pl").unwrap().terms(), &[words(&["pl"], true, false)]);
         // A lone dash is no exclusion, and chunks without letters are dropped.
         assert_eq!(SearchQuery::parse("a - 🎉 b").unwrap().terms().len(), 2);
     }
