@@ -113,7 +113,8 @@ pub enum Scenario {
         /// Queries of each kind.
         #[arg(long, default_value_t = 200)]
         queries: usize,
-        /// Messages committed one at a time, then as many at once, with the index and without.
+        /// Messages committed one at a time, then five times as many at once (five
+        /// rounds, the median rate), with the index and without.
         #[arg(long, default_value_t = 400)]
         commits: usize,
     },
