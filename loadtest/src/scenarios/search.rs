@@ -364,8 +364,10 @@ async fn measure_commits(
     took.sort_unstable();
     // At once: 4 senders, opened first, each sending its share of five times
     // `count` and waiting for its own last message; five rounds, the median
-    // rate. (`count` at once fits in one or two of the writer's batches, so
-    // its rate was the batching window's, doubled or not.)
+    // rate. The last echo comes with the follower's next read of the log,
+    // up to 25 ms after the commit, so a round's rate is only good to about
+    // a fifth; more at once from these sockets, and the server closes them
+    // as too far behind (1013), as it should a client that floods.
     let mut senders = Vec::with_capacity(4);
     for _ in 0..4 {
         senders.push(client::open(base, cookie, "", Sources(0), 0).await?);
