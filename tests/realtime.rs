@@ -451,6 +451,30 @@ async fn an_expired_session_closes_its_sockets_with_4401() {
 }
 
 #[tokio::test]
+async fn the_sweep_closes_the_sockets_of_a_session_gone_from_the_database_and_no_others() {
+    let app = spawn_app_with(|c| c.live.session_check_interval = Duration::from_millis(200)).await;
+    let mut alice = Ws::open(&app.base, &app.cookie("alice").await).await;
+    let mut bob = Ws::open(&app.base, &app.cookie("bob").await).await;
+    let carol = app.cookie("carol").await;
+    let mut carols = [Ws::open(&app.base, &carol).await, Ws::open(&app.base, &carol).await];
+    // Ended where no notification reached this node: only the row is gone.
+    app.db
+        .execute(&format!(
+            "DELETE FROM {} WHERE id IN (SELECT s.session_id FROM account_sessions s
+             JOIN users u ON u.id = s.user_id WHERE u.username = 'alice')",
+            app.db.sessions_table()
+        ))
+        .await;
+    assert_eq!(alice.until_closed(Duration::from_secs(3)).await, Some(4401));
+    // Several sweeps later, the others' sockets are open and carry chat.
+    bob.read_for(Duration::from_millis(700)).await;
+    carols[0].chat("still here").await;
+    for ws in [&mut bob, &mut carols[1]] {
+        assert_eq!(ws.until("chat message").await["message"], "still here");
+    }
+}
+
+#[tokio::test]
 async fn shutdown_closes_with_1001_and_keeps_every_message_anyone_saw() {
     let app = spawn_app_with(|c| c.live.chat_burst = 1000).await;
     let cookie = app.cookie("alice").await;

@@ -4,7 +4,7 @@
 //! ([`Endings`]) as soon as the row is gone.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -43,6 +43,16 @@ impl DatabaseSessions {
 
     fn was_renewing(&self, id: &Id) -> bool {
         self.renewing.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
+
+    /// Those of `ids` whose sessions have not expired, by id, in one query.
+    pub async fn load_many(&self, ids: &[Id]) -> Result<HashMap<String, Record>> {
+        let rows = self.store.load_sessions(ids).await.map_err(backend)?;
+        rows.into_iter()
+            .map(|(id, data)| {
+                Ok((id, rmp_serde::from_slice(&data).map_err(|e| Error::Decode(e.to_string()))?))
+            })
+            .collect()
     }
 
     /// Ends a session: deleted, every node told, carried out here.

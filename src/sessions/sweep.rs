@@ -17,18 +17,25 @@ pub async fn sweep(
     live: Vec<Id>,
 ) -> Result<Vec<Id>, tower_sessions::session_store::Error> {
     let mut gone = Vec::new();
-    for session in live {
-        match sessions.inner().load(&session).await? {
-            Some(mut record) if record.expiry_date > time::OffsetDateTime::now_utc() => {
-                if let Some(expiry) = policy.pushed_expiry(&record) {
-                    record.expiry_date = expiry;
-                    if let Err(e) = sessions.save(&record).await {
-                        tracing::debug!(error = %e, "could not keep a session with open sockets alive");
+    for chunk in live.chunks(SWEEP_CHUNK) {
+        let mut found = sessions.inner().load_many(chunk).await?;
+        for session in chunk {
+            match found.remove(&session.to_string()) {
+                Some(mut record) if record.expiry_date > time::OffsetDateTime::now_utc() => {
+                    if let Some(expiry) = policy.pushed_expiry(&record) {
+                        record.expiry_date = expiry;
+                        if let Err(e) = sessions.save(&record).await {
+                            tracing::debug!(error = %e, "could not keep a session with open sockets alive");
+                        }
                     }
                 }
+                _ => gone.push(*session),
             }
-            _ => gone.push(session),
         }
     }
     Ok(gone)
 }
+
+/// Sessions looked up per query: a few queries for thousands of sockets,
+/// each answer a few hundred rows.
+const SWEEP_CHUNK: usize = 500;

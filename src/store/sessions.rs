@@ -115,6 +115,28 @@ impl Store {
         })?)
     }
 
+    /// The encoded records of those of `ids` that have not expired, with
+    /// their ids: one query for many, as the sweep of sockets' sessions
+    /// asks (one each was a query per open socket every sweep).
+    pub async fn load_sessions(&self, ids: &[Id]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let table = self.session_table();
+        let ids: Vec<String> = ids.iter().map(Id::to_string).collect();
+        let now = OffsetDateTime::now_utc();
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                let sql = format!(
+                    "SELECT id, data FROM {table} WHERE id IN (SELECT value FROM json_each($1)) AND expiry_date > $2"
+                );
+                let ids = serde_json::to_string(&ids).unwrap_or_default();
+                sqlx::query_as(&sql).bind(ids).bind(now).fetch_all(pool).await?
+            }
+            Store::Postgres(pool) => {
+                let sql = format!("SELECT id, data FROM {table} WHERE id = ANY($1) AND expiry_date > $2");
+                sqlx::query_as(&sql).bind(ids).bind(now).fetch_all(pool).await?
+            }
+        })
+    }
+
     /// Deletes one session and tells every node (one transaction); returns
     /// the ending, for this node to carry out.
     pub async fn delete_session(&self, id: &Id, reason: Reason) -> Result<Ending, StoreError> {
