@@ -625,7 +625,12 @@ async fn the_last_way_in_stays_and_a_password_can_be_set() {
 #[tokio::test]
 async fn a_password_login_to_an_account_without_one_takes_as_long_as_a_wrong_password() {
     let gh = GitHub::start(None).await;
-    let app = github_app(&gh, |_| {}).await;
+    // Up to 24 failed logins from one address: none of them throttled.
+    let app = github_app(&gh, |c| {
+        c.login_failure_burst = 100;
+        c.auth_attempts_per_minute = 1000;
+    })
+    .await;
     via_github(&app, &app.client(), &gh, "/auth/github").await;
     password_user(&app, "carol").await;
     let client = app.client();
