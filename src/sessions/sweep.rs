@@ -20,13 +20,11 @@ pub async fn sweep(
     for chunk in live.chunks(SWEEP_CHUNK) {
         let mut found = sessions.inner().load_many(chunk).await?;
         for session in chunk {
+            // `live` holds each session once (a registry's keys).
             match found.remove(&session.to_string()) {
-                Some(mut record) if record.expiry_date > time::OffsetDateTime::now_utc() => {
-                    if let Some(expiry) = policy.pushed_expiry(&record) {
-                        record.expiry_date = expiry;
-                        if let Err(e) = sessions.save(&record).await {
-                            tracing::debug!(error = %e, "could not keep a session with open sockets alive");
-                        }
+                Some(record) if record.expiry_date > time::OffsetDateTime::now_utc() => {
+                    if policy.pushed_expiry(&record).is_some() {
+                        keep_alive(sessions, policy, session).await;
                     }
                 }
                 _ => gone.push(*session),
@@ -34,6 +32,18 @@ pub async fn sweep(
         }
     }
     Ok(gone)
+}
+
+/// Pushes a session's expiry, on the record as it is now: the chunk's copy
+/// may be older than a request's change to it since.
+async fn keep_alive(sessions: &Sessions, policy: &SessionPolicy, session: &Id) {
+    let Ok(Some(mut record)) = sessions.inner().load(session).await else { return };
+    if let Some(expiry) = policy.pushed_expiry(&record) {
+        record.expiry_date = expiry;
+        if let Err(e) = sessions.save(&record).await {
+            tracing::debug!(error = %e, "could not keep a session with open sockets alive");
+        }
+    }
 }
 
 /// Sessions looked up per query: a few queries for thousands of sockets,
