@@ -6,7 +6,8 @@
 //! change, so what a search finds is what the log holds now.
 //!
 //! - Words: each term a phrase of its words (FTS5 `"a b"`, tsquery
-//!   `'a' <-> 'b'`), the last one typed also a prefix (`"a"*`, `'a':*`);
+//!   `'a' <-> 'b'`), the last one typed also a prefix (`"a"*`, `'a':*`)
+//!   when the parser made it one;
 //!   exclusions by NOT. Each engine stems and folds them as its index did.
 //! - Text without spaces: the phrase of the text's overlapping pairs of
 //!   characters finds the candidates; the text itself (ASCII letters in any

@@ -3,7 +3,7 @@
 //!
 //! - Words match whatever their case and accents, by their stem
 //!   (`deploying` finds `deploy`); the last word typed also as the start of
-//!   a word (`depl` finds `deploy`).
+//!   a word (`depl` finds `deploy`), unless it is one character.
 //! - `"quoted words"` match as a phrase; so do words joined by punctuation
 //!   (`e-mail`, `alice@example.com`), as the indexes cut them the same way.
 //! - `-word` or `-"a phrase"` leaves out the messages that have it.
