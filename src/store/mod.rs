@@ -201,8 +201,9 @@ impl Store {
                     // Freed space is zeroed, not left with its old bytes: the
                     // text of a deleted or edited message is gone from the file.
                     .pragma("secure_delete", "ON")
-                    // Rows come from SQLite's thread in batches of this many:
-                    // a greeting's 500 rooms in one hand-over, not ten.
+                    // SQLite's thread may run this many rows ahead of the
+                    // reader before it waits (50 by default): a greeting's
+                    // 500 rooms no longer stop it ten times on the way.
                     .row_buffer_size(1024);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(tuning.pool_size.max(1))

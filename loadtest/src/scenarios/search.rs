@@ -331,8 +331,9 @@ async fn measure_queries(
 }
 
 /// `count` chat messages to `room`, one at a time (each sent when the last
-/// came back): the commit's latencies (µs, sorted); then `count` at once over
-/// 4 sockets: messages committed per second.
+/// came back): the commit's latencies (µs, sorted); then five times `count`
+/// at once over 4 sockets, in five rounds: the median of messages committed
+/// per second.
 async fn measure_commits(
     base: &str,
     cookie: &str,
