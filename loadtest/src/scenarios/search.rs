@@ -373,7 +373,7 @@ async fn measure_commits(
     for _ in 0..4 {
         senders.push(client::open(base, cookie, "", Sources(0), 0).await?);
     }
-    let per = count * BURST_TIMES / 4;
+    let per = burst_size(count) / 4;
     let mut rates = Vec::with_capacity(BURST_ROUNDS);
     for round in 0..BURST_ROUNDS {
         let started = Instant::now();
@@ -402,6 +402,11 @@ async fn measure_commits(
 const BURST_ROUNDS: usize = 5;
 /// Each round of the burst sends this many times `--commits`.
 const BURST_TIMES: usize = 5;
+
+/// The messages of one round of the burst: a share for each of 4 senders.
+fn burst_size(count: usize) -> usize {
+    count * BURST_TIMES / 4 * 4
+}
 
 /// Drops the search index (the server stopped): what commits cost without it.
 async fn drop_index(db: &mut Db) -> Result<(), String> {
@@ -482,9 +487,9 @@ pub(super) async fn search(
         "search ({engine}): commits one at a time p50 {:.2} ms with the index, {:.2} ms without ({latency_slower:+.0}%); {} at once {with_rate:.0}/s with, {without_rate:.0}/s without ({rate_slower:+.0}% slower)",
         ms(percentile(&with, 50.0)),
         ms(percentile(&without, 50.0)),
-        commits * BURST_TIMES,
+        burst_size(commits),
     );
-    figures["commits"] = json!({"count": commits, "burst": commits * BURST_TIMES, "with_index": commit_figures(&with, with_rate),
+    figures["commits"] = json!({"count": commits, "burst": burst_size(commits), "with_index": commit_figures(&with, with_rate),
         "without_index": commit_figures(&without, without_rate),
         "latency_p50_slower_pct": latency_slower, "burst_rate_slower_pct": rate_slower});
     Ok(figures)
