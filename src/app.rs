@@ -14,6 +14,7 @@ use crate::{
     notify::{Channel, parse_ending},
     rate::Rate,
     realtime::{Realtime, RealtimeSettings, presence::PresenceSettings},
+    search_indexer::WriteTurns,
     sessions::{CachedSessions, DatabaseSessions, Endings, SessionPolicy},
     sso::{Sso, SsoConfigError},
     store::{DbError, Store, StoreError},
@@ -121,11 +122,14 @@ impl Application {
         let session_policy = SessionPolicy { idle: config.session_idle, lifetime: config.session_lifetime };
         let users = UserCache::new(config.cache_ttl);
 
+        // The chat writer and SQLite's search indexer take turns at the write lock.
+        let write_turns = WriteTurns::default();
         let realtime = Realtime::start(
             &store,
             &peers,
             cache.clone(),
             realtime_settings(&config, open_files, session_policy),
+            write_turns.clone(),
             &tasks,
         )
         .await?;
@@ -178,6 +182,7 @@ impl Application {
         );
         let files = crate::files::Files::new(storage, store.clone(), upload_limits(&config), &tasks);
         files.start_sweep(&tasks);
+        crate::search_indexer::start(&store, write_turns, &tasks);
         let state = AppState {
             store: store.clone(),
             accounts: Accounts::new(store.clone(), hasher, users),

@@ -12,6 +12,7 @@
 //! - [`websocket`]: the WebSocket protocol itself, kept lean for crowds of idle sockets.
 //! - [`notify`]: notifications between nodes: channels, payloads, sending.
 //! - [`store`]: the storage seam: every SQL statement, for SQLite and PostgreSQL.
+//! - [`search_indexer`]: SQLite's search indexes brought up to the log after each commit.
 //! - [`files`]: files shared in rooms: the storage (a directory or S3), uploads, thumbnails, the sweep.
 //! - [`sessions`]: how long sessions live, where they are kept, how they end.
 //! - [`accounts`]: users, argon2id hashing off the async workers, the axum-login backend.
@@ -36,6 +37,8 @@ pub mod websocket;
 
 pub mod notify;
 pub mod store;
+
+pub mod search_indexer;
 
 pub mod files;
 

@@ -33,6 +33,11 @@ impl Tasks {
         self.stop.cancelled()
     }
 
+    /// Whether the tasks have been asked to stop.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
     /// The stop signal, for a task to hold.
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()

@@ -318,6 +318,106 @@ async fn a_message_is_found_within_a_second_of_being_sent() {
     }
 }
 
+/// SQLite: the newest message the indexes hold (the indexer's cursor).
+async fn indexed_to(app: &TestApp) -> i64 {
+    app.scalar("SELECT indexed_to FROM search_cursor").await
+}
+
+#[tokio::test]
+async fn the_indexer_keeps_up_without_a_search() {
+    // SQLite's: PostgreSQL's indexes are columns of the row, with nothing to follow.
+    let app = spawn_sqlite_app_with(|c| c.live.chat_burst = 1_000).await;
+    let cookie = app.cookie("alice").await;
+    let mut ws = socket(&app, &cookie).await;
+    // One message, then a burst: each indexed within a second, with no
+    // search to make it happen.
+    for burst in [1, 300] {
+        for i in 0..burst {
+            ws.chat(&format!("burst {burst} message {i}")).await;
+        }
+        let last_text = format!("burst {burst} message {}", burst - 1);
+        let last = loop {
+            let echo = ws.until("chat message").await;
+            if echo["message"] == last_text.as_str() {
+                break echo["id"].as_i64().unwrap();
+            }
+        };
+        let sent = Instant::now();
+        while indexed_to(&app).await < last {
+            assert!(sent.elapsed() < Duration::from_secs(1), "message {last} not indexed within a second");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // A backlog of many chunks (as after an import, with the server
+    // stopped) is indexed to the end, still with no search.
+    let alice = app.scalar("SELECT id FROM users WHERE username = 'alice'").await;
+    app.db
+        .execute(&format!(
+            "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO messages (id, seq, user_id, body, sent_at, room_id)
+             SELECT h.position + i, h.position + i, {alice}, 'imported note ' || i, 0, 1 FROM n, log_head h"
+        ))
+        .await;
+    app.db.execute("UPDATE log_head SET position = (SELECT max(id) FROM messages)").await;
+    let last = app.scalar("SELECT max(id) FROM messages").await;
+    let started = Instant::now();
+    while indexed_to(&app).await < last {
+        assert!(started.elapsed() < Duration::from_secs(20), "the backlog was not indexed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let client = app.client_with(&cookie);
+    let (status, body) = search(&app, &client, &[("q", "\"imported note 2999\"")]).await;
+    assert_eq!((status, body["results"].as_array().unwrap().len()), (StatusCode::OK, 1), "{body}");
+    for index in ["search_words", "search_grams"] {
+        app.db.execute(&format!("INSERT INTO {index} ({index}) VALUES ('integrity-check')")).await;
+    }
+}
+
+#[tokio::test]
+async fn messages_changed_before_they_are_indexed_are_found_as_they_are_now() {
+    let app = spawn_app().await;
+    let client = app.client_with(&app.cookie("alice").await);
+    let alice = app.scalar("SELECT id FROM users WHERE username = 'alice'").await;
+    let yes = if app.db.is_postgres() { "true" } else { "1" };
+    // Sent, edited and deleted in one transaction: on SQLite the indexer
+    // cannot index them in between, so the edit and the delete come before.
+    let pool = app.db.pool().await;
+    let mut tx = pool.begin().await.unwrap();
+    for body in ["a first draft of the plan", "the plan, to be deleted"] {
+        for sql in [
+            format!(
+                "INSERT INTO messages (id, seq, user_id, body, sent_at, room_id)
+                 SELECT position + 1, position + 1, {alice}, '{body}', 0, 1 FROM log_head WHERE id = 1"
+            ),
+            "UPDATE log_head SET position = position + 1 WHERE id = 1".to_owned(),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+        }
+    }
+    for sql in [
+        "UPDATE messages SET body = 'the final plan' WHERE body = 'a first draft of the plan'".to_owned(),
+        format!("UPDATE messages SET body = '', deleted = {yes} WHERE body = 'the plan, to be deleted'"),
+    ] {
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+    assert_eq!(texts(&app, &client, "plan").await, ["the final plan"]);
+    assert!(texts(&app, &client, "draft").await.is_empty(), "not by its first text");
+    assert!(texts(&app, &client, "deleted").await.is_empty(), "deleted before it was indexed");
+
+    // Indexed now: a change goes through the indexes at once.
+    app.db.execute("UPDATE messages SET body = 'the plan, as agreed' WHERE body = 'the final plan'").await;
+    assert_eq!(texts(&app, &client, "plan").await, ["the plan, as agreed"]);
+    assert!(texts(&app, &client, "final").await.is_empty());
+    if !app.db.is_postgres() {
+        assert_eq!(indexed_to(&app).await, app.scalar("SELECT max(id) FROM messages").await);
+        for index in ["search_words", "search_grams"] {
+            app.db.execute(&format!("INSERT INTO {index} ({index}) VALUES ('integrity-check')")).await;
+        }
+    }
+}
+
 /// One page of `paging` results: the ids, and `more`.
 async fn page(
     app: &TestApp,

@@ -39,6 +39,7 @@ use crate::{
     domain::LOBBY,
     notify::Channel,
     rate::Rate,
+    search_indexer::WriteTurns,
     sessions::{OnEnding, SessionPolicy, Sessions},
     store::{Store, StoreError},
     tasks::Tasks,
@@ -139,6 +140,7 @@ impl Realtime {
         peers: &Peers,
         sessions: Sessions,
         settings: RealtimeSettings,
+        write_turns: WriteTurns,
         tasks: &Tasks,
     ) -> Result<Self, StoreError> {
         let events = Events::new(settings.event_backlog);
@@ -195,7 +197,7 @@ impl Realtime {
             presence: presence.clone(),
         }
         .start(position, tasks);
-        let writer = Writer::start(store.clone(), settings.chat_rate, wake.clone(), 4096, tasks);
+        let writer = Writer::start(store.clone(), write_turns, settings.chat_rate, wake.clone(), 4096, tasks);
         let allowance = ChatAllowance::new(settings.chat_rate);
         let shutdown = CancellationToken::new();
         beat::start(settings.ping_interval, settings.ping_timeout, events.clone(), shutdown.clone(), tasks);

@@ -19,6 +19,7 @@
 //! - `messages`: the log read back: by position, and room by room for scrollback.
 //! - `rooms`: rooms and memberships, whose changes ride the log.
 //! - `search`: messages found by words and substrings, in the rooms a user may see.
+//! - `search_index`: SQLite's search indexes behind the log: their cursor, indexing the next messages.
 //! - `files`: files shared in rooms (their message's, in the log's
 //!   transaction), unowned objects for the sweep, uploads per hour.
 //! - `markers`: each user's read marker.
@@ -41,6 +42,7 @@ mod messages;
 pub mod push;
 mod rooms;
 mod search;
+mod search_index;
 mod sessions;
 mod sso_pending;
 mod throttles;
@@ -66,6 +68,7 @@ pub use log::{Batch, NewMessage, Outcome};
 pub use messages::{LogChange, LogEntry, LogStart, Page};
 pub use rooms::{RoomChange, RoomError, RoomEvent, RoomFacts, RoomLimits};
 pub use search::{Hits, Scope};
+pub use search_index::Backlog;
 pub use sessions::{SessionMeta, SessionRow};
 pub use users::{CreateUserError, IdentityAccount, UserRow};
 

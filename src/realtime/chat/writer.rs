@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use crate::{
     domain::ChatText,
     rate::Rate,
+    search_indexer::WriteTurns,
     store::{Batch, Change, ChangeError, NewFile, NewMessage, Outcome, Store, StoreError, UploadOutcome},
     tasks::Tasks,
 };
@@ -84,10 +85,18 @@ impl Writer {
     /// Starts the batching task, owned by `tasks`. It runs until
     /// [`Writer::finish`], then refuses new messages, commits what is still
     /// queued and ends.
-    pub fn start(store: Store, rate: Rate, wake: Arc<Notify>, queue_len: usize, tasks: &Tasks) -> Self {
+    /// Batches are committed in `turns` (shared with SQLite's search indexer).
+    pub fn start(
+        store: Store,
+        turns: WriteTurns,
+        rate: Rate,
+        wake: Arc<Notify>,
+        queue_len: usize,
+        tasks: &Tasks,
+    ) -> Self {
         let (queue, commands) = mpsc::channel(queue_len.max(1));
         let finish = CancellationToken::new();
-        tasks.spawn(run(store.clone(), rate, wake.clone(), commands, finish.clone()));
+        tasks.spawn(run(store.clone(), turns, rate, wake.clone(), commands, finish.clone()));
         Self { queue, store, rate, wake, finish, tasks: tasks.clone() }
     }
 
@@ -171,6 +180,7 @@ impl Writer {
 
 async fn run(
     store: Store,
+    turns: WriteTurns,
     rate: Rate,
     wake: Arc<Notify>,
     mut commands: mpsc::Receiver<Command>,
@@ -200,7 +210,10 @@ async fn run(
             }
         }
         if !posts.is_empty() {
-            if let Some(last) = commit(&store, rate, &mut posts).await {
+            let turn = turns.take().await;
+            let committed = commit(&store, rate, &mut posts).await;
+            drop(turn);
+            if let Some(last) = committed {
                 last_committed = last;
             }
             wake.notify_one();

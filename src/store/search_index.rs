@@ -1,0 +1,78 @@
+//! SQLite's search indexes behind the log: which messages they hold (the
+//! cursor of migration 20261205600001), and indexing the next ones, many to
+//! a transaction. PostgreSQL's indexes are generated columns, in step with
+//! every change, so on PostgreSQL there is never anything to index.
+
+use super::{Store, StoreError};
+
+/// How far the indexes are behind the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// Every message up to this id is indexed, none after it.
+    pub indexed_to: i64,
+    /// The newest message's id.
+    pub newest: i64,
+}
+
+impl Backlog {
+    pub fn is_empty(&self) -> bool {
+        self.indexed_to >= self.newest
+    }
+}
+
+impl Store {
+    /// How far the search indexes are behind (one cheap read, no lock).
+    pub async fn search_backlog(&self) -> Result<Backlog, StoreError> {
+        match self {
+            Store::Sqlite(pool) => {
+                let (indexed_to, newest) = sqlx::query_as(
+                    "SELECT (SELECT indexed_to FROM search_cursor), (SELECT coalesce(max(id), 0) FROM messages)",
+                )
+                .fetch_one(pool)
+                .await?;
+                Ok(Backlog { indexed_to, newest })
+            }
+            Store::Postgres(_) => Ok(Backlog { indexed_to: 0, newest: 0 }),
+        }
+    }
+
+    /// Indexes the next `at_most` messages after the cursor (deleted ones
+    /// are passed over, edited ones go in by their text now) and moves the
+    /// cursor past them, in one transaction. How many it passed: fewer than
+    /// `at_most` means the indexes have caught up with the log.
+    pub async fn index_for_search(&self, at_most: i64) -> Result<i64, StoreError> {
+        let Store::Sqlite(pool) = self else { return Ok(0) };
+        // The write lock from the start: the cursor read is the one the
+        // triggers of an edit will see.
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (passed, upto): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), max(id) FROM (SELECT id FROM messages
+               WHERE id > (SELECT indexed_to FROM search_cursor) ORDER BY id LIMIT $1)",
+        )
+        .bind(at_most)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(upto) = upto else { return Ok(0) };
+        for sql in [
+            "INSERT INTO search_words (rowid, words, room_id) SELECT id, words, room_id FROM search_words_source
+               WHERE id > (SELECT indexed_to FROM search_cursor) AND id <= $1",
+            "INSERT INTO search_grams (rowid, grams, room_id) SELECT id, grams, room_id FROM search_grams_source
+               WHERE id > (SELECT indexed_to FROM search_cursor) AND id <= $1",
+            "UPDATE search_cursor SET indexed_to = $1",
+        ] {
+            sqlx::query(sql).bind(upto).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(passed)
+    }
+
+    /// Indexes what the log holds beyond the indexes, up to `at_most`
+    /// messages, when there is any: a search's first step, so it finds
+    /// what was sent a moment ago.
+    pub async fn index_backlog(&self, at_most: i64) -> Result<(), StoreError> {
+        if !self.search_backlog().await?.is_empty() {
+            self.index_for_search(at_most).await?;
+        }
+        Ok(())
+    }
+}
