@@ -14,7 +14,7 @@ use crate::{
     notify::{Channel, parse_ending},
     rate::Rate,
     realtime::{Realtime, RealtimeSettings, presence::PresenceSettings},
-    search_indexer::WriteTurns,
+    search_indexer::{SearchIndexer, WriteTurns},
     sessions::{CachedSessions, DatabaseSessions, Endings, SessionPolicy},
     sso::{Sso, SsoConfigError},
     store::{DbError, Store, StoreError},
@@ -182,7 +182,7 @@ impl Application {
         );
         let files = crate::files::Files::new(storage, store.clone(), upload_limits(&config), &tasks);
         files.start_sweep(&tasks);
-        crate::search_indexer::start(&store, write_turns, &tasks);
+        let search_indexer = SearchIndexer::start(&store, write_turns, &tasks);
         let state = AppState {
             store: store.clone(),
             accounts: Accounts::new(store.clone(), hasher, users),
@@ -204,6 +204,7 @@ impl Application {
             },
             files,
             push,
+            search_indexer,
         };
         tasks.spawn(housekeeping(
             store.clone(),

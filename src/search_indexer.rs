@@ -4,12 +4,14 @@
 //!
 //! It looks every [`TICK`]. While messages keep coming it waits for a quiet
 //! tick (the burst's work is done first, and then indexed in one go), but
-//! never more than [`PATIENCE`] ticks: a message is in the indexes within
-//! about half a second however busy the log is, and a search indexes what
-//! is still left before it looks (`Store::search`). What it has not done
-//! when the server stops, it does when the server starts again (the
-//! cursor is in the database). PostgreSQL needs none of this: its indexes
-//! are generated columns.
+//! never more than [`PATIENCE`] ticks, and then indexes at least as many
+//! messages a turn as came in since its last: a message is in the indexes
+//! about half a second after it was sent, a little more under a burst.
+//! A search indexes what is still left before it looks
+//! ([`SearchIndexer::before_search`]). What the indexer has not done when
+//! the server stops, it does when the server starts again (the cursor is
+//! in the database). PostgreSQL needs none of this: its indexes are
+//! generated columns.
 
 use std::{sync::Arc, time::Duration};
 
@@ -43,14 +45,49 @@ const PATIENCE: u32 = 4;
 /// Messages indexed in one transaction while the log is quiet: FTS5
 /// writes a segment per transaction, so the more to one, the cheaper each.
 const CHUNK: i64 = 1_000;
-/// …and while messages are coming in: a millisecond or so that the chat
-/// writer waits for its turn.
+/// …and while messages are coming in, at least: a millisecond or so that
+/// the chat writer waits for its turn.
 const BUSY_CHUNK: i64 = 100;
 
-/// Starts the indexer, on SQLite; it writes in `turns`.
-pub fn start(store: &Store, turns: WriteTurns, tasks: &Tasks) {
-    if let Store::Sqlite(_) = store {
-        tasks.spawn(follow(store.clone(), turns, tasks.clone()));
+/// Messages a search indexes first, at most, when the indexer is behind (a
+/// few tens of milliseconds; a longer backlog is the indexer's).
+const BEFORE_SEARCH: i64 = 2_000;
+/// How long a search waits for its turn to do that, at most.
+const TURN_WAIT: Duration = Duration::from_millis(250);
+
+/// The indexer, for a search to bring the indexes up to the log first.
+#[derive(Clone)]
+pub struct SearchIndexer {
+    store: Store,
+    turns: WriteTurns,
+}
+
+impl SearchIndexer {
+    /// Starts the indexer on SQLite; it writes in `turns`.
+    pub fn start(store: &Store, turns: WriteTurns, tasks: &Tasks) -> Self {
+        if let Store::Sqlite(_) = store {
+            tasks.spawn(follow(store.clone(), turns.clone(), tasks.clone()));
+        }
+        Self { store: store.clone(), turns }
+    }
+
+    /// Indexes the messages the indexer has not reached yet (up to
+    /// [`BEFORE_SEARCH`]), so a search finds what was sent a moment ago.
+    /// Best effort: when the chat writer keeps the turn past [`TURN_WAIT`],
+    /// or the database refuses, the search runs on the indexes as they are,
+    /// and the indexer catches up shortly.
+    pub async fn before_search(&self) {
+        match self.store.search_backlog().await {
+            Ok(backlog) if backlog.is_empty() => return,
+            Ok(_) => {}
+            Err(e) => return tracing::debug!(error = %e, "could not read the search index's cursor"),
+        }
+        let Ok(_turn) = tokio::time::timeout(TURN_WAIT, self.turns.take()).await else {
+            return tracing::debug!("searching without the newest messages indexed: the chat writer is busy");
+        };
+        if let Err(e) = self.store.index_for_search(BEFORE_SEARCH).await {
+            tracing::debug!(error = %e, "searching without the newest messages indexed");
+        }
     }
 }
 
@@ -115,8 +152,10 @@ async fn catch_up(
             return Ok(());
         }
         tokio::task::yield_now().await;
+        // While messages come in, at least as many as came since the last
+        // chunk: the indexer keeps up with any rate the writer does.
         let now = store.search_backlog().await?.newest;
-        chunk = if now == newest { CHUNK } else { BUSY_CHUNK };
+        chunk = if now == newest { CHUNK } else { (now - newest).clamp(BUSY_CHUNK, CHUNK) };
         newest = now;
     }
 }

@@ -4,9 +4,8 @@
 //! PostgreSQL the tsvector columns `messages.words` and `messages.grams`.
 //! PostgreSQL's change in the statement that changes the text. SQLite's
 //! follow the log (`search_index`): edits and deletes of indexed messages
-//! in their own transaction, new messages a moment after they commit; a
-//! search first indexes what is left, so what it finds is what the log
-//! holds now.
+//! in their own transaction, new messages a moment after they commit (the
+//! search route has the indexer catch up first).
 //!
 //! - Words: each term a phrase of its words (FTS5 `"a b"`, tsquery
 //!   `'a' <-> 'b'`), the last one typed also a prefix (`"a"*`, `'a':*`)
@@ -47,12 +46,6 @@ pub struct Hits {
     /// Whether older ones match too.
     pub more: bool,
 }
-
-/// Messages a search indexes first, at most, when the indexer is behind
-/// (a few tens of milliseconds; a longer backlog is the indexer's).
-const CATCH_UP: i64 = 2_000;
-/// How long a search waits for that, at most.
-const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The rooms a user is a member of now: the lobby, and every room of theirs
 /// not archived.
@@ -186,18 +179,6 @@ impl Store {
         let before = before.unwrap_or(i64::MAX);
         let rows = match self {
             Store::Sqlite(pool) => {
-                // Best effort: when the write lock is busy (another process
-                // holds it) or the disk is full, the search runs on the
-                // indexes as they are, which the indexer will catch up.
-                match tokio::time::timeout(CATCH_UP_WAIT, self.index_backlog(CATCH_UP)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "searching without the newest messages indexed")
-                    }
-                    Err(_) => {
-                        tracing::debug!("searching without the newest messages indexed: the lock was busy")
-                    }
-                }
                 // One read transaction: the rooms and the search see one snapshot.
                 let mut tx = pool.begin().await?;
                 let rooms = match scope {

@@ -65,14 +65,4 @@ impl Store {
         tx.commit().await?;
         Ok(passed)
     }
-
-    /// Indexes what the log holds beyond the indexes, up to `at_most`
-    /// messages, when there is any: a search's first step, so it finds
-    /// what was sent a moment ago.
-    pub async fn index_backlog(&self, at_most: i64) -> Result<(), StoreError> {
-        if !self.search_backlog().await?.is_empty() {
-            self.index_for_search(at_most).await?;
-        }
-        Ok(())
-    }
 }

@@ -87,6 +87,8 @@ pub struct AppState {
     pub files: crate::files::Files,
     /// Web Push: the VAPID key and subscriptions.
     pub push: crate::push::Push,
+    /// SQLite's search indexer, for a search to catch it up first.
+    pub search_indexer: crate::search_indexer::SearchIndexer,
 }
 
 pub struct SessionSettings {

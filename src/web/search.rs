@@ -84,6 +84,7 @@ pub async fn search(
         Some(_) => return Err(ApiError::new(StatusCode::NOT_FOUND, "There is no such room.")),
         None => Scope::MemberOf(user.id),
     };
+    state.search_indexer.before_search().await;
     let hits = state.store.search(&query, scope, before, limit).await?;
     let results = hits
         .messages

@@ -210,10 +210,7 @@ async fn run(
             }
         }
         if !posts.is_empty() {
-            let turn = turns.take().await;
-            let committed = commit(&store, rate, &mut posts).await;
-            drop(turn);
-            if let Some(last) = committed {
+            if let Some(last) = commit(&store, &turns, rate, &mut posts).await {
                 last_committed = last;
             }
             wake.notify_one();
@@ -233,7 +230,7 @@ async fn run(
 }
 
 /// Commits the batch and answers its senders; returns the last position committed.
-async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64> {
+async fn commit(store: &Store, turns: &WriteTurns, rate: Rate, posts: &mut Vec<Post>) -> Option<i64> {
     let messages: Vec<NewMessage<'_>> = posts
         .iter()
         .map(|p| NewMessage { user_id: p.user_id, room: p.room, body: p.text.as_str() })
@@ -243,7 +240,13 @@ async fn commit(store: &Store, rate: Rate, posts: &mut Vec<Post>) -> Option<i64>
     let mut attempt = 0;
     let started = std::time::Instant::now();
     let outcomes = loop {
-        let attempt_result = tokio::time::timeout(ATTEMPT_TIMEOUT, store.append(&batch, rate))
+        // The wait for the turn is part of the attempt, and the turn is
+        // not kept through the sleep before a retry.
+        let one_attempt = async {
+            let _turn = turns.take().await;
+            store.append(&batch, rate).await
+        };
+        let attempt_result = tokio::time::timeout(ATTEMPT_TIMEOUT, one_attempt)
             .await
             .unwrap_or_else(|_| Err(crate::store::StoreError::timed_out("committing a batch")));
         match attempt_result {
