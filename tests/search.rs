@@ -291,10 +291,7 @@ async fn deleted_messages_are_never_found_and_edited_ones_by_their_text_now() {
     assert!(texts(&app, &client, "note").await.is_empty());
 
     if !app.db.is_postgres() {
-        // The indexes are what the messages say (FTS5 checks itself against its content).
-        for index in ["search_words", "search_grams"] {
-            app.db.execute(&format!("INSERT INTO {index} ({index}) VALUES ('integrity-check')")).await;
-        }
+        check_indexes(&app).await;
     }
 }
 
@@ -318,6 +315,16 @@ async fn a_message_is_found_within_a_second_of_being_sent() {
     }
 }
 
+/// SQLite: the indexes hold exactly what the messages up to the cursor say,
+/// no entry missing, none twice, none stale (FTS5 checks itself against its
+/// content when asked with rank 1), and the cursor is at the newest message.
+async fn check_indexes(app: &TestApp) {
+    assert_eq!(indexed_to(app).await, app.scalar("SELECT max(id) FROM messages").await, "not caught up");
+    for index in ["search_words", "search_grams"] {
+        app.db.execute(&format!("INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)")).await;
+    }
+}
+
 /// SQLite: the newest message the indexes hold (the indexer's cursor).
 async fn indexed_to(app: &TestApp) -> i64 {
     app.scalar("SELECT indexed_to FROM search_cursor").await
@@ -333,9 +340,9 @@ async fn the_indexer_keeps_up_without_a_search() {
     // search to make it happen.
     for burst in [1, 300] {
         for i in 0..burst {
-            ws.chat(&format!("burst {burst} message {i}")).await;
+            ws.chat(&format!("burst {burst} message {i} 服务器")).await;
         }
-        let last_text = format!("burst {burst} message {}", burst - 1);
+        let last_text = format!("burst {burst} message {} 服务器", burst - 1);
         let last = loop {
             let echo = ws.until("chat message").await;
             if echo["message"] == last_text.as_str() {
@@ -348,6 +355,18 @@ async fn the_indexer_keeps_up_without_a_search() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+    // Every one of them in both indexes, once.
+    let count = |sql: &'static str| app.scalar(sql);
+    assert_eq!(
+        count("SELECT count(DISTINCT rowid) FROM search_words WHERE search_words MATCH 'burst'").await,
+        301
+    );
+    assert_eq!(count("SELECT count(*) FROM search_words WHERE search_words MATCH 'burst'").await, 301);
+    assert_eq!(
+        count("SELECT count(*) FROM search_grams WHERE search_grams MATCH '\"服务 务器\"'").await,
+        301
+    );
+
     // A backlog of many chunks (as after an import, with the server
     // stopped) is indexed to the end, still with no search.
     let alice = app.scalar("SELECT id FROM users WHERE username = 'alice'").await;
@@ -365,11 +384,48 @@ async fn the_indexer_keeps_up_without_a_search() {
         assert!(started.elapsed() < Duration::from_secs(20), "the backlog was not indexed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(
+        count("SELECT count(DISTINCT rowid) FROM search_words WHERE search_words MATCH 'imported'").await,
+        3000
+    );
     let client = app.client_with(&cookie);
     let (status, body) = search(&app, &client, &[("q", "\"imported note 2999\"")]).await;
     assert_eq!((status, body["results"].as_array().unwrap().len()), (StatusCode::OK, 1), "{body}");
+    check_indexes(&app).await;
+}
+
+#[tokio::test]
+async fn a_message_written_behind_the_cursor_is_indexed_as_it_is_written() {
+    // As a restore might: a message with an id the indexer has passed.
+    let app = spawn_sqlite_app_with(|_| {}).await;
+    let cookie = app.cookie("alice").await;
+    let client = app.client_with(&cookie);
+    let mut ws = socket(&app, &cookie).await;
+    let newest = say(&mut ws, None, "the newest message").await;
+    assert_eq!(texts(&app, &client, "newest").await, ["the newest message"]);
+    let alice = app.scalar("SELECT id FROM users WHERE username = 'alice'").await;
+    let behind = newest + 10;
+    let pool = app.db.pool().await;
+    let mut tx = pool.begin().await.unwrap();
+    for sql in [
+        format!("UPDATE search_cursor SET indexed_to = {}", newest + 20),
+        format!("UPDATE log_head SET position = {} WHERE id = 1", newest + 20),
+        format!(
+            "INSERT INTO messages (id, seq, user_id, body, sent_at, room_id)
+             VALUES ({behind}, {behind}, {alice}, 'restored from a backup', 0, 1)"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+    assert_eq!(texts(&app, &client, "backup").await, ["restored from a backup"]);
+    // An edit of it finds its entries to replace.
+    app.db.execute(&format!("UPDATE messages SET body = 'restored, then edited' WHERE id = {behind}")).await;
+    assert_eq!(texts(&app, &client, "edited").await, ["restored, then edited"]);
+    assert!(texts(&app, &client, "backup").await.is_empty());
     for index in ["search_words", "search_grams"] {
-        app.db.execute(&format!("INSERT INTO {index} ({index}) VALUES ('integrity-check')")).await;
+        app.db.execute(&format!("INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)")).await;
     }
 }
 
@@ -411,10 +467,7 @@ async fn messages_changed_before_they_are_indexed_are_found_as_they_are_now() {
     assert_eq!(texts(&app, &client, "plan").await, ["the plan, as agreed"]);
     assert!(texts(&app, &client, "final").await.is_empty());
     if !app.db.is_postgres() {
-        assert_eq!(indexed_to(&app).await, app.scalar("SELECT max(id) FROM messages").await);
-        for index in ["search_words", "search_grams"] {
-            app.db.execute(&format!("INSERT INTO {index} ({index}) VALUES ('integrity-check')")).await;
-        }
+        check_indexes(&app).await;
     }
 }
 
@@ -549,4 +602,8 @@ async fn the_migration_indexes_the_messages_already_sent() {
     let client = app.client_with(&app.cookie("alice").await);
     assert_eq!(texts(&app, &client, "deployment").await, ["an old deployment note"]);
     assert_eq!(texts(&app, &client, "服务器").await, ["旧的服务器"]);
+    if !app.db.is_postgres() {
+        // Indexed by the migration, once: the indexer starts after them.
+        check_indexes(&app).await;
+    }
 }

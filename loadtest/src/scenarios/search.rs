@@ -449,7 +449,12 @@ async fn wait_indexed(url: &str) -> Result<Option<Duration>, String> {
 async fn drop_index(db: &mut Db) -> Result<(), String> {
     match db {
         Db::Sqlite(_) => {
-            for trigger in ["search_message_changing", "search_message_changed", "search_message_removed"] {
+            for trigger in [
+                "search_message_sent_behind",
+                "search_message_changing",
+                "search_message_changed",
+                "search_message_removed",
+            ] {
                 db.execute(&format!("DROP TRIGGER {trigger}")).await?;
             }
             // Every message, now and to come, counts as indexed: the
