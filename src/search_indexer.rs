@@ -144,18 +144,20 @@ async fn catch_up(
 ) -> Result<(), StoreError> {
     let mut chunk = if busy { BUSY_CHUNK } else { CHUNK };
     loop {
-        let passed = {
+        let backlog = {
             let _turn = turns.take().await;
             store.index_for_search(chunk).await?
         };
-        if passed < chunk || tasks.is_stopping() {
+        if backlog.is_empty() || tasks.is_stopping() {
             return Ok(());
         }
         tokio::task::yield_now().await;
         // While messages come in, at least as many as came since the last
         // chunk: the indexer keeps up with any rate the writer does.
-        let now = store.search_backlog().await?.newest;
-        chunk = if now == newest { CHUNK } else { (now - newest).clamp(BUSY_CHUNK, CHUNK) };
-        newest = now;
+        chunk = match backlog.newest - newest {
+            0 => CHUNK,
+            arrived => arrived.clamp(BUSY_CHUNK, CHUNK),
+        };
+        newest = backlog.newest;
     }
 }

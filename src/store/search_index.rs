@@ -38,21 +38,23 @@ impl Store {
 
     /// Indexes the next `at_most` messages after the cursor (deleted ones
     /// are passed over, edited ones go in by their text now) and moves the
-    /// cursor past them, in one transaction. How many it passed: fewer than
-    /// `at_most` means the indexes have caught up with the log.
-    pub async fn index_for_search(&self, at_most: i64) -> Result<i64, StoreError> {
-        let Store::Sqlite(pool) = self else { return Ok(0) };
+    /// cursor past them, in one transaction; how far behind the indexes
+    /// still are, as that transaction saw it.
+    pub async fn index_for_search(&self, at_most: i64) -> Result<Backlog, StoreError> {
+        let Store::Sqlite(pool) = self else { return Ok(Backlog { indexed_to: 0, newest: 0 }) };
         // The write lock from the start: the cursor read is the one the
         // triggers of an edit will see.
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (passed, upto): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT count(*), max(id) FROM (SELECT id FROM messages
-               WHERE id > (SELECT indexed_to FROM search_cursor) ORDER BY id LIMIT $1)",
+        let (indexed_to, upto, newest): (i64, Option<i64>, i64) = sqlx::query_as(
+            "SELECT (SELECT indexed_to FROM search_cursor),
+                    (SELECT max(id) FROM (SELECT id FROM messages
+                       WHERE id > (SELECT indexed_to FROM search_cursor) ORDER BY id LIMIT $1)),
+                    (SELECT coalesce(max(id), 0) FROM messages)",
         )
         .bind(at_most)
         .fetch_one(&mut *tx)
         .await?;
-        let Some(upto) = upto else { return Ok(0) };
+        let Some(upto) = upto else { return Ok(Backlog { indexed_to, newest }) };
         for sql in [
             "INSERT INTO search_words (rowid, words, room_id) SELECT id, words, room_id FROM search_words_source
                WHERE id > (SELECT indexed_to FROM search_cursor) AND id <= $1",
@@ -63,6 +65,6 @@ impl Store {
             sqlx::query(sql).bind(upto).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(passed)
+        Ok(Backlog { indexed_to: upto, newest })
     }
 }

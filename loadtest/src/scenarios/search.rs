@@ -440,9 +440,10 @@ async fn wait_indexed(url: &str) -> Result<Option<Duration>, String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let took = started.elapsed();
     db.close().await;
-    eprintln!("search: the server indexed them in {:.1} s after it started", started.elapsed().as_secs_f64());
-    Ok(Some(started.elapsed()))
+    eprintln!("search: the server indexed them in {:.1} s after it started", took.as_secs_f64());
+    Ok(Some(took))
 }
 
 /// Drops the search index (the server stopped): what commits cost without it.
